@@ -1,0 +1,22 @@
+"""vz_jupyter: virtual Zarr datasets over HDF5/NetCDF files, previewed in JupyterLab."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .core.errors import CheckFailed, ScanError, VZError, WriteError
+from .core.model import Manifest, Source, VArray, VDataset, VDatasetList
+from .core.opening import open
+from .core.scan import scan, scan_file
+from .core.serialize import serialize, write
+
+
+def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython
+    from .jupyter.magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython):  # pragma: no cover
+    from .jupyter.magics import unload_ipython_extension as _unload
+
+    _unload(ipython)

@@ -1,0 +1,196 @@
+"""Scan legacy files into :class:`~vz_jupyter.core.model.VDataset` objects.
+
+``scan`` expands globs, sniffs each file's format by its magic bytes and hands it
+to the matching scanner (HDF5/NetCDF4, NetCDF3, existing kerchunk references). A
+list of files can be scanned by any ``concurrent.futures.Executor``.
+"""
+from __future__ import annotations
+
+import glob as _glob
+import os
+from concurrent.futures import Executor
+from typing import Callable, Iterable, Sequence
+
+import fsspec
+
+from ..errors import ScanError, UnsupportedFeature
+from ..model import Source, VDataset, VDatasetList
+
+#: chunks (and whole small variables) at most this many bytes are inlined
+DEFAULT_INLINE_THRESHOLD = 500
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+HDF4_MAGIC = b"\x0e\x03\x13\x01"
+NC3_MAGICS = {b"CDF\x01": "NetCDF3 classic", b"CDF\x02": "NetCDF3 64-bit offset", b"CDF\x05": "NetCDF3 CDF5"}
+
+
+def is_url(path: str) -> bool:
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+def normalize_path(path: str | os.PathLike) -> str:
+    """Absolute POSIX path for local files; URLs are kept as they are."""
+    p = os.fspath(path)
+    if p.startswith("file://"):
+        p = p[len("file://"):]
+    if is_url(p):
+        return p
+    return os.path.abspath(os.path.expanduser(p))
+
+
+def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
+    """Expand globs (local or fsspec URLs) keeping the user's order for explicit
+    lists and sorted order within one glob. A pattern matching nothing is an error."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[str] = []
+    for p in paths:
+        p = os.fspath(p)
+        if any(ch in p for ch in "*?["):
+            if is_url(p):
+                fs, _, _ = fsspec.get_fs_token_paths(p)
+                proto = p.split("://", 1)[0]
+                matches = sorted(f"{proto}://{m}" if "://" not in m else m for m in fs.glob(p))
+            else:
+                matches = sorted(_glob.glob(os.path.expanduser(p)))
+            if not matches:
+                raise ScanError(p, "no files match this pattern")
+            out.extend(normalize_path(m) for m in matches)
+        else:
+            out.append(normalize_path(p))
+    return out
+
+
+def sniff(path: str, head: bytes) -> str:
+    """Name the format of a file from its first bytes (``hdf5``, ``netcdf3``,
+    ``refs-json``) or raise a one-line :class:`ScanError`."""
+    if head.startswith(HDF5_MAGIC):
+        return "hdf5"
+    if head[:4] in NC3_MAGICS:
+        return "netcdf3"
+    if head.startswith(HDF4_MAGIC):
+        raise UnsupportedFeature(path, "this is an HDF4 file; only HDF5, NetCDF4 and NetCDF3 are supported")
+    if head.lstrip()[:1] == b"{":
+        return "refs-json"
+    if head.startswith(b"CDF"):
+        raise UnsupportedFeature(path, f"unknown NetCDF3 version byte {head[3]!r}")
+    if head.startswith(b"PAR1"):
+        raise ScanError(path, "a single parquet file is not a reference set; pass the parquet directory")
+    if not head:
+        raise ScanError(path, "the file is empty")
+    raise ScanError(path, "not an HDF5, NetCDF or kerchunk reference file (unrecognised leading bytes)")
+
+
+def _read_head(path: str, fs, n: int = 8) -> bytes:
+    with fs.open(path, "rb") as f:
+        head = f.read(n)
+        if head.startswith(HDF5_MAGIC) or head[:4] in NC3_MAGICS:
+            return head
+        # HDF5 allows a user block: the superblock may sit at 512, 1024, 2048, ...
+        off = 512
+        size = fs.size(path) if hasattr(fs, "size") else None
+        while size is not None and off + 8 <= size:
+            f.seek(off)
+            if f.read(8) == HDF5_MAGIC:
+                return HDF5_MAGIC
+            off *= 2
+    return head
+
+
+def file_source(path: str, fs=None, format: str = "") -> Source:
+    """Size and modification time (or etag) of a file, for staleness checks."""
+    if fs is None or not is_url(path):
+        st = os.stat(path)
+        return Source(path, st.st_size, st.st_mtime, None, format)
+    info = fs.info(path)
+    mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+    if hasattr(mtime, "timestamp"):
+        mtime = mtime.timestamp()
+    try:
+        mtime = float(mtime) if mtime is not None else None
+    except (TypeError, ValueError):
+        mtime = None
+    etag = info.get("ETag") or info.get("etag")
+    return Source(path, info.get("size"), mtime, str(etag) if etag else None, format)
+
+
+def scan_file(
+    path: str | os.PathLike,
+    *,
+    group: str | None = None,
+    inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
+    storage_options: dict | None = None,
+) -> VDataset:
+    """Scan one file (or reference set) into a :class:`VDataset`."""
+    path = normalize_path(path)
+    if is_url(path):
+        fs, _, _ = fsspec.get_fs_token_paths(path, storage_options=storage_options or {})
+    else:
+        fs = fsspec.filesystem("file")
+        if not os.path.exists(path):
+            raise ScanError(path, "no such file")
+        if os.path.isdir(path):
+            if os.path.exists(os.path.join(path, ".zmetadata")):
+                from .refs import scan_refs
+
+                return scan_refs(path)
+            raise ScanError(path, "is a directory, not a file (pass a glob such as DIR/*.nc)")
+    try:
+        head = _read_head(path, fs)
+    except FileNotFoundError:
+        raise ScanError(path, "no such file") from None
+    except PermissionError:
+        raise ScanError(path, "permission denied") from None
+    except IsADirectoryError:
+        raise ScanError(path, "is a directory, not a file") from None
+    except OSError as e:
+        raise ScanError(path, f"cannot read: {e.strerror or e}") from None
+    kind = sniff(path, head)
+    if kind == "hdf5":
+        from .hdf5 import scan_hdf5
+
+        return scan_hdf5(path, group=group, inline_threshold=inline_threshold, fs=fs if is_url(path) else None)
+    if kind == "netcdf3":
+        if group:
+            raise ScanError(path, f"NetCDF3 files have no groups (asked for group {group!r})")
+        from .netcdf3 import scan_netcdf3
+
+        return scan_netcdf3(path, inline_threshold=inline_threshold, fs=fs if is_url(path) else None)
+    from .refs import scan_refs
+
+    return scan_refs(path, storage_options=storage_options)
+
+
+def scan(
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    group: str | None = None,
+    inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
+    executor: Executor | None = None,
+    storage_options: dict | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> VDatasetList:
+    """Scan files, globs or URLs; returns a :class:`VDatasetList` in input order.
+
+    ``executor`` (any ``concurrent.futures.Executor``, e.g. a dask distributed
+    client's) scans files in parallel; ``progress(done, total, path)`` is called
+    after each file. The first file that cannot be read raises a one-line
+    :class:`ScanError` naming it.
+    """
+    files = expand_paths(paths)
+    if not files:
+        raise ScanError(str(paths), "no files given")
+    kwargs = dict(group=group, inline_threshold=inline_threshold, storage_options=storage_options)
+    out: list[VDataset] = []
+    if executor is None:
+        for i, f in enumerate(files):
+            out.append(scan_file(f, **kwargs))
+            if progress:
+                progress(i + 1, len(files), f)
+    else:
+        futures = [executor.submit(scan_file, f, **kwargs) for f in files]
+        for i, (f, fut) in enumerate(zip(files, futures)):
+            out.append(fut.result())
+            if progress:
+                progress(i + 1, len(files), f)
+    return VDatasetList(out)
