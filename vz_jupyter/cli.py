@@ -1,0 +1,220 @@
+"""The ``vz`` command: the same verbs as ``%vz`` and the Python API.
+
+Exit codes: 0 done; 1 the data failed a check or could not be read (a one-line
+message naming the file and the problem); 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from .core.errors import CheckFailed, VZError
+
+
+class UsageError(Exception):
+    """Raised by the parser instead of exiting; the CLI turns it into exit 2
+    and the magics into IPython's UsageError."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # noqa: D401 - argparse API
+        raise UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status=0, message=None):
+        if status:
+            raise UsageError(message.strip() if message else f"{self.prog}: usage error")
+        if message:
+            sys.stdout.write(message)
+        raise _Exit(status)
+
+
+class _Exit(Exception):
+    def __init__(self, status):
+        self.status = status
+
+
+def _add_sort_args(p):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--by", metavar="COORD", help="order files by the values of this coordinate (CF-decoded)")
+    g.add_argument("--pattern", metavar="REGEX", help="order files by the regex groups matched in their names")
+    g.add_argument("--attr", metavar="NAME", help="order files by a global attribute")
+    g.add_argument("--keep-order", action="store_true", help="keep the order the files were given in")
+
+
+def build_parser(prog: str = "vz") -> Parser:
+    parser = Parser(prog=prog, description="Virtual Zarr references over HDF5/NetCDF files.")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
+
+    p = sub.add_parser("scan", help="scan files and write kerchunk references",
+                       description="Scan HDF5/NetCDF files. With -o, write references (one file: a "
+                       "reference file; several files: a folder of <name>.json).")
+    p.add_argument("files", nargs="+", help="files, globs or URLs")
+    p.add_argument("-o", "--output", help="reference file (.json/.parquet/.icechunk) or a folder for several files")
+    p.add_argument("--group", help="HDF5/NetCDF4 group to scan")
+    p.add_argument("--format", choices=["kerchunk-json", "kerchunk-parquet", "icechunk"], help="output format (default: from the name)")
+    p.add_argument("--inline-threshold", type=int, default=None, metavar="BYTES", help="inline variables up to this many stored bytes (default 500)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+    p = sub.add_parser("info", help="describe references or files", description="Variables, shapes, chunks, codecs, sources and bytes referenced.")
+    p.add_argument("target", nargs="+", help="reference file/folder, or data files")
+    p.add_argument("--group", help="HDF5/NetCDF4 group (data files only)")
+
+    p = sub.add_parser("check", help="report what would make a concatenation wrong")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--dim", required=True, help="dimension to concatenate along")
+    _add_sort_args(p)
+
+    p = sub.add_parser("combine", help="check, then concatenate files into one reference set")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--dim", required=True, help="dimension to concatenate along")
+    _add_sort_args(p)
+    p.add_argument("-o", "--output", required=True, help="output: .json, .parquet or .icechunk")
+    p.add_argument("--format", choices=["kerchunk-json", "kerchunk-parquet", "icechunk"])
+    p.add_argument("--overwrite", action="store_true")
+
+    p = sub.add_parser("plan", help="show what reading a selection will fetch")
+    p.add_argument("target", help="reference file/folder or data file")
+    p.add_argument("selection", help='e.g. "air[0:10, 5:20, 3]"')
+    p.add_argument("--execute", action="store_true", help="also run the plan and report bytes moved")
+    return parser
+
+
+def _scan_kwargs(args) -> dict:
+    kw = {}
+    if getattr(args, "group", None):
+        kw["group"] = args.group
+    if getattr(args, "inline_threshold", None) is not None:
+        kw["inline_threshold"] = args.inline_threshold
+    return kw
+
+
+def _sorted(dsets, args):
+    from .core.sort import sort
+
+    if args.by:
+        return sort(dsets, by=args.by, dim=args.dim)
+    if args.pattern:
+        return sort(dsets, pattern=args.pattern, dim=args.dim)
+    if args.attr:
+        return sort(dsets, attr=args.attr, dim=args.dim)
+    if args.keep_order:
+        return dsets
+    # default: by the concat dim's coordinate values when it is a coordinate
+    if all(args.dim in d.variables for d in dsets):
+        return sort(dsets, by=args.dim, dim=args.dim)
+    return dsets
+
+
+def cmd_scan(args, out) -> int:
+    from .core.scan import scan
+    from .core.serialize import write
+
+    dsets = scan(args.files, **_scan_kwargs(args))
+    if not args.output:
+        out.write(repr(dsets) + "\n")
+        return 0
+    if len(dsets) == 1:
+        path = write(dsets[0], args.output, format=args.format, overwrite=args.overwrite)
+        out.write(f"wrote {path}: {len(dsets[0].variables)} variables, {dsets[0].n_chunks} chunks\n")
+        return 0
+    folder = args.output
+    if os.path.splitext(folder)[1] in (".json", ".parquet", ".parq", ".icechunk") and not os.path.isdir(folder):
+        raise UsageError(f"vz scan: {len(dsets)} files need a folder for -o (one reference file each), or combine them with 'vz combine'")
+    os.makedirs(folder, exist_ok=True)
+    suffix = {"kerchunk-parquet": ".parquet", "icechunk": ".icechunk"}.get(args.format or "", ".json")
+    targets = [os.path.join(folder, os.path.splitext(os.path.basename(d.sources[0].path))[0] + suffix) for d in dsets]
+    if len(set(targets)) != len(targets):
+        raise UsageError("vz scan: several files share a name; scan them into different folders")
+    if not args.overwrite:
+        existing = [t for t in targets if os.path.lexists(t)]
+        if existing:
+            raise VZError(f"{existing[0]}: already exists; pass --overwrite to replace it")
+    for d, t in zip(dsets, targets):
+        write(d, t, format=args.format, overwrite=args.overwrite)
+    out.write(f"wrote {len(targets)} reference files into {folder}\n")
+    return 0
+
+
+def cmd_info(args, out) -> int:
+    from .core.scan import scan
+
+    dsets = scan(args.target, **_scan_kwargs(args))
+    for d in dsets:
+        out.write(repr(d) + "\n")
+    return 0
+
+
+def cmd_check(args, out) -> int:
+    from .core.check import check
+    from .core.scan import scan
+
+    dsets = _sorted(scan(args.files), args)
+    report = check(dsets, dim=args.dim)
+    out.write(repr(report) + "\n")
+    return 1 if report.has_errors else 0
+
+
+def cmd_combine(args, out) -> int:
+    from .core.concat import concat
+    from .core.scan import scan
+    from .core.serialize import write
+
+    dsets = _sorted(scan(args.files), args)
+    try:
+        combined = concat(dsets, dim=args.dim)
+    except CheckFailed as e:
+        out.write(repr(e.report) + "\n")
+        out.write(f"nothing written to {args.output}: check found errors\n")
+        return 1
+    path = write(combined, args.output, format=args.format, overwrite=args.overwrite)
+    out.write(f"wrote {path}: {len(dsets)} files, {len(combined.variables)} variables, {combined.n_chunks} chunks\n")
+    return 0
+
+
+def cmd_plan(args, out) -> int:
+    from .core.plan import plan
+
+    p = plan(args.target, args.selection)
+    out.write(p.summary() + "\n")
+    if args.execute:
+        p.execute()
+        stats = getattr(p, "last_stats", None)
+        if stats is not None:
+            out.write(f"executed: {stats}\n")
+    return 0
+
+
+COMMANDS = {"scan": cmd_scan, "info": cmd_info, "check": cmd_check, "combine": cmd_combine, "plan": cmd_plan}
+
+
+def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not args.verb:
+            parser.print_help(out)
+            return 2
+        return COMMANDS[args.verb](args, out)
+    except _Exit as e:
+        return e.status
+    except UsageError as e:
+        err.write(f"{e}\n")
+        return 2
+    except VZError as e:
+        err.write(f"vz: {e}\n")
+        return 1
+    except OSError as e:  # an I/O failure the core did not word itself
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        err.write(f"vz: {where}{e.strerror or e}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write("vz: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
