@@ -30,7 +30,8 @@ MAX_PATH_ID = 0xFFFFFFFD
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
+    # not np.ascontiguousarray: it turns 0-d arrays (scalar variables) into 1-d
+    a = np.asarray(a, order="C")
     if a.flags.writeable:
         a = a.view()
         a.flags.writeable = False
