@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import math
+import struct
 from typing import Any, Mapping
 
 import numpy as np
@@ -93,8 +94,38 @@ def zarray(var: VArray) -> dict:
     }
 
 
+def zattr_fill_value(value: Any, dtype: np.dtype) -> Any:
+    """A ``_FillValue`` attribute in the encoding xarray's zarr backend decodes
+    when ``use_zarr_fill_value_as_mask=False`` (``FillValueCoder``): floats as
+    base64 of a little-endian double, integers as ints. Returns None when xarray
+    cannot decode one for ``dtype`` (byte strings), so the attribute is left out."""
+    dtype = np.dtype(dtype)
+    arr = np.asarray(value)
+    if arr.size != 1:
+        return json_value(value)
+    v = arr.ravel()[0]
+    if dtype.kind == "f":
+        return base64.standard_b64encode(struct.pack("<d", float(v))).decode()
+    if dtype.kind == "c":
+        c = complex(v)
+        return [base64.standard_b64encode(struct.pack("<d", x)).decode() for x in (c.real, c.imag)]
+    if dtype.kind in "iu":
+        return int(v)
+    if dtype.kind == "b":
+        return bool(v)
+    if dtype.kind in "SV":
+        return None
+    return json_value(value)
+
+
 def zattrs(var: VArray) -> dict:
     attrs = {str(k): json_value(v) for k, v in var.attrs.items()}
+    if "_FillValue" in var.attrs:
+        fv = zattr_fill_value(var.attrs["_FillValue"], var.dtype)
+        if fv is None:
+            del attrs["_FillValue"]
+        else:
+            attrs["_FillValue"] = fv
     attrs["_ARRAY_DIMENSIONS"] = list(var.dims)
     return attrs
 
