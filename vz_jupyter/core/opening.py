@@ -6,6 +6,8 @@ import json
 import os
 from typing import Any
 
+import numpy as np
+
 from ..core import codecs as _codecs  # noqa: F401  (registers vz codecs with numcodecs)
 from .errors import VZError
 from .model import VDataset
@@ -30,9 +32,87 @@ def reference_mapper(target: str | dict | VDataset, storage_options: dict | None
         fo=fo,
         remote_options=remote_options or {},
         target_options=storage_options or {},
-        **({"engine": "pyarrow"} if isinstance(fo, str) and os.path.isdir(fo) else {}),
     )
     return fs.get_mapper("")
+
+
+def _parquet_engine() -> str:
+    from importlib.util import find_spec
+
+    return "fastparquet" if find_spec("fastparquet") is not None else "pyarrow"
+
+
+def _lazy_mapper_class():
+    from fsspec.implementations.reference import LazyReferenceMapper
+
+    class _Mapper(LazyReferenceMapper):
+        """fsspec's parquet reference reader, made robust to pandas >= 3 reading
+        a null ``path`` as NaN (which fsspec would take for a URL)."""
+
+        def setup(self):
+            super().setup()
+            inner = self.open_refs
+
+            def open_refs(field, record):
+                refs = inner(field, record)
+                if refs is not None and "path" in refs:
+                    p = refs["path"]
+                    if p.dtype == object:
+                        import pandas as pd
+
+                        bad = np.asarray(pd.isna(p), dtype=bool)
+                        if bad.any():
+                            p = p.copy()
+                            p[bad] = None
+                            refs["path"] = p
+                return refs
+
+            self.open_refs = open_refs
+
+    return _Mapper
+
+
+def _parquet_protocols(root: str) -> set:
+    """Protocols of the urls referenced from a parquet reference directory
+    (read from the path dictionaries of the first record file of each field)."""
+    import pyarrow.parquet as pq
+
+    protocols = set()
+    for name in sorted(os.listdir(root)):
+        first = os.path.join(root, name, "refs.0.parq")
+        if not os.path.isfile(first):
+            continue
+        try:
+            col = pq.read_table(first, columns=["path"]).column("path")
+        except Exception:
+            continue
+        for chunk in col.chunks:
+            values = chunk.dictionary if hasattr(chunk, "dictionary") else chunk.unique()
+            for v in values.to_pylist():
+                if v:
+                    protocols.add(v.split("://", 1)[0] if "://" in v else "file")
+    return protocols or {"file"}
+
+
+def parquet_store(root: str, remote_options: dict | None = None, engine: str | None = None):
+    """A read-only zarr store over a kerchunk parquet reference directory, read
+    with fastparquet when installed, else pyarrow (fsspec's two engines)."""
+    import fsspec
+    from fsspec.implementations.reference import ReferenceFileSystem
+    from zarr.storage import FsspecStore
+
+    mapper = _lazy_mapper_class()(root, fs=fsspec.filesystem("file"), engine=engine or _parquet_engine())
+    protocols = _parquet_protocols(root)
+    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+    def _async(fs):
+        return fs if fs.async_impl else AsyncFileSystemWrapper(fs, asynchronous=True)
+
+    fss = {p: _async(fsspec.filesystem(p, **(remote_options or {}))) for p in protocols}
+    fss.setdefault("file", _async(fsspec.filesystem("file")))
+    fss[None] = fss["file"]
+    fs = ReferenceFileSystem(fo=mapper, fs=fss, asynchronous=True)
+    return FsspecStore(fs, read_only=True, path="")
 
 
 def open(target, *, decode: bool = True, chunks=None, storage_options: dict | None = None, **kwargs):
@@ -56,7 +136,10 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
             store, consolidated=False, zarr_format=3, decode_cf=decode, chunks=chunks,
             use_zarr_fill_value_as_mask=False, **kwargs,
         )
-    mapper = reference_mapper(target, storage_options=storage_options)
+    if isinstance(target, (str, os.PathLike)) and os.path.isdir(os.fspath(target)):
+        mapper = parquet_store(os.fspath(target), remote_options=kwargs.pop("remote_options", None))
+    else:
+        mapper = reference_mapper(target, storage_options=storage_options)
     try:
         return xr.open_dataset(
             mapper,
