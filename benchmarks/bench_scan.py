@@ -1,0 +1,359 @@
+"""Scan speed and manifest memory: vz_jupyter vs kerchunk vs VirtualiZarr, one run.
+
+    python benchmarks/bench_scan.py            # 100-file corpus, best of 3, all tools
+    python benchmarks/bench_scan.py --files 20 --repeat 1     # a quick look
+
+For every tool, in a fresh interpreter of its own (vz_jupyter in the project's
+``.venv``, the peers in ``.venv-peers``, created on first use by setup_peers.sh):
+
+1. one untimed warm-up pass over the corpus (page cache warm, imports done),
+2. ``--repeat`` timed passes, serial, one file after the other: files/s from the best
+   and the median pass,
+3. one more pass under tracemalloc for memory: bytes per chunk reference,
+4. a summary of the references produced (per variable: chunk count, sum of offsets,
+   sum of lengths), compared across tools as a light correctness check.
+
+What each tool does per file (all references, no data loaded):
+
+- vz_jupyter: ``vz.scan(files)`` (serial; executor None) -> VDataset per file
+- kerchunk: ``SingleHdf5ToZarr(path).translate()`` -> refs dict (inline_threshold 500,
+  its default; the file handle is closed after each file)
+- VirtualiZarr: ``open_virtual_dataset("file://" + path, registry, HDFParser(),
+  loadable_variables=[])`` -> xarray.Dataset of ManifestArrays. ``loadable_variables=[]``
+  so coordinates are references too, like the others (its default would read the
+  dimension coordinates' values into memory).
+
+Memory columns:
+
+- manifest B/chunk: the chunk references only. vz_jupyter: sum of ``Manifest.nbytes``
+  (columns + inlined bytes); kerchunk: deep ``sys.getsizeof`` of the chunk entries
+  (key string, [url, offset, length] list and ints, the shared url counted once, plus
+  their share of the dict's table); VirtualiZarr: sum of ``ChunkManifest.nbytes``
+  (numpy paths/offsets/lengths; StringDType counts 16 B per path, its heap excluded).
+- retained B/chunk: everything the scan result keeps alive (metadata, attributes,
+  objects), measured with tracemalloc, divided by the chunk references.
+
+Results go to benchmarks/results/scan-<stamp>.json and scan-latest.json.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common as C  # noqa: E402  (stdlib only: importable in every venv)
+
+TOOLS = ("vz_jupyter", "kerchunk", "virtualizarr")
+PEERS = ("kerchunk", "virtualizarr")
+TARGET = 5.0  # vz files/s >= TARGET x the faster peer, serial
+
+
+# ---------------------------------------------------------------------------
+# workers (run in a subprocess; import their tool lazily)
+# ---------------------------------------------------------------------------
+
+def _versions(*mods) -> dict:
+    import importlib
+
+    out = {}
+    for m in mods:
+        try:
+            out[m] = getattr(importlib.import_module(m), "__version__", "?")
+        except Exception as e:  # noqa: BLE001 - reported, not fatal
+            out[m] = f"unavailable: {e}"
+    try:
+        import h5py
+
+        out["hdf5"] = h5py.version.hdf5_version
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def _measure(one_pass, summarize, manifest_bytes, repeat, warmup, memory) -> dict:
+    timing = C.time_passes(one_pass, repeat=repeat, warmup=warmup)
+    result = one_pass()
+    per_var, n_chunks = summarize(result)
+    out = {
+        "timing": timing,
+        "chunks": n_chunks,
+        "per_var": per_var,
+        "manifest_bytes": manifest_bytes(result),
+    }
+    del result
+    if memory:
+        result, retained, peak = C.retained_memory(one_pass)
+        out["retained_bytes"] = retained
+        out["peak_bytes"] = peak
+        del result
+    return out
+
+
+def worker_vz(files, repeat=3, warmup=1, memory=True):
+    import numpy as np
+
+    import vz_jupyter as vz
+    from vz_jupyter.core.model import MAX_PATH_ID
+
+    def one_pass():
+        return vz.scan(files)
+
+    def summarize(result):
+        per_var, n = {}, 0
+        for ds in result:
+            for name, va in ds.variables.items():
+                m = va.manifest
+                ref = m.path_id <= MAX_PATH_ID
+                k = int(np.count_nonzero(ref)) + m.n_inline
+                s = per_var.setdefault(name, [0, 0, 0, 0])
+                s[0] += k
+                s[1] += m.n_inline
+                s[2] += int(m.offset[ref].sum(dtype=np.uint64))
+                s[3] += int(m.length[ref].sum(dtype=np.uint64))
+                n += k
+        return per_var, n
+
+    def manifest_bytes(result):
+        return sum(va.manifest.nbytes for ds in result for va in ds.variables.values())
+
+    out = _measure(one_pass, summarize, manifest_bytes, repeat, warmup, memory)
+    out["versions"] = _versions("vz_jupyter", "h5py", "numpy")
+    out["call"] = "vz.scan(files)  # serial"
+    return out
+
+
+def worker_kerchunk(files, repeat=3, warmup=1, memory=True):
+    from kerchunk.hdf import SingleHdf5ToZarr
+
+    def translate(path):
+        h = SingleHdf5ToZarr(path)
+        try:
+            return h.translate()
+        finally:
+            h.input_file.close()
+
+    def one_pass():
+        return [translate(f) for f in files]
+
+    def chunk_items(refs):
+        for k, v in refs.items():
+            base = k.rsplit("/", 1)[-1]
+            if "/" in k and not base.startswith("."):
+                yield k, v
+
+    def summarize(result):
+        per_var, n = {}, 0
+        for r in result:
+            for k, v in chunk_items(r["refs"]):
+                s = per_var.setdefault(k.rsplit("/", 1)[0], [0, 0, 0, 0])
+                s[0] += 1
+                n += 1
+                if isinstance(v, list) and len(v) == 3:
+                    s[2] += int(v[1])
+                    s[3] += int(v[2])
+                elif isinstance(v, list):  # [url]: a whole file
+                    pass
+                else:
+                    s[1] += 1
+        return per_var, n
+
+    def manifest_bytes(result):
+        total = 0
+        for r in result:
+            refs = r["refs"]
+            seen: set = set()
+            items = list(chunk_items(refs))
+            for k, v in items:
+                total += C.deep_sizeof(k, seen) + C.deep_sizeof(v, seen)
+            total += sys.getsizeof(refs) * len(items) // max(1, len(refs))
+        return total
+
+    out = _measure(one_pass, summarize, manifest_bytes, repeat, warmup, memory)
+    out["versions"] = _versions("kerchunk", "h5py", "zarr", "fsspec")
+    out["call"] = "SingleHdf5ToZarr(path).translate()"
+    return out
+
+
+def worker_virtualizarr(files, repeat=3, warmup=1, memory=True):
+    import warnings
+
+    warnings.simplefilter("ignore")
+    import numpy as np
+    from obspec_utils.registry import ObjectStoreRegistry
+    from obstore.store import LocalStore
+    from virtualizarr import open_virtual_dataset
+    from virtualizarr.manifests import ManifestArray
+    from virtualizarr.parsers import HDFParser
+
+    registry = ObjectStoreRegistry({"file://": LocalStore()})
+    parser = HDFParser()
+    urls = ["file://" + f for f in files]
+
+    def one_pass():
+        return [open_virtual_dataset(u, registry=registry, parser=parser, loadable_variables=[])
+                for u in urls]
+
+    def manifests(result):
+        for ds in result:
+            for name, v in ds.variables.items():
+                if isinstance(v.data, ManifestArray):
+                    yield name, v.data.manifest
+
+    def summarize(result):
+        per_var, n = {}, 0
+        for name, m in manifests(result):
+            ref = m._paths != ""
+            k = int(np.count_nonzero(ref))
+            s = per_var.setdefault(name, [0, 0, 0, 0])
+            s[0] += k
+            s[2] += int(m._offsets[ref].sum(dtype=np.uint64))
+            s[3] += int(m._lengths[ref].sum(dtype=np.uint64))
+            n += k
+        return per_var, n
+
+    def manifest_bytes(result):
+        return sum(m.nbytes for _, m in manifests(result))
+
+    out = _measure(one_pass, summarize, manifest_bytes, repeat, warmup, memory)
+    out["versions"] = _versions("virtualizarr", "h5py", "zarr", "obstore", "xarray")
+    out["call"] = "open_virtual_dataset(url, registry, HDFParser(), loadable_variables=[])"
+    return out
+
+
+WORKERS = {"vz_jupyter": "worker_vz", "kerchunk": "worker_kerchunk", "virtualizarr": "worker_virtualizarr"}
+
+
+# ---------------------------------------------------------------------------
+# orchestration
+# ---------------------------------------------------------------------------
+
+def check_refs(results: dict) -> list[str]:
+    """Compare per-variable reference summaries across tools; return problems."""
+    problems = []
+    ok = {t: r for t, r in results.items() if "per_var" in r}
+    if len(ok) < 2:
+        return problems
+    names = sorted(set().union(*(r["per_var"] for r in ok.values())))
+    for name in names:
+        have = {t: r["per_var"].get(name) for t, r in ok.items()}
+        missing = [t for t, s in have.items() if s is None]
+        if missing:
+            problems.append(f"{name}: no references from {', '.join(missing)}")
+            continue
+        counts = {t: s[0] for t, s in have.items()}
+        if len(set(counts.values())) > 1:
+            problems.append(f"{name}: chunk counts differ {counts}")
+            continue
+        # offsets/lengths comparable only where no tool inlined any chunk of it
+        if all(s[1] == 0 for s in have.values()):
+            sums = {t: (s[2], s[3]) for t, s in have.items()}
+            if len(set(sums.values())) > 1:
+                problems.append(f"{name}: offsets/lengths differ {sums}")
+    return problems
+
+
+def report(results: dict, n_files: int) -> tuple[str, dict]:
+    rates = {}
+    for t, r in results.items():
+        if "timing" in r:
+            rates[t] = (n_files / r["timing"]["best"], n_files / r["timing"]["median"])
+    peer_rates = [rates[t][0] for t in PEERS if t in rates]
+    faster_peer = max(peer_rates) if peer_rates else None
+    rows = []
+    summary = {}
+    for t in TOOLS:
+        if t not in results:
+            continue
+        r = results[t]
+        if "error" in r:
+            rows.append([t, "failed", "", "", "", "", ""])
+            continue
+        best, med = rates[t]
+        chunks = r["chunks"]
+        ratio = best / faster_peer if faster_peer else None
+        mb = r["manifest_bytes"] / chunks if chunks else None
+        rb = r["retained_bytes"] / chunks if chunks and "retained_bytes" in r else None
+        summary[t] = {"files_per_s_best": best, "files_per_s_median": med, "ratio_vs_faster_peer": ratio,
+                      "manifest_bytes_per_chunk": mb, "retained_bytes_per_chunk": rb, "chunks": chunks}
+        rows.append([t, C.fmt_rate(best), C.fmt_rate(med), C.fmt_ratio(ratio),
+                     C.fmt_rate(mb), C.fmt_rate(rb), f"{chunks:,}"])
+    table = C.format_table(rows, ["tool", "files/s best", "median", "vs faster peer",
+                                  "manifest B/chunk", "retained B/chunk", "chunk refs"])
+    return table, summary
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="scan files/s and bytes per chunk vs peers")
+    ap.add_argument("--files", type=int, default=100, help="number of corpus files (default 100)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed passes per tool (best and median)")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed passes first")
+    ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS))
+    ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
+    ap.add_argument("--corpus", help="scan these NetCDF4 files' directory instead of the generated corpus")
+    a = ap.parse_args(argv)
+
+    tools = [t.strip() for t in a.tools.split(",") if t.strip()]
+    bad = [t for t in tools if t not in TOOLS]
+    if bad:
+        ap.error(f"unknown tool(s) {', '.join(bad)}")
+
+    if a.corpus:
+        import glob
+
+        files = sorted(glob.glob(os.path.join(os.path.abspath(a.corpus), "*.nc")))[: a.files]
+        corpus_params = {"dir": os.path.abspath(a.corpus)}
+    else:
+        print("corpus: making or reusing benchmarks/_corpus/scan ...", file=sys.stderr, flush=True)
+        files = C.ensure_corpus("scan", files=max(a.files, 100))[: a.files]
+        from make_corpus import load_manifest
+
+        corpus_params = load_manifest(os.path.dirname(files[0]))["params"]
+    if not files:
+        print("no files to scan", file=sys.stderr)
+        return 2
+    total_bytes = sum(os.path.getsize(f) for f in files)
+
+    results: dict = {}
+    kwargs = dict(files=files, repeat=a.repeat, warmup=a.warmup, memory=not a.no_memory)
+    for t in tools:
+        try:
+            py = C.project_python() if t == "vz_jupyter" else C.peers_python()
+            print(f"{t}: {a.warmup} warm-up + {a.repeat} timed passes over {len(files)} files ...",
+                  file=sys.stderr, flush=True)
+            results[t] = C.run_worker(py, __file__, WORKERS[t], kwargs)
+        except C.WorkerError as e:
+            results[t] = {"error": str(e)}
+            print(f"{t}: FAILED\n{e}", file=sys.stderr)
+
+    table, summary = report(results, len(files))
+    problems = check_refs(results)
+    info = C.machine_info()
+    print()
+    print(f"scan benchmark — {len(files)} NetCDF4 files, {total_bytes / 1e6:.0f} MB, serial, page cache warm, "
+          f"best of {a.repeat} — {info['date']}, {info['cpus']} CPUs, {info['processor']}")
+    print(table)
+    vz = summary.get("vz_jupyter")
+    if vz and vz["ratio_vs_faster_peer"] is not None:
+        met = vz["ratio_vs_faster_peer"] >= TARGET
+        print(f"target: vz_jupyter >= {TARGET:g}x the faster peer: "
+              f"{'met' if met else 'NOT met'} ({C.fmt_ratio(vz['ratio_vs_faster_peer'])})")
+    if problems:
+        print("reference check: MISMATCH")
+        for p in problems:
+            print("  " + p)
+    elif sum("per_var" in r for r in results.values()) >= 2:
+        print("reference check: every tool produced the same chunk references per variable "
+              "(counts; offsets and lengths where nothing was inlined)")
+    path = C.write_results("scan", {
+        "benchmark": "scan", "machine": info, "corpus": corpus_params, "n_files": len(files),
+        "corpus_bytes": total_bytes, "repeat": a.repeat, "warmup": a.warmup,
+        "summary": summary, "results": results, "reference_problems": problems, "target": TARGET,
+    })
+    print(f"results: {os.path.relpath(path, C.ROOT)}")
+    failed = [t for t, r in results.items() if "error" in r]
+    return 1 if failed or problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
