@@ -1,0 +1,837 @@
+"""Scan HDF5 and NetCDF4 files into :class:`~vz_jupyter.core.model.VDataset` objects.
+
+Everything is read through h5py's low-level API, once per file:
+
+* chunk locations with ``DatasetID.chunk_iter`` (one callback per written chunk,
+  gathered into plain lists and turned into the manifest's columns with numpy);
+  contiguous data as one chunk; compact data and small variables inlined;
+* the filter pipeline mapped to numcodecs configurations in HDF5's (encode) order;
+  chunks that skipped a filter (``filter_mask``) are re-encoded and inlined;
+* dimensions from NetCDF4 / HDF5 dimension scales (``DIMENSION_LIST`` resolved
+  once per variable), ``phony_dim_N`` names otherwise, as netCDF-C names them.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from ..errors import ScanError, UnsupportedFeature
+from ..model import INLINE, MISSING, Manifest, VArray, VDataset
+
+try:  # h5py is a hard dependency, but keep import errors readable
+    import h5py
+    from h5py import h5, h5a, h5d, h5l, h5o, h5r, h5s, h5t
+except ImportError as _e:  # pragma: no cover
+    raise ImportError(f"vz_jupyter needs h5py to scan HDF5/NetCDF4 files: {_e}") from None
+
+#: attributes written by netCDF-C / the HDF5 dimension-scale API, not shown to users
+HIDDEN_ATTRS = frozenset(
+    {
+        "_Netcdf4Dimid",
+        "_Netcdf4Coordinates",
+        "_nc3_strict",
+        "_NCProperties",
+        "_SuperblockVersion",
+        "_IsNetcdf4",
+        "DIMENSION_LIST",
+        "REFERENCE_LIST",
+        "CLASS",
+        "NAME",
+    }
+)
+_HIDDEN_B = frozenset(a.encode() for a in HIDDEN_ATTRS)
+_NOT_A_VARIABLE = b"This is a netCDF dimension but not a netCDF variable"
+
+#: vlen-string variables with more values than this are skipped, not inlined
+MAX_VLEN_VALUES = 1_000_000
+
+#: HDF5 filter ids with their usual names (for messages)
+FILTER_NAMES = {
+    1: "deflate",
+    2: "shuffle",
+    3: "fletcher32",
+    4: "szip",
+    5: "nbit",
+    6: "scaleoffset",
+    307: "bzip2",
+    32000: "lzf",
+    32001: "blosc",
+    32004: "lz4",
+    32008: "bitshuffle",
+    32013: "zfp",
+    32015: "zstd",
+    32017: "sz",
+    32026: "blosc2",
+}
+_BLOSC_CNAMES = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: "zstd"}
+
+
+class _Skip(Exception):
+    """A variable that cannot be represented (goes to VDataset.skipped)."""
+
+
+class _BadFilter(Exception):
+    def __init__(self, fid: int, name: str, why: str):
+        self.fid, self.name, self.why = fid, name, why
+        super().__init__(why)
+
+
+# --------------------------------------------------------------------------- errors
+_PAREN = re.compile(r"\(([^()]*)\)")
+
+
+def condense_h5_error(e: BaseException) -> str:
+    """h5py's long OSError texts as one short clause."""
+    text = " ".join(str(e).split())
+    m = re.search(r"truncated file: eof = (\d+).*?stored_eof = (\d+)", text)
+    if m:
+        return f"truncated HDF5 file: it has {m.group(1)} bytes but its superblock says {m.group(2)}"
+    if "file signature not found" in text:
+        return "not an HDF5 file (no HDF5 signature found)"
+    inner = _PAREN.findall(text)
+    msg = inner[-1] if inner else text
+    head = text.split("(")[0].strip().rstrip(":")
+    if inner and head and head.lower() != msg.lower():
+        msg = f"{head[0].lower() + head[1:]} ({msg})"
+    msg = msg.replace("Unable to synchronously ", "unable to ").replace("unable to synchronously ", "unable to ")
+    if len(msg) > 240:
+        msg = msg[:237] + "..."
+    return msg or type(e).__name__
+
+
+# --------------------------------------------------------------------------- filters
+def filter_codecs(dcpl, dtype: np.dtype, chunk_nbytes: int) -> list[dict]:
+    """numcodecs configs (encode order) for a dataset's HDF5 filter pipeline."""
+    out: list[dict] = []
+    for i in range(dcpl.get_nfilters()):
+        fid, _flags, vals, name = dcpl.get_filter(i)
+        out.append(_one_filter(int(fid), tuple(int(v) for v in vals), _fname(fid, name), dtype, chunk_nbytes))
+    return out
+
+
+def _fname(fid, name) -> str:
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    return FILTER_NAMES.get(int(fid)) or (name or "").strip() or "unknown"
+
+
+def _one_filter(fid: int, vals: tuple[int, ...], name: str, dtype: np.dtype, chunk_nbytes: int) -> dict:
+    itemsize = dtype.itemsize
+    if fid == 1:
+        return {"id": "zlib", "level": vals[0] if vals else 4}
+    if fid == 2:
+        return {"id": "shuffle", "elementsize": vals[0] if vals else itemsize}
+    if fid == 3:
+        return {"id": "fletcher32"}
+    if fid == 32000:
+        return {"id": "vz.lzf", "size": chunk_nbytes}
+    if fid == 32001:
+        clevel = vals[4] if len(vals) > 4 else 5
+        shuffle = vals[5] if len(vals) > 5 else 1
+        cname = _BLOSC_CNAMES.get(vals[6] if len(vals) > 6 else 0)
+        if cname is None:
+            raise _BadFilter(fid, name, f"an unknown blosc compressor code {vals[6]}")
+        return {"id": "blosc", "cname": cname, "clevel": clevel, "shuffle": shuffle, "blocksize": 0}
+    if fid == 32004:
+        return {"id": "vz.h5lz4", "blocksize": vals[0] if vals else 0}
+    if fid == 32008:
+        es = vals[2] if len(vals) > 2 and vals[2] else itemsize
+        comp = vals[4] if len(vals) > 4 else 0
+        if comp not in (0, 2, 3):
+            raise _BadFilter(fid, name, f"an unknown bitshuffle compression mode {comp}")
+        return {
+            "id": "vz.bitshuffle",
+            "elementsize": es,
+            "blocksize": vals[3] if len(vals) > 3 else 0,
+            "compression": comp,
+            "level": vals[5] if len(vals) > 5 else 0,
+        }
+    if fid == 32015:
+        return {"id": "zstd", "level": vals[0] if vals else 3}
+    if fid == 307:
+        return {"id": "bz2", "level": vals[0] if vals and 1 <= vals[0] <= 9 else 9}
+    why = {
+        4: "no Zarr codec decodes szip-compressed HDF5 chunks",
+        5: "the n-bit filter packs values in a way no Zarr codec decodes",
+        6: "the scale-offset filter packs values in a way no Zarr codec decodes",
+    }.get(fid, "vz_jupyter has no codec for it")
+    raise _BadFilter(fid, name, why)
+
+
+def _codec_objects(codecs: list[dict]):
+    import numcodecs
+
+    from .. import codecs as _vz_codecs  # noqa: F401  (registers vz.* codecs)
+
+    return [numcodecs.get_codec(dict(c)) for c in codecs]
+
+
+def reencode_chunk(raw: bytes, filter_mask: int, codecs: list[dict]) -> bytes:
+    """Bytes of a chunk that skipped some filters (``filter_mask`` bit i = filter
+    i skipped), re-encoded with the full pipeline."""
+    objs = _codec_objects(codecs)
+    data: Any = raw
+    for i in reversed(range(len(objs))):
+        if not (filter_mask >> i) & 1:
+            data = objs[i].decode(data)
+    for c in objs:
+        data = c.encode(data)
+    return data if isinstance(data, bytes) else np.ascontiguousarray(data).tobytes()
+
+
+# --------------------------------------------------------------------------- attributes
+def _clean_attr(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind == "S":
+            v = np.char.decode(v, "utf-8", "replace") if v.size else v.astype("U")
+        elif v.dtype.kind == "O":
+            v = np.array([x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in v.flat], dtype=object).reshape(v.shape)
+        if v.size == 1:
+            return _clean_attr(v.reshape(())[()])
+        if v.dtype.kind in "UO":
+            return [str(x) for x in v.flat] if v.ndim == 1 else v.tolist()
+        return v
+    if isinstance(v, (bytes, np.bytes_)):
+        return bytes(v).decode("utf-8", "replace")
+    if isinstance(v, np.str_):
+        return str(v)
+    return v
+
+
+def _read_attr(oid, name: bytes) -> Any:
+    aid = h5a.open(oid, name)
+    shape = aid.shape
+    dtype = aid.dtype
+    if shape is None:  # null dataspace
+        return None
+    tclass = aid.get_type().get_class()
+    if tclass in (h5t.REFERENCE,):
+        raise _Skip("object references")
+    htype = h5t.py_create(dtype)
+    if dtype.subdtype is not None:
+        sub, subshape = dtype.subdtype
+        shape = tuple(shape) + tuple(subshape)
+        dtype = sub
+    arr = np.zeros(shape, dtype=dtype)
+    aid.read(arr, mtype=htype)
+    if arr.dtype.kind == "O":
+        sinfo = h5t.check_string_dtype(arr.dtype)
+        if sinfo is None:
+            raise _Skip("variable-length sequence")
+        arr = np.array(
+            [b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b) for b in arr.flat], dtype=object
+        ).reshape(arr.shape)
+    if arr.dtype.names is not None:
+        raise _Skip("compound attribute")
+    return _clean_attr(arr if arr.ndim else arr[()])
+
+
+def read_attrs(oid, names: list[bytes] | None = None) -> dict[str, Any]:
+    """User-visible attributes of an HDF5 object, in file order."""
+    if names is None:
+        names = _attr_names(oid)
+    out: dict[str, Any] = {}
+    for n in names:
+        if n in _HIDDEN_B:
+            continue
+        try:
+            out[n.decode("utf-8", "replace")] = _read_attr(oid, n)
+        except _Skip:
+            continue
+        except (OSError, TypeError, ValueError):
+            continue
+    return out
+
+
+def _attr_names(oid) -> list[bytes]:
+    names: list[bytes] = []
+    try:
+        h5a.iterate(oid, names.append, index_type=h5.INDEX_CRT_ORDER) if _attr_crt_tracked(oid) else h5a.iterate(oid, names.append)
+    except Exception:  # pragma: no cover - corrupt attribute headers
+        names.clear()
+        h5a.iterate(oid, names.append)
+    return names
+
+
+def _attr_crt_tracked(oid) -> bool:
+    try:
+        return bool(oid.get_create_plist().get_attr_creation_order() & 1)
+    except Exception:
+        return False
+
+
+# --------------------------------------------------------------------------- the scanner
+class _Var:
+    """What the first pass learns about one dataset."""
+
+    __slots__ = ("name", "dsid", "shape", "attr_names", "is_scale", "scale_name", "dimlist", "nc_coords", "nc_dimid", "dims")
+
+    def __init__(self, name, dsid, shape, attr_names):
+        self.name = name
+        self.dsid = dsid
+        self.shape = shape
+        self.attr_names = attr_names
+        self.is_scale = False
+        self.scale_name = b""
+        self.dimlist = b"DIMENSION_LIST" in attr_names
+        self.nc_coords = b"_Netcdf4Coordinates" in attr_names
+        self.nc_dimid = b"_Netcdf4Dimid" in attr_names
+        self.dims: list[str | None] = [None] * len(shape)
+
+
+class _Scanner:
+    def __init__(self, path: str, f: "h5py.File", fs, inline_threshold: int):
+        self.path = path
+        self.f = f
+        self.fid = f.id
+        self.fs = fs
+        self.inline_threshold = int(inline_threshold or 0)
+        self.skipped: list[tuple[str, str]] = []
+        self._fd = None
+        self.n_reencoded = 0
+
+    # raw byte access for inlining -------------------------------------------------
+    def read_bytes(self, offset: int, size: int) -> bytes:
+        if size == 0:
+            return b""
+        if self.fs is not None:
+            return self.fs.cat_file(self.path, start=offset, end=offset + size)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        data = os.pread(self._fd, size, offset)
+        if len(data) != size:
+            raise ScanError(self.path, f"chunk at byte {offset} runs past the end of the file (truncated file?)")
+        return data
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    # groups ------------------------------------------------------------------------
+    def all_groups(self, gid, prefix: str) -> list[str]:
+        out: list[str] = []
+        for name, kind in self.members(gid):
+            if kind == "group":
+                full = f"{prefix}/{name}" if prefix else name
+                out.append(full)
+                try:
+                    sub = h5o.open(gid, name.encode())
+                    out.extend(self.all_groups(sub, full))
+                except Exception:
+                    pass
+        return out
+
+    def members(self, gid) -> list[tuple[str, str]]:
+        """(name, kind) of a group's links in netCDF-C's order; kind is
+        ``group``, ``dataset``, ``external``, ``dangling`` or ``other``."""
+        items: list[tuple[bytes, int]] = []
+
+        def cb(name, info):
+            items.append((name, info.type))
+
+        try:
+            crt = gid.get_create_plist().get_link_creation_order() & 1
+        except Exception:
+            crt = 0
+        try:
+            gid.links.iterate(cb, info=True, idx_type=h5.INDEX_CRT_ORDER if crt else h5.INDEX_NAME)
+        except Exception:
+            items.clear()
+            gid.links.iterate(cb, info=True)
+        out = []
+        for bname, ltype in items:
+            name = bname.decode("utf-8", "replace")
+            if ltype == h5l.TYPE_EXTERNAL:
+                out.append((name, "external"))
+                continue
+            try:
+                info = h5o.get_info(gid, bname)
+            except Exception:
+                out.append((name, "dangling"))
+                continue
+            if info.type == h5o.TYPE_GROUP:
+                out.append((name, "group"))
+            elif info.type == h5o.TYPE_DATASET:
+                out.append((name, "dataset"))
+            else:
+                out.append((name, "other"))
+        return out
+
+    # main --------------------------------------------------------------------------
+    def scan(self, group: str | None) -> VDataset:
+        gpath = (group or "").strip("/")
+        root = self.fid
+        root_gid = h5o.open(root, b"/")
+        if gpath:
+            try:
+                gid = h5o.open(root, gpath.encode())
+                ok = isinstance(gid, h5py.h5g.GroupID)
+            except Exception:
+                ok = False
+            if not ok:
+                groups = self.all_groups(root_gid, "")
+                listing = ", ".join(groups[:30]) + (f" (+{len(groups) - 30} more)" if len(groups) > 30 else "")
+                raise ScanError(
+                    self.path,
+                    f"no group {gpath!r} in this file; groups are: {listing}" if groups
+                    else f"no group {gpath!r} in this file (it has no groups)",
+                )
+        else:
+            gid = root_gid
+
+        root_attr_names = _attr_names(root_gid)
+        is_netcdf = bool({b"_NCProperties", b"_nc3_strict"} & set(root_attr_names))
+
+        members = self.members(gid)
+        subgroups = []
+        vars_: list[_Var] = []
+        for name, kind in members:
+            if kind == "group":
+                full = f"{gpath}/{name}" if gpath else name
+                subgroups.append(full)
+                try:
+                    subgroups.extend(self.all_groups(h5o.open(gid, name.encode()), full))
+                except Exception:
+                    pass
+            elif kind == "external":
+                self.skipped.append((name, "external link to another file (not followed)"))
+            elif kind == "dangling":
+                self.skipped.append((name, "link to an object that does not exist"))
+            elif kind == "dataset":
+                try:
+                    dsid = h5o.open(gid, name.encode())
+                    shape = dsid.shape
+                    names = _attr_names(dsid)
+                except Exception as e:
+                    raise ScanError(self.path, f"variable {name!r}: {condense_h5_error(e)}") from None
+                if shape is None:
+                    self.skipped.append((name, "has a null dataspace (no data)"))
+                    continue
+                v = _Var(name, dsid, tuple(shape), names)
+                if b"CLASS" in names:
+                    try:
+                        cls = _read_attr(dsid, b"CLASS")
+                    except Exception:
+                        cls = None
+                    if cls == "DIMENSION_SCALE":
+                        v.is_scale = True
+                        if b"NAME" in names:
+                            try:
+                                nm = h5a.open(dsid, b"NAME")
+                                buf = np.zeros((), dtype=nm.dtype)
+                                nm.read(buf)
+                                raw = buf[()]
+                                v.scale_name = raw if isinstance(raw, bytes) else str(raw).encode()
+                            except Exception:
+                                pass
+                        if v.nc_dimid:
+                            is_netcdf = True
+                vars_.append(v)
+            # named datatypes and others are not variables
+
+        self._assign_dims(gid, gpath, vars_)
+
+        # data variables: scales that are only dimensions are not variables
+        variables: dict[str, VArray] = {}
+        coords: list[str] = []
+        dim_sizes: dict[str, int] = {}
+        for v in vars_:
+            for d, s in zip(v.dims, v.shape):
+                dim_sizes[d] = max(dim_sizes.get(d, 0), s)
+        cf_coords: set[str] = set()
+        for v in vars_:
+            if v.is_scale and v.scale_name.startswith(_NOT_A_VARIABLE):
+                continue
+            try:
+                va = self.make_var(v, dim_sizes)
+            except _Skip as s:
+                self.skipped.append((v.name, str(s)))
+                continue
+            except _BadFilter as b:
+                raise UnsupportedFeature(
+                    self.path,
+                    f"variable {v.name!r} uses the {b.name} filter (id {b.fid}), which cannot be referenced: "
+                    f"{b.why}; rewrite the file without it (e.g. h5repack -f GZIP=4 or nccopy -d4)",
+                ) from None
+            except (ScanError, UnsupportedFeature):
+                raise
+            except (OSError, RuntimeError, KeyError, ValueError) as e:
+                raise ScanError(self.path, f"variable {v.name!r}: {condense_h5_error(e)}") from None
+            variables[v.name] = va
+            if v.is_scale and va.ndim >= 1 and va.dims[0] == v.name:
+                coords.append(v.name)
+            c = va.attrs.get("coordinates")
+            if isinstance(c, str):
+                cf_coords.update(c.split())
+        for c in cf_coords:
+            if c in variables and c not in coords:
+                coords.append(c)
+
+        attrs = read_attrs(gid, root_attr_names if not gpath else None)
+        from . import file_source
+
+        fmt = "NetCDF4" if is_netcdf else "HDF5"
+        return VDataset(
+            variables=variables,
+            attrs=attrs,
+            coords=tuple(coords),
+            sources=(file_source(self.path, self.fs, format=fmt),),
+            skipped=tuple(self.skipped),
+            groups=tuple(subgroups),
+            group=gpath,
+        )
+
+    # dimensions ----------------------------------------------------------------------
+    def _assign_dims(self, gid, gpath: str, vars_: list[_Var]) -> None:
+        by_path: dict[bytes, str] = {}  # object path -> dim name
+        dimids: dict[int, str] | None = None
+
+        def dimid_map() -> dict[int, str]:
+            nonlocal dimids
+            if dimids is None:
+                dimids = {}
+                # this group and its ancestors (inner names win)
+                parts = gpath.split("/") if gpath else []
+                chain = ["/".join(parts[:k]) for k in range(len(parts), -1, -1)]
+                for gp in chain:
+                    g = h5o.open(self.fid, (gp or "/").encode())
+                    for name, kind in self.members(g):
+                        if kind != "dataset":
+                            continue
+                        try:
+                            ds = h5o.open(g, name.encode())
+                            if h5a.exists(ds, b"_Netcdf4Dimid"):
+                                i = int(np.asarray(_read_attr(ds, b"_Netcdf4Dimid")).reshape(-1)[0])
+                                dimids.setdefault(i, name)
+                        except Exception:
+                            continue
+            return dimids
+
+        for v in vars_:
+            if v.is_scale:
+                if len(v.shape) >= 1:
+                    v.dims[0] = v.name
+                if len(v.shape) > 1 and v.nc_coords:
+                    try:
+                        ids = np.asarray(_read_attr(v.dsid, b"_Netcdf4Coordinates")).reshape(-1)
+                        m = dimid_map()
+                        if len(ids) == len(v.shape) and all(int(i) in m for i in ids):
+                            v.dims = [m[int(i)] for i in ids]
+                    except Exception:
+                        pass
+                continue
+            if not v.dimlist or not v.shape:
+                continue
+            try:
+                aid = h5a.open(v.dsid, b"DIMENSION_LIST")
+                arr = np.empty(aid.shape, dtype=aid.dtype)
+                aid.read(arr)
+            except Exception:
+                continue
+            for d, refs in enumerate(arr.reshape(-1)[: len(v.shape)]):
+                if refs is None or len(refs) == 0:
+                    continue
+                ref = refs[0]
+                try:
+                    p = h5r.get_name(ref, self.fid)
+                except Exception:
+                    continue
+                name = by_path.get(p)
+                if name is None:
+                    name = p.rsplit(b"/", 1)[-1].decode("utf-8", "replace")
+                    by_path[p] = name
+                v.dims[d] = name
+        # phony dimensions, named as netCDF-C does: one per distinct length in the
+        # group, a new one when a variable needs the same length twice
+        phony: list[tuple[str, int]] = []
+        counter = 0
+        for v in vars_:
+            if all(d is not None for d in v.dims):
+                continue
+            used: set[str] = {d for d in v.dims if d is not None}
+            for i, (d, s) in enumerate(zip(v.dims, v.shape)):
+                if d is not None:
+                    continue
+                match = next((n for n, ln in phony if ln == s and n not in used), None)
+                if match is None:
+                    match = f"phony_dim_{counter}"
+                    counter += 1
+                    phony.append((match, s))
+                v.dims[i] = match
+                used.add(match)
+
+    # one variable ----------------------------------------------------------------------
+    def make_var(self, v: _Var, dim_sizes: dict[str, int]) -> VArray:
+        dsid = v.dsid
+        tid = dsid.get_type()
+        dtype, how = self._dtype(tid)
+        dcpl = dsid.get_create_plist()
+        attrs = read_attrs(dsid, v.attr_names)
+        dims = tuple(v.dims)
+        shape = v.shape
+        if how == "vlen-str":
+            return self._vlen_str_var(v, dims, attrs)
+        layout = dcpl.get_layout()
+        fill = self._fill_value(dcpl, dtype)
+        if layout == h5d.VIRTUAL:
+            raise _Skip("virtual dataset (VDS) mapping other datasets is not supported")
+        if layout == h5d.CHUNKED:
+            chunks = tuple(int(c) for c in dcpl.get_chunk())
+            # netCDF4 unlimited dims: variables shorter than the dim read as fill
+            if dims and dim_sizes:
+                new = tuple(max(s, dim_sizes.get(d, s)) for d, s in zip(dims, shape))
+                if new != shape:
+                    maxshape = dsid.get_space().get_simple_extent_dims(True)
+                    if all(n == s or m == h5s.UNLIMITED or m >= n for n, s, m in zip(new, shape, maxshape)):
+                        shape = new
+            nbytes = int(np.prod(chunks, dtype=np.int64)) * dtype.itemsize
+            codecs = filter_codecs(dcpl, dtype, nbytes)
+            manifest = self._chunked_manifest(v, dsid, shape, chunks, codecs)
+        else:
+            chunks = tuple(max(int(s), 1) for s in shape)
+            if layout == h5d.COMPACT:
+                codecs = []
+                manifest = self._compact_manifest(dsid, tid, dtype, shape)
+            else:
+                if dcpl.get_external_count() > 0:
+                    raise _Skip("data stored in external raw files (H5Pset_external) is not supported")
+                codecs = []
+                manifest = self._contiguous_manifest(dsid, shape)
+        return VArray(
+            name=v.name,
+            dims=dims,
+            shape=shape,
+            dtype=dtype,
+            chunks=chunks,
+            codecs=tuple(codecs),
+            fill_value=fill,
+            attrs=attrs,
+            manifest=manifest,
+        )
+
+    def _dtype(self, tid) -> tuple[np.dtype, str]:
+        cls = tid.get_class()
+        if cls == h5t.STRING:
+            if tid.is_variable_str():
+                return np.dtype(object), "vlen-str"
+            return np.dtype(f"S{tid.get_size()}"), "raw"
+        if cls in (h5t.INTEGER, h5t.FLOAT):
+            return tid.dtype, "raw"
+        if cls == h5t.ENUM:
+            base = tid.get_super()
+            return base.dtype, "raw"
+        if cls == h5t.REFERENCE:
+            raise _Skip("holds HDF5 object/region references, which Zarr cannot represent")
+        if cls == h5t.VLEN:
+            raise _Skip("variable-length sequences (ragged arrays) are not supported")
+        if cls == h5t.COMPOUND:
+            dt = tid.dtype
+            if dt.kind == "c":
+                return dt, "raw"
+            return self._compound_dtype(tid), "raw"
+        if cls == getattr(h5t, "COMPLEX", -999):
+            return tid.dtype, "raw"
+        if cls == h5t.ARRAY:
+            raise _Skip("HDF5 array-typed elements are not supported")
+        if cls == h5t.OPAQUE:
+            raise _Skip("opaque (untyped) data is not supported")
+        if cls == h5t.BITFIELD:
+            raise _Skip("bitfield data is not supported")
+        if cls == h5t.TIME:
+            raise _Skip("HDF5 time type is not supported")
+        raise _Skip(f"HDF5 type class {cls} is not supported")
+
+    def _compound_dtype(self, tid) -> np.dtype:
+        n = tid.get_nmembers()
+        fields = []
+        pos = 0
+        for i in range(n):
+            mname = tid.get_member_name(i).decode("utf-8", "replace")
+            mt = tid.get_member_type(i)
+            mcls = mt.get_class()
+            if mcls in (h5t.INTEGER, h5t.FLOAT):
+                mdt = mt.dtype
+            elif mcls == h5t.ENUM:
+                mdt = mt.get_super().dtype
+            elif mcls == h5t.STRING and not mt.is_variable_str():
+                mdt = np.dtype(f"S{mt.get_size()}")
+            else:
+                raise _Skip(f"compound member {mname!r} has a type Zarr cannot represent")
+            if tid.get_member_offset(i) != pos:
+                raise _Skip("compound type with padding between members is not supported")
+            pos += mdt.itemsize
+            fields.append((mname, mdt))
+        if pos != tid.get_size():
+            raise _Skip("compound type with trailing padding is not supported")
+        return np.dtype(fields)
+
+    def _fill_value(self, dcpl, dtype: np.dtype):
+        if dtype.kind == "O":
+            return None
+        arr = np.zeros((1,), dtype=dtype)
+        try:
+            if dcpl.fill_value_defined() != 0:  # 0 = H5D_FILL_VALUE_UNDEFINED
+                dcpl.get_fill_value(arr)
+        except Exception:
+            pass
+        val = arr[0]
+        if dtype.kind == "V":
+            return val.tobytes()
+        return val
+
+    def _chunked_manifest(self, v: _Var, dsid, shape, chunks, codecs) -> Manifest:
+        grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
+        n = int(np.prod(grid, dtype=np.int64))
+        if n == 0:
+            return Manifest.empty(grid)
+        coords: list = []
+        offs: list = []
+        sizes: list = []
+        masks: list = []
+
+        if hasattr(dsid, "chunk_iter"):
+
+            def cb(info):
+                coords.append(info.chunk_offset)
+                offs.append(info.byte_offset)
+                sizes.append(info.size)
+                masks.append(info.filter_mask)
+
+            dsid.chunk_iter(cb)
+        else:  # pragma: no cover - h5py < 3.8
+            for i in range(dsid.get_num_chunks()):
+                info = dsid.get_chunk_info(i)
+                coords.append(info.chunk_offset)
+                offs.append(info.byte_offset)
+                sizes.append(info.size)
+                masks.append(info.filter_mask)
+        pid = np.full(n, MISSING, dtype=np.uint32)
+        off = np.zeros(n, dtype=np.uint64)
+        ln = np.zeros(n, dtype=np.uint64)
+        inline: dict[int, bytes] = {}
+        if coords:
+            idx = np.asarray(coords, dtype=np.int64).reshape(len(coords), len(chunks)) // np.asarray(chunks, dtype=np.int64)
+            keep = np.all(idx < np.asarray(grid, dtype=np.int64), axis=1)
+            offs_a = np.asarray(offs, dtype=np.uint64)
+            sizes_a = np.asarray(sizes, dtype=np.uint64)
+            masks_a = np.asarray(masks, dtype=np.uint32)
+            if not keep.all():
+                idx, offs_a, sizes_a, masks_a = idx[keep], offs_a[keep], sizes_a[keep], masks_a[keep]
+            flat = np.ravel_multi_index(tuple(idx.T), grid)
+            pid[flat] = 0
+            off[flat] = offs_a
+            ln[flat] = sizes_a
+            small = int(sizes_a.sum()) <= self.inline_threshold
+            bad = np.flatnonzero(masks_a)
+            if small or bad.size:
+                todo = range(len(flat)) if small else bad.tolist()
+                for j in todo:
+                    raw = self.read_bytes(int(offs_a[j]), int(sizes_a[j]))
+                    m = int(masks_a[j])
+                    if m:
+                        raw = reencode_chunk(raw, m, codecs)
+                        self.n_reencoded += 1
+                    k = int(flat[j])
+                    inline[k] = raw
+                    pid[k] = INLINE
+                    off[k] = 0
+                    ln[k] = len(raw)
+        return Manifest((self.path,), pid.reshape(grid), off.reshape(grid), ln.reshape(grid), inline)
+
+    def _contiguous_manifest(self, dsid, shape) -> Manifest:
+        grid = tuple(1 if s else 0 for s in shape)
+        if 0 in grid:
+            return Manifest.empty(grid)
+        offset = dsid.get_offset()
+        size = dsid.get_storage_size()
+        if offset is None or size == 0:
+            return Manifest.empty(grid)
+        if size <= self.inline_threshold:
+            m = Manifest.single(self.path, offset, size, len(shape))
+            return m.with_inline({0: self.read_bytes(offset, size)})
+        return Manifest.single(self.path, offset, size, len(shape))
+
+    def _compact_manifest(self, dsid, tid, dtype, shape) -> Manifest:
+        grid = tuple(1 if s else 0 for s in shape)
+        if 0 in grid:
+            return Manifest.empty(grid)
+        arr = np.empty(shape, dtype=dtype)
+        dsid.read(h5s.ALL, h5s.ALL, arr, mtype=tid)
+        return Manifest.empty(grid).with_inline({0: arr.tobytes()})
+
+    def _vlen_str_var(self, v: _Var, dims, attrs) -> VArray:
+        shape = v.shape
+        size = int(np.prod(shape, dtype=np.int64))
+        if size > MAX_VLEN_VALUES:
+            raise _Skip(
+                f"variable-length strings: {size:,} values are too many to inline (limit {MAX_VLEN_VALUES:,})"
+            )
+        from numcodecs import VLenUTF8
+
+        chunks = tuple(max(int(s), 1) for s in shape)
+        grid = tuple(1 if s else 0 for s in shape)
+        if size == 0:
+            manifest = Manifest.empty(grid)
+        else:
+            ds = h5py.Dataset(v.dsid)
+            vals = ds.asstr(errors="replace")[()]
+            vals = np.asarray(vals, dtype=object).reshape(shape)
+            data = bytes(VLenUTF8().encode(vals))
+            manifest = Manifest.empty(grid).with_inline({0: data})
+        return VArray(
+            name=v.name,
+            dims=dims,
+            shape=shape,
+            dtype=np.dtype(object),
+            chunks=chunks,
+            codecs=({"id": "vlen-utf8"},),
+            fill_value=None,
+            attrs=attrs,
+            manifest=manifest,
+        )
+
+
+def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 500, fs=None) -> VDataset:
+    """Scan one HDF5 / NetCDF4 file (local path, or URL with an fsspec ``fs``)."""
+    path = str(path)
+    fobj = None
+    try:
+        if fs is not None:
+            fobj = fs.open(path, "rb")
+            f = h5py.File(fobj, "r")
+        else:
+            f = h5py.File(path, "r", locking=False)
+    except FileNotFoundError:
+        if fobj is not None:
+            fobj.close()
+        raise ScanError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ScanError(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise ScanError(path, "permission denied") from None
+    except (OSError, ValueError) as e:
+        if fobj is not None:
+            fobj.close()
+        if fs is None and os.path.isdir(path):
+            raise ScanError(path, "is a directory, not a file") from None
+        if fs is None and not os.path.exists(path):
+            raise ScanError(path, "no such file") from None
+        raise ScanError(path, f"cannot open as HDF5: {condense_h5_error(e)}") from None
+    sc = _Scanner(path, f, fs, inline_threshold)
+    try:
+        return sc.scan(group)
+    except (ScanError, UnsupportedFeature):
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError) as e:
+        raise ScanError(path, condense_h5_error(e)) from None
+    finally:
+        sc.close()
+        try:
+            f.close()
+        finally:
+            if fobj is not None:
+                fobj.close()
