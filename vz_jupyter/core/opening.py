@@ -141,16 +141,22 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
     else:
         mapper = reference_mapper(target, storage_options=storage_options)
     try:
+        from xarray.backends.zarr import ZarrStore
+
+        # xarray's zarr entrypoint drops a use_zarr_fill_value_as_mask argument (it
+        # opens the store with None = True for zarr v2, turning every zarr
+        # fill_value into a _FillValue mask); open the store ourselves instead.
+        store = ZarrStore.open_group(
+            mapper, mode="r", consolidated=False, zarr_format=2, use_zarr_fill_value_as_mask=False
+        )
         return xr.open_dataset(
             mapper,
             engine="zarr",
-            consolidated=False,
-            zarr_format=2,
             decode_cf=decode,
             mask_and_scale=decode,
             decode_times=decode,
             chunks=chunks,
-            backend_kwargs={"use_zarr_fill_value_as_mask": False},
+            backend_kwargs={"store": store},
             **kwargs,
         )
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
