@@ -1,0 +1,507 @@
+"""Chunk maps: where every chunk of a :class:`~vz_jupyter.core.model.VArray` lives.
+
+Two public functions (pure, no I/O, deterministic):
+
+``chunk_map_data(var, *, max_cells=100, axes=None, highlight=None, legend_max=20) -> dict``
+    The aggregated 2-D view as JSON-able data (for the anywidget canvas and for
+    :func:`chunk_map_svg`)::
+
+        {"name", "dims", "grid",            # the variable's chunk grid
+         "row_axis", "col_axis", "agg_axes",  # grid axes shown as rows/columns/aggregated (None = none)
+         "view_shape": [R, C],               # chunks along the shown rows/columns
+         "block": [br, bc],                  # chunks per drawn cell along rows/columns
+         "shape": [nR, nC],                  # drawn cells
+         "aggregated": bool,                 # a cell stands for more than one chunk
+         "cells": [...],                     # nR*nC ints, C order: path-table index of the
+                                             #   (majority) source; -1 missing, -2 inlined
+         "mixed": [...],                     # nR*nC 0/1: the cell holds several sources/kinds
+         "has_missing": [...], "has_inline": [...],   # nR*nC 0/1
+         "offset": [...], "length": [...],   # nR*nC byte ranges, only when not aggregated
+         "highlight": [...] | None,          # nR*nC 0/1 (any touched chunk), when given
+         "n_highlight": int,                 # touched chunks (exact)
+         "legend": [{"id", "path", "name", "chunks", "bytes", "colour"}, ...],  # <= legend_max
+         "legend_more": {"files", "chunks", "bytes"} | None,
+         "colours": {"<id>": "#rrggbb", ...},  # every source id that appears in "cells"
+         "n_chunks", "n_missing", "n_inline", "inline_bytes", "referenced_bytes",
+         "caption": [sentences]}           # the caps in words
+
+``chunk_map_svg(var, *, highlight=None, max_cells=100, axes=None, legend_max=20,
+                title=None) -> str``
+    A self-contained ``<svg>``: runs of chunks coloured by source file (palette by
+    path-table index), missing chunks hatched, inlined chunks dotted, aggregated
+    cells with several sources cross-hatched, a legend (basename; full path in
+    ``<title>``) capped at ``legend_max`` rows with "+N more files", captions stating
+    any aggregation. ``highlight`` is an optional boolean array shaped like
+    ``var.grid`` (e.g. the chunks a read plan touches): untouched cells are dimmed
+    and touched cells outlined. This signature is stable; other displays call it.
+
+View rule: grid axes with one chunk are ignored; of the others, none -> one cell,
+one -> a strip, two or more -> rows = first such axis, columns = last such axis and
+the axes between are aggregated (colour of the majority source per cell); pass
+``axes=(row_axis, col_axis)`` to choose. Views larger than ``max_cells`` along a side
+are drawn as blocks of chunks.
+"""
+from __future__ import annotations
+
+import colorsys
+import math
+import posixpath
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..core.model import INLINE, MAX_PATH_ID, MISSING, VArray
+from .common import escape, format_bytes, format_int, more_text, new_id, plural, shorten
+
+__all__ = ["chunk_map_data", "chunk_map_svg", "source_colour", "PALETTE"]
+
+#: first colours of the source palette (mid-tones, readable on light and dark)
+PALETTE = (
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948",
+    "#ff9da7", "#9c755f", "#499894", "#d37295", "#86bcb6", "#f1ce63", "#a0cbe8",
+    "#8cd17d", "#ffbe7d", "#b6992d", "#d4a6c8", "#79706e", "#fabfd2",
+)
+
+
+def source_colour(i: int) -> str:
+    """Colour of path-table index ``i``: a fixed palette, then golden-angle hues."""
+    i = int(i)
+    if 0 <= i < len(PALETTE):
+        return PALETTE[i]
+    h = (i * 0.618033988749895 + 0.11) % 1.0
+    light = (0.50, 0.60, 0.42)[i % 3]
+    sat = (0.62, 0.50, 0.70)[(i // 3) % 3]
+    r, g, b = colorsys.hls_to_rgb(h, light, sat)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+# --------------------------------------------------------------------------- aggregation
+@dataclass
+class _Agg:
+    var: VArray
+    row_axis: int | None
+    col_axis: int | None
+    agg_axes: tuple[int, ...]
+    view_shape: tuple[int, int]
+    block: tuple[int, int]
+    cells: np.ndarray  # (nR, nC) uint32 majority path id (MISSING/INLINE sentinels)
+    mixed: np.ndarray  # (nR, nC) bool
+    has_missing: np.ndarray
+    has_inline: np.ndarray
+    highlight: np.ndarray | None
+    n_highlight: int
+    offset: np.ndarray | None
+    length: np.ndarray | None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.cells.shape)  # type: ignore[return-value]
+
+    @property
+    def aggregated(self) -> bool:
+        return self.block != (1, 1) or bool(self.agg_axes)
+
+
+def _choose_axes(grid: Sequence[int], axes) -> tuple[int | None, int | None, tuple[int, ...]]:
+    nd = len(grid)
+    if axes is not None:
+        axes = tuple(int(a) % nd for a in axes) if nd else ()
+        if len(axes) == 1:
+            r, c = None, axes[0]
+        elif len(axes) == 2:
+            r, c = axes
+            if r == c:
+                raise ValueError(f"axes must differ, got {axes}")
+        else:
+            raise ValueError(f"axes must name one or two grid axes, got {axes}")
+    else:
+        big = [a for a in range(nd) if grid[a] > 1]
+        if not big:
+            r, c = None, (nd - 1 if nd else None)
+        elif len(big) == 1:
+            r, c = None, big[0]
+        else:
+            r, c = big[0], big[-1]
+    shown = {a for a in (r, c) if a is not None}
+    agg = tuple(a for a in range(nd) if a not in shown and grid[a] > 1)
+    return r, c, agg
+
+
+def _to_view(a: np.ndarray, r: int | None, c: int | None) -> np.ndarray:
+    """Rearrange a grid-shaped array to (R, C, M)."""
+    nd = a.ndim
+    if nd == 0:
+        return a.reshape(1, 1, 1)
+    order = [x for x in (r, c) if x is not None] + [x for x in range(nd) if x not in (r, c)]
+    t = np.transpose(a, order)
+    R = a.shape[r] if r is not None else 1
+    C = a.shape[c] if c is not None else 1
+    return t.reshape(R, C, -1)
+
+
+def _blocks(v: np.ndarray, br: int, bc: int) -> np.ndarray:
+    """(R, C, M) -> (nR, nC, br*bc*M), padding the edges by repetition."""
+    R, C, M = v.shape
+    nR, nC = -(-R // br), -(-C // bc)
+    if nR * br != R or nC * bc != C:
+        v = np.pad(v, ((0, nR * br - R), (0, nC * bc - C), (0, 0)), mode="edge")
+    return v.reshape(nR, br, nC, bc, M).transpose(0, 2, 1, 3, 4).reshape(nR, nC, br * bc * M)
+
+
+def _row_mode(rows: np.ndarray) -> np.ndarray:
+    """Most frequent value of each row of a 2-D array (ties -> smallest value)."""
+    m, k = rows.shape
+    s = np.sort(rows, axis=1).ravel()
+    n = s.size
+    brk = np.empty(n, dtype=bool)
+    brk[0] = True
+    brk[1:] = s[1:] != s[:-1]
+    brk[::k] = True
+    starts = np.flatnonzero(brk)
+    lengths = np.diff(np.append(starts, n))
+    run_row = starts // k
+    order = np.lexsort((-lengths, run_row))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = run_row[order][1:] != run_row[order][:-1]
+    return s[starts[order[first]]]
+
+
+def _aggregate(var: VArray, *, max_cells, axes=None, highlight=None) -> _Agg:
+    man = var.manifest
+    grid = man.grid
+    if isinstance(max_cells, (tuple, list)):
+        max_r, max_c = (max(1, int(x)) for x in max_cells)
+    else:
+        max_r = max_c = max(1, int(max_cells))
+    r, c, agg = _choose_axes(grid, axes)
+    pid = _to_view(man.path_id, r, c)
+    R, C, M = pid.shape
+    hl = None
+    n_hl = 0
+    if highlight is not None:
+        h = np.asarray(highlight, dtype=bool)
+        if h.shape != grid:
+            raise ValueError(f"highlight has shape {h.shape}, the chunk grid of {var.name!r} is {grid}")
+        n_hl = int(np.count_nonzero(h))
+        hl = _to_view(h, r, c)
+    if R == 0 or C == 0 or M == 0:
+        empty = np.zeros((0, 0), dtype=bool)
+        return _Agg(var, r, c, agg, (R, C), (1, 1), np.zeros((0, 0), dtype=np.uint32), empty, empty,
+                    empty, empty if hl is not None else None, n_hl, None, None)
+    br, bc = -(-R // max_r), -(-C // max_c)
+    b = _blocks(pid, br, bc)
+    nR, nC, K = b.shape
+    if K == 1:
+        cells = b[:, :, 0].copy()
+        mixed = np.zeros((nR, nC), dtype=bool)
+        has_missing = cells == MISSING
+        has_inline = cells == INLINE
+    else:
+        mn = b.min(axis=2)
+        mx = b.max(axis=2)
+        mixed = mn != mx
+        cells = mn.copy()
+        if mixed.any():
+            cells[mixed] = _row_mode(b[mixed])
+        has_missing = (b == MISSING).any(axis=2)
+        has_inline = (b == INLINE).any(axis=2)
+    hcells = _blocks(hl, br, bc).any(axis=2) if hl is not None else None
+    offset = length = None
+    if K == 1:
+        offset = _to_view(man.offset, r, c)[:, :, 0]
+        length = _to_view(man.length, r, c)[:, :, 0]
+    return _Agg(var, r, c, agg, (R, C), (br, bc), cells, mixed, has_missing, has_inline,
+                hcells, n_hl, offset, length)
+
+
+def _legend(var: VArray, legend_max: int):
+    man = var.manifest
+    pid = man.path_id.ravel()
+    mask = pid <= MAX_PATH_ID
+    n_paths = len(man.paths)
+    rows = []
+    more = None
+    if mask.any() and n_paths:
+        ids = pid[mask]
+        counts = np.bincount(ids, minlength=n_paths)
+        sizes = np.bincount(ids, weights=man.length.ravel()[mask].astype(np.float64), minlength=n_paths)
+        used = np.flatnonzero(counts)
+        for i in used[:legend_max].tolist():
+            p = man.paths[i]
+            rows.append({
+                "id": int(i),
+                "path": p,
+                "name": posixpath.basename(p.rstrip("/")) or p,
+                "chunks": int(counts[i]),
+                "bytes": int(sizes[i]),
+                "colour": source_colour(i),
+            })
+        if used.size > legend_max:
+            rest = used[legend_max:]
+            more = {"files": int(rest.size), "chunks": int(counts[rest].sum()), "bytes": int(sizes[rest].sum())}
+    return rows, more
+
+
+def _dim_name(var: VArray, axis: int | None) -> str:
+    if axis is None:
+        return ""
+    return str(var.dims[axis]) if axis < len(var.dims) and var.dims[axis] else f"axis {axis}"
+
+
+def _captions(a: _Agg) -> list[str]:
+    var = a.var
+    grid = var.grid
+    out: list[str] = []
+    R, C = a.view_shape
+    if not grid:
+        out.append("0-D variable: a single chunk")
+    if a.row_axis is not None:
+        out.append(
+            f"rows: {_dim_name(var, a.row_axis)} ({plural(grid[a.row_axis], 'chunk')}) · "
+            f"columns: {_dim_name(var, a.col_axis)} ({plural(grid[a.col_axis], 'chunk')})"
+        )
+    elif a.col_axis is not None and grid:
+        out.append(f"strip along {_dim_name(var, a.col_axis)} ({plural(grid[a.col_axis], 'chunk')})")
+    if a.agg_axes:
+        names = ", ".join(f"{_dim_name(var, x)} ({format_int(grid[x])})" for x in a.agg_axes)
+        shown = " × ".join(_dim_name(var, x) for x in (a.row_axis, a.col_axis) if x is not None)
+        out.append(f"showing {shown}; {names} aggregated (each cell coloured by its majority source)")
+    if a.block != (1, 1):
+        nR, nC = a.shape
+        br, bc = a.block
+        if a.row_axis is None:
+            out.append(f"{format_int(C)} chunks shown as {format_int(nC)} blocks of {format_int(bc)}")
+        else:
+            out.append(
+                f"{format_int(R)} × {format_int(C)} chunks shown as {format_int(nR)} × {format_int(nC)} "
+                f"blocks of {format_int(br)} × {format_int(bc)}"
+            )
+    return out
+
+
+def chunk_map_data(var: VArray, *, max_cells: int | tuple[int, int] = 100, axes=None,
+                   highlight=None, legend_max: int = 20) -> dict[str, Any]:
+    """The chunk map of ``var`` as JSON-able data (see the module docstring)."""
+    a = _aggregate(var, max_cells=max_cells, axes=axes, highlight=highlight)
+    return _data_from_agg(a, legend_max)
+
+
+def _data_from_agg(a: _Agg, legend_max: int) -> dict[str, Any]:
+    var, man = a.var, a.var.manifest
+    cells = a.cells.astype(np.int64)
+    cells[a.cells == MISSING] = -1
+    cells[a.cells == INLINE] = -2
+    legend, more = _legend(var, legend_max)
+    ids = np.unique(cells[cells >= 0]).tolist()
+    return {
+        "name": var.name,
+        "dims": list(var.dims),
+        "grid": list(var.grid),
+        "row_axis": a.row_axis,
+        "col_axis": a.col_axis,
+        "agg_axes": list(a.agg_axes),
+        "view_shape": list(a.view_shape),
+        "block": list(a.block),
+        "shape": list(a.shape),
+        "aggregated": a.aggregated,
+        "cells": cells.ravel().tolist(),
+        "mixed": a.mixed.ravel().astype(np.uint8).tolist(),
+        "has_missing": a.has_missing.ravel().astype(np.uint8).tolist(),
+        "has_inline": a.has_inline.ravel().astype(np.uint8).tolist(),
+        "offset": a.offset.ravel().tolist() if a.offset is not None else None,
+        "length": a.length.ravel().tolist() if a.length is not None else None,
+        "highlight": a.highlight.ravel().astype(np.uint8).tolist() if a.highlight is not None else None,
+        "n_highlight": a.n_highlight,
+        "legend": legend,
+        "legend_more": more,
+        "colours": {str(i): source_colour(i) for i in ids},
+        "n_chunks": man.n_chunks,
+        "n_missing": man.n_missing,
+        "n_inline": man.n_inline,
+        "inline_bytes": man.inline_bytes,
+        "referenced_bytes": man.referenced_bytes,
+        "caption": _captions(a),
+    }
+
+
+# --------------------------------------------------------------------------- SVG
+def _rects(mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Cover a 2-D boolean mask with rectangles (row, col, height, width): runs in
+    each row, merged with identical runs in the rows below."""
+    if not mask.any():
+        return []
+    nR, nC = mask.shape
+    pad = np.zeros((nR, nC + 2), dtype=np.int8)
+    pad[:, 1:-1] = mask
+    d = np.diff(pad, axis=1)
+    rs, cs = np.nonzero(d == 1)
+    re_, ce = np.nonzero(d == -1)
+    # both are in row-major order, one end per start
+    open_: dict[tuple[int, int], list[int]] = {}
+    out: list[tuple[int, int, int, int]] = []
+    prev_row = -1
+    for row, c0, c1 in zip(rs.tolist(), cs.tolist(), ce.tolist()):
+        if row != prev_row:
+            # close rectangles that did not continue into this row
+            for key in [k for k, v in open_.items() if v[0] + v[1] < row]:
+                v = open_.pop(key)
+                out.append((v[0], key[0], v[1], key[1] - key[0]))
+            prev_row = row
+        key = (c0, c1)
+        v = open_.get(key)
+        if v is not None and v[0] + v[1] == row:
+            v[1] += 1
+        else:
+            if v is not None:
+                out.append((v[0], key[0], v[1], key[1] - key[0]))
+            open_[key] = [row, 1]
+    for key, v in open_.items():
+        out.append((v[0], key[0], v[1], key[1] - key[0]))
+    out.sort()
+    return out
+
+
+def _path_d(rects, sx: int, sy: int, x0: int, y0: int) -> str:
+    return "".join(f"M{x0 + c * sx} {y0 + r * sy}h{w * sx}v{h * sy}h{-w * sx}z" for r, c, h, w in rects)
+
+
+_FONT = "font-family:var(--jp-ui-font-family,-apple-system,'Segoe UI',Roboto,sans-serif);font-size:11px"
+_BG = "var(--jp-layout-color0,#fff)"
+
+
+def chunk_map_svg(var: VArray, *, highlight=None, max_cells: int | tuple[int, int] = 100, axes=None,
+                  legend_max: int = 20, title: str | None = None, max_width: int = 640,
+                  max_height: int = 400) -> str:
+    """Draw the chunk grid of ``var`` as a self-contained SVG string.
+
+    ``highlight``: optional boolean array shaped like ``var.grid`` (touched chunks
+    of a read plan) drawn as an overlay. ``max_cells``: most drawn cells along a
+    side (an int, or (rows, columns)). ``axes``: grid axes shown as (rows, columns).
+    """
+    a = _aggregate(var, max_cells=max_cells, axes=axes, highlight=highlight)
+    legend, more = _legend(var, legend_max)
+    man = var.manifest
+    nR, nC = a.shape
+    uid = new_id("vzmap", f"{var.name}\x00{var.grid}")
+    pad = 6
+    lines: list[str] = []
+    if title:
+        lines.append(title)
+    lines.extend(_captions(a))
+    if a.highlight is not None:
+        lines.append(f"highlighted: {format_int(a.n_highlight)} of {plural(man.n_chunks, 'chunk')} touched")
+    if nR and nC:
+        sx = max(2, min(24, (max_width - 2 * pad) // nC))
+        sy = max(2, min(24, max_height // nR))
+        sx, sy = min(sx, 4 * sy), min(sy, 4 * sx)  # cells at most 4:1
+    else:
+        sx = sy = 0
+    map_w, map_h = nC * sx, nR * sy
+    y = pad
+    parts: list[str] = []
+    text_y = []
+    for i, line in enumerate(lines):
+        text_y.append(y + 11)
+        y += 15
+    y0 = y + 2 if lines else pad
+    x0 = pad
+    body: list[str] = []
+    if nR and nC:
+        body.append(f"<rect x=\"{x0}\" y=\"{y0}\" width=\"{map_w}\" height=\"{map_h}\" fill=\"none\" "
+                    f"stroke=\"currentColor\" stroke-opacity=\"0.35\"/>")
+        cells = a.cells
+        # one path per source colour
+        for sid in np.unique(cells[cells <= MAX_PATH_ID]).tolist():
+            rects = _rects(cells == sid)
+            p = man.paths[sid] if sid < len(man.paths) else f"#{sid}"
+            body.append(f"<path fill=\"{source_colour(sid)}\" d=\"{_path_d(rects, sx, sy, x0, y0)}\">"
+                        f"<title>{escape(p)}</title></path>")
+        miss = cells == MISSING
+        if miss.any():
+            body.append(f"<path fill=\"url(#{uid}-miss)\" stroke=\"currentColor\" stroke-opacity=\"0.35\" "
+                        f"stroke-width=\"0.5\" d=\"{_path_d(_rects(miss), sx, sy, x0, y0)}\">"
+                        f"<title>missing chunks (read as the fill value)</title></path>")
+        inl = cells == INLINE
+        if inl.any():
+            body.append(f"<path fill=\"url(#{uid}-inl)\" d=\"{_path_d(_rects(inl), sx, sy, x0, y0)}\">"
+                        f"<title>inlined chunks (bytes stored in the references)</title></path>")
+        if a.mixed.any():
+            body.append(f"<path fill=\"url(#{uid}-mix)\" d=\"{_path_d(_rects(a.mixed), sx, sy, x0, y0)}\">"
+                        f"<title>cells holding chunks of several sources (majority colour)</title></path>")
+        # cell separators when cells are large enough to see them
+        if min(sx, sy) >= 6 and nR * nC <= 20000:
+            seps = "".join(f"M{x0 + c * sx} {y0}v{map_h}" for c in range(1, nC)) + \
+                   "".join(f"M{x0} {y0 + r * sy}h{map_w}" for r in range(1, nR))
+            if seps:
+                body.append(f"<path d=\"{seps}\" fill=\"none\" style=\"stroke:{_BG}\" stroke-width=\"1\"/>")
+        if a.highlight is not None:
+            off = ~a.highlight
+            if off.any():
+                body.append(f"<path d=\"{_path_d(_rects(off), sx, sy, x0, y0)}\" style=\"fill:{_BG}\" "
+                            f"fill-opacity=\"0.7\"/>")
+            on = _rects(a.highlight)
+            if on:
+                body.append(f"<path class=\"vz-highlight\" d=\"{_path_d(on, sx, sy, x0, y0)}\" fill=\"none\" "
+                            f"stroke=\"currentColor\" stroke-width=\"1.5\"><title>touched chunks</title></path>")
+    # legend
+    ly = y0 + map_h + (12 if map_h else 4)
+    leg: list[str] = []
+    row_h = 16
+    max_label = 0
+
+    def _legend_row(colour_fill: str, label: str, tip: str, extra: str = "") -> None:
+        nonlocal ly, max_label
+        leg.append(
+            f"<g><title>{escape(tip)}</title><rect x=\"{pad}\" y=\"{ly}\" width=\"12\" height=\"12\" "
+            f"fill=\"{colour_fill}\" stroke=\"currentColor\" stroke-opacity=\"0.35\"{extra}/>"
+            f"<text x=\"{pad + 18}\" y=\"{ly + 10}\">{escape(label)}</text></g>"
+        )
+        max_label = max(max_label, len(label))
+        ly += row_h
+
+    for row in legend:
+        label = f"{shorten(row['name'], 48)} — {plural(row['chunks'], 'chunk')}, {format_bytes(row['bytes'])}"
+        _legend_row(row["colour"], label, row["path"])
+    if more:
+        label = (f"{more_text(more['files'], 'files')} — {plural(more['chunks'], 'chunk')}, "
+                 f"{format_bytes(more['bytes'])}")
+        leg.append(f"<text x=\"{pad + 18}\" y=\"{ly + 10}\" fill-opacity=\"0.7\">{escape(label)}</text>")
+        max_label = max(max_label, len(label))
+        ly += row_h
+    if man.n_missing:
+        _legend_row(f"url(#{uid}-miss)", f"missing — {plural(man.n_missing, 'chunk')} (fill value)",
+                    "chunks never written: they read as the fill value")
+    if man.n_inline:
+        _legend_row(f"url(#{uid}-inl)", f"inlined — {plural(man.n_inline, 'chunk')}, "
+                    f"{format_bytes(man.inline_bytes)}", "chunk bytes stored in the references")
+    if a.mixed.any():
+        _legend_row(f"url(#{uid}-mix)", "mixed — cell holds several sources (majority colour)",
+                    "an aggregated cell whose chunks come from more than one source")
+    if not (nR and nC):
+        leg.append(f"<text x=\"{pad}\" y=\"{ly + 10}\">no chunks (empty variable)</text>")
+        ly += row_h
+    width = max(map_w + 2 * pad, int(max_label * 6.3) + pad + 24,
+                max((int(len(line) * 6.1) for line in lines), default=0) + 2 * pad, 120)
+    height = ly + pad
+    defs = (
+        f"<defs><pattern id=\"{uid}-miss\" patternUnits=\"userSpaceOnUse\" width=\"6\" height=\"6\">"
+        f"<path d=\"M0 6L6 0M-1 1L1 -1M5 7L7 5\" stroke=\"currentColor\" stroke-opacity=\"0.5\" "
+        f"stroke-width=\"1\"/></pattern>"
+        f"<pattern id=\"{uid}-inl\" patternUnits=\"userSpaceOnUse\" width=\"4\" height=\"4\">"
+        f"<rect width=\"4\" height=\"4\" fill=\"#8a8a8a\" fill-opacity=\"0.35\"/>"
+        f"<circle cx=\"2\" cy=\"2\" r=\"1\" fill=\"currentColor\" fill-opacity=\"0.8\"/></pattern>"
+        f"<pattern id=\"{uid}-mix\" patternUnits=\"userSpaceOnUse\" width=\"4\" height=\"4\">"
+        f"<path d=\"M0 4L4 0M0 0L4 4\" stroke=\"currentColor\" stroke-opacity=\"0.35\" stroke-width=\"0.7\"/>"
+        f"</pattern></defs>"
+    )
+    caption = "".join(
+        f"<text x=\"{pad}\" y=\"{ty}\" fill-opacity=\"0.75\">{escape(line)}</text>" for ty, line in zip(text_y, lines)
+    )
+    label = f"chunk map of {var.name}"
+    parts.append(
+        f"<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"vz-chunkmap\" width=\"{width}\" height=\"{height}\" "
+        f"viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{escape(label)}\" "
+        f"style=\"{_FONT}\" fill=\"currentColor\">{defs}{caption}{''.join(body)}{''.join(leg)}</svg>"
+    )
+    return "".join(parts)

@@ -1,0 +1,329 @@
+"""Rich HTML for :class:`VDataset` and :class:`VDatasetList` (``_repr_html_``).
+
+Pure and bounded: renders only what the objects hold (no I/O), escapes every
+string, and keeps the output under a size budget by capping lists (saying so in
+words) and aggregating chunk maps. Limits live in :class:`Limits`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+from ..core.model import VArray, VDataset
+from .chunkmap import chunk_map_svg
+from .common import (
+    Safe,
+    attrs_html,
+    badge,
+    collapsible,
+    escape,
+    format_bytes,
+    format_int,
+    format_value,
+    more_text,
+    new_id,
+    plural,
+    shorten,
+    table,
+    wrap_repr,
+)
+from .text import dataset_list_text, dataset_text, format_mtime
+
+__all__ = ["Limits", "dataset_html", "dataset_list_html", "variable_table_html", "sources_html",
+           "skipped_html"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that keep a display small (every cap is stated in the output)."""
+
+    max_var_rows: int = 100
+    var_rows_budget: int = 70_000  # bytes of HTML for the variables grid
+    max_var_attrs: int = 30
+    max_attr_chars: int = 300
+    max_attrs: int = 60
+    max_maps: int = 8
+    maps_open: int = 3
+    map_cells: int = 48
+    map_legend: int = 12
+    maps_budget: int = 70_000  # bytes of SVG for all chunk maps
+    max_sources: int = 20
+    max_skipped: int = 50
+    max_dims: int = 50
+    text_vars: int = 40
+
+
+NESTED = Limits(max_var_rows=30, var_rows_budget=20_000, max_var_attrs=15, max_attrs=20, max_maps=2,
+                maps_open=1, map_cells=32, map_legend=8, maps_budget=20_000, max_sources=8,
+                max_skipped=15, text_vars=10)
+
+
+# --------------------------------------------------------------------------- pieces
+def _header(ds: VDataset) -> str:
+    n_chunks = ref = inl = n_inl = n_miss = 0
+    for v in ds.variables.values():
+        m = v.manifest
+        n_chunks += m.n_chunks
+        ref += m.referenced_bytes
+        inl += m.inline_bytes
+        n_inl += m.n_inline
+        n_miss += m.n_missing
+    stats = [
+        plural(len(ds.sources), "file"),
+        plural(len(ds.variables), "variable"),
+        plural(n_chunks, "chunk"),
+        f"{format_bytes(ref)} referenced",
+        f"{format_bytes(inl)} inlined ({plural(n_inl, 'chunk')})",
+    ]
+    if n_miss:
+        stats.append(plural(n_miss, "missing chunk"))
+    html = "".join(f"<span>{escape(s)}</span>" for s in stats)
+    flags = ""
+    if ds.skipped:
+        flags += badge(f"{plural(len(ds.skipped), 'variable')} skipped", "warn")
+    if ds.group:
+        flags += badge(f"group {shorten(ds.group, 60)}", "info")
+    return (f"<div class=\"vz-header\"><span class=\"vz-obj-type\">vz.VDataset</span>"
+            f"<span class=\"vz-header-stats\">{html}</span>{flags}</div>")
+
+
+def _dims_html(ds: VDataset, lim: Limits) -> str:
+    dims = list(ds.dims.items())
+    coords = set(ds.coords)
+    items = []
+    for d, s in dims[: lim.max_dims]:
+        cls = " class=\"vz-coord-name\"" if d in coords else ""
+        items.append(f"<span{cls}>{escape(shorten(d, 60))}</span>: {escape(format_int(s))}")
+    more = f", {escape(more_text(len(dims) - lim.max_dims, 'dimensions'))}" if len(dims) > lim.max_dims else ""
+    return f"<div class=\"vz-mono\">({', '.join(items)}{more})</div>"
+
+
+def _tuple(t: Sequence) -> str:
+    return "(" + ", ".join(format_int(x) for x in t) + ("," if len(t) == 1 else "") + ")"
+
+
+def _byteorder(dt) -> str:
+    bo = dt.byteorder
+    if bo == "|" or dt.itemsize == 1:
+        return "byte order not applicable"
+    if bo == "=":
+        import sys
+        bo = "<" if sys.byteorder == "little" else ">"
+    return "little-endian" if bo == "<" else "big-endian"
+
+
+_VAR_HEAD = ("name", "dims", "shape", "dtype", "chunks (grid)", "codecs", "stored", "decoded",
+             "missing / inline", "attrs")
+
+
+def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
+    m = v.manifest
+    name = escape(shorten(v.name, 60))
+    full = escape(v.name)
+    if is_coord:
+        name_html = f"<span class=\"vz-coord-mark\" title=\"coordinate\">●</span><span class=\"vz-coord-name\">{name}</span>"
+    else:
+        name_html = f"<span class=\"vz-coord-mark\"> </span>{name}"
+    dims = escape(shorten(_tuple_str(v.dims), 80))
+    dtype = f"{escape(v.dtype.name)} <span class=\"vz-muted\">{escape(v.dtype.str)}</span>"
+    chunks = f"{escape(_tuple(v.chunks))} <span class=\"vz-muted\">{escape(_tuple(v.grid))}</span>"
+    codecs = escape(shorten(v.codec_summary() or "none", 60))
+    mi = []
+    if m.n_missing:
+        mi.append(f"{format_int(m.n_missing)} missing")
+    if m.n_inline:
+        mi.append(f"{format_int(m.n_inline)} inline")
+    mi_s = escape(" · ".join(mi)) if mi else "<span class=\"vz-muted\">—</span>"
+    rid = new_id("vz-var", v.name)
+    n_attrs = len(v.attrs)
+    details = [attrs_html(v.attrs, max_items=lim.max_var_attrs, max_chars=lim.max_attr_chars)]
+    codec_json = json.dumps([dict(c) for c in v.codecs], default=str)
+    details.append(
+        "<div class=\"vz-muted vz-mono\">"
+        f"fill value: {escape(format_value(v.fill_value, 80))} · chunk shape {escape(_tuple(v.chunks))} · "
+        f"grid {escape(_tuple(v.grid))} · {escape(plural(m.n_chunks, 'chunk'))} "
+        f"({escape(format_int(m.n_referenced))} referenced) · "
+        f"codecs (encode order): {escape(shorten(codec_json, lim.max_attr_chars))}</div>"
+    )
+    cls = "vz-var vz-odd" if odd else "vz-var"
+    tip_dtype = f"{v.dtype.name}, {_byteorder(v.dtype)}"
+    return (
+        f"<div class=\"{cls}\">"
+        f"<div title=\"{full}\">{name_html}</div>"
+        f"<div class=\"vz-mono\">{dims}</div>"
+        f"<div class=\"vz-mono\">{escape(_tuple(v.shape))}</div>"
+        f"<div class=\"vz-mono\" title=\"{escape(tip_dtype)}\">{dtype}</div>"
+        f"<div class=\"vz-mono\" title=\"chunk shape (chunk grid)\">{chunks}</div>"
+        f"<div class=\"vz-mono\" title=\"{escape(shorten(codec_json, 300))}\">{codecs}</div>"
+        f"<div class=\"vz-num\" title=\"stored (encoded) bytes\">{escape(format_bytes(v.stored_bytes))}</div>"
+        f"<div class=\"vz-num\" title=\"decoded bytes\">{escape(format_bytes(v.nbytes))}</div>"
+        f"<div>{mi_s}</div>"
+        f"<input id=\"{rid}\" type=\"checkbox\">"
+        f"<label for=\"{rid}\" title=\"show attributes\">{escape(plural(n_attrs, 'attr'))} ▾</label>"
+        f"<div class=\"vz-var-attrs\">{''.join(details)}</div>"
+        "</div>"
+    )
+
+
+def _tuple_str(t: Sequence) -> str:
+    return "(" + ", ".join(str(x) for x in t) + ")"
+
+
+def variable_table_html(ds: VDataset, lim: Limits = Limits()) -> str:
+    """The variables grid: coordinates first (marked ●), per-variable attributes
+    behind a toggle, capped by rows and bytes."""
+    names = list(ds.coords) + list(ds.data_vars)
+    if not names:
+        return "<div class=\"vz-muted\">(no variables)</div>"
+    head = "".join(f"<div>{escape(h)}</div>" for h in _VAR_HEAD)
+    parts = [f"<div class=\"vz-vars\"><div class=\"vz-var vz-head\">{head}</div>"]
+    size = 0
+    shown = 0
+    coords = set(ds.coords)
+    for i, n in enumerate(names):
+        if shown >= lim.max_var_rows or size >= lim.var_rows_budget:
+            break
+        row = _var_row(ds.variables[n], is_coord=n in coords, odd=bool(i % 2), lim=lim)
+        size += len(row)
+        parts.append(row)
+        shown += 1
+    parts.append("</div>")
+    if shown < len(names):
+        why = "row cap" if shown >= lim.max_var_rows else "size cap"
+        parts.append(f"<div class=\"vz-muted\">{escape(more_text(len(names) - shown, 'variables'))} "
+                     f"not listed (first {escape(format_int(shown))} of {escape(format_int(len(names)))} "
+                     f"shown, {why})</div>")
+    return "".join(parts)
+
+
+def skipped_html(skipped: Sequence[tuple[str, str]], lim: Limits = Limits()) -> str:
+    """A warning box listing variables that are NOT in the references, with reasons."""
+    if not skipped:
+        return ""
+    items = "".join(
+        f"<li><b class=\"vz-mono\">{escape(shorten(n, 80))}</b>: {escape(shorten(r, 300))}</li>"
+        for n, r in skipped[: lim.max_skipped]
+    )
+    more = (f"<li class=\"vz-muted\">{escape(more_text(len(skipped) - lim.max_skipped, 'skipped variables'))}</li>"
+            if len(skipped) > lim.max_skipped else "")
+    return (f"<div class=\"vz-alert\"><div class=\"vz-alert-title\">⚠ "
+            f"{escape(plural(len(skipped), 'variable'))} skipped — not in the references</div>"
+            f"<ul style=\"margin:2px 0;padding-left:20px\">{items}{more}</ul></div>")
+
+
+def sources_html(ds: VDataset, lim: Limits = Limits()) -> str:
+    rows = []
+    for s in ds.sources[: lim.max_sources]:
+        path = Safe(f"<span class=\"vz-mono\" title=\"{escape(s.path)}\">{escape(shorten(s.path, 90))}</span>")
+        extra = s.etag and f"etag {shorten(s.etag, 30)}" or ""
+        rows.append([path, s.format or "?", format_bytes(s.size), format_mtime(s.mtime) if s.mtime is not None else extra])
+    return table(["path", "format", "size", "modified"], rows, max_rows=lim.max_sources,
+                 total_rows=len(ds.sources), what="files", numeric=(2,))
+
+
+def _maps_html(ds: VDataset, lim: Limits) -> tuple[str, str]:
+    """(html, summary) of the chunk-map section."""
+    names = list(ds.data_vars) + list(ds.coords)
+    parts = []
+    size = 0
+    drawn = 0
+    for n in names:
+        if drawn >= lim.max_maps or size >= lim.maps_budget:
+            break
+        v = ds.variables[n]
+        svg = chunk_map_svg(v, max_cells=lim.map_cells, legend_max=lim.map_legend)
+        m = v.manifest
+        n_files = len(m.bytes_per_source())
+        summ = f"{plural(m.n_chunks, 'chunk')}, {plural(n_files, 'file')}"
+        sec = collapsible(shorten(n, 60), f"<div class=\"vz-map\">{svg}</div>", open=drawn < lim.maps_open,
+                          summary=summ, key=n)
+        size += len(sec)
+        parts.append(sec)
+        drawn += 1
+    if drawn < len(names):
+        why = "cap" if drawn >= lim.max_maps else "size cap"
+        parts.append(
+            f"<div class=\"vz-muted\">chunk maps drawn for {escape(format_int(drawn))} of "
+            f"{escape(format_int(len(names)))} variables ({why}); draw any other with "
+            f"<code>vz_jupyter.display.chunkmap.chunk_map_svg(ds[name])</code></div>"
+        )
+    return "".join(parts), f"{format_int(drawn)} of {format_int(len(names))} drawn"
+
+
+def _dataset_body(ds: VDataset, lim: Limits) -> str:
+    parts = [_header(ds)]
+    parts.append(skipped_html(ds.skipped, lim))
+    parts.append(collapsible("Dimensions", _dims_html(ds, lim), open=True,
+                             summary=f"{len(ds.dims)}", key="dims"))
+    parts.append(collapsible("Variables", variable_table_html(ds, lim), open=True,
+                             summary=f"{len(ds.coords)} coordinates, {len(ds.data_vars)} data variables",
+                             key="vars"))
+    if ds.variables:
+        maps, summ = _maps_html(ds, lim)
+        parts.append(collapsible("Chunk maps", maps, open=True, summary=summ, key="maps"))
+    parts.append(collapsible("Sources", sources_html(ds, lim), open=len(ds.sources) <= 5,
+                             summary=plural(len(ds.sources), "file"), key="sources"))
+    if ds.groups:
+        g = ", ".join(escape(shorten(x, 60)) for x in ds.groups[:50])
+        if len(ds.groups) > 50:
+            g += ", " + escape(more_text(len(ds.groups) - 50, "groups"))
+        parts.append(collapsible("Groups", f"<div class=\"vz-mono\">{g}</div>",
+                                 summary=f"{len(ds.groups)} (open one with group=...)", key="groups"))
+    parts.append(collapsible("Attributes", attrs_html(ds.attrs, max_items=lim.max_attrs,
+                                                      max_chars=lim.max_attr_chars),
+                             summary=f"{len(ds.attrs)}", key="attrs"))
+    return "".join(parts)
+
+
+def dataset_html(ds: VDataset, *, limits: Limits | None = None) -> str:
+    """The ``_repr_html_`` of a :class:`VDataset`."""
+    lim = limits or Limits()
+    return wrap_repr(dataset_text(ds, max_vars=lim.text_vars), _dataset_body(ds, lim),
+                     title="vz.VDataset")
+
+
+# --------------------------------------------------------------------------- lists
+def _formats(ds: VDataset) -> str:
+    return ", ".join(sorted({s.format for s in ds.sources if s.format})) or "?"
+
+
+def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None, max_rows: int = 200,
+                      max_full: int = 3) -> str:
+    """The ``_repr_html_`` of a :class:`VDatasetList`: a summary table and the first
+    ``max_full`` datasets rendered in full (collapsible)."""
+    dsets = list(dsets)
+    lim = limits or NESTED
+    total_chunks = sum(d.n_chunks for d in dsets)
+    total_bytes = sum(d.stored_bytes for d in dsets)
+    n_skipped = sum(len(d.skipped) for d in dsets)
+    stats = [plural(len(dsets), "dataset"), plural(total_chunks, "chunk"), f"{format_bytes(total_bytes)} stored"]
+    flags = badge(f"{plural(n_skipped, 'variable')} skipped", "warn") if n_skipped else ""
+    parts = [f"<div class=\"vz-header\"><span class=\"vz-obj-type\">vz.VDatasetList</span>"
+             f"<span class=\"vz-header-stats\">{''.join(f'<span>{escape(s)}</span>' for s in stats)}</span>"
+             f"{flags}</div>"]
+    rows = []
+    for i, d in enumerate(dsets[:max_rows]):
+        if len(d.sources) == 1:
+            p = d.sources[0].path
+            label = Safe(f"<span class=\"vz-mono\" title=\"{escape(p)}\">{escape(shorten(p, 80))}</span>")
+        else:
+            label = f"{plural(len(d.sources), 'file')}"
+        rows.append([i, label, _formats(d), format_int(len(d.variables)), format_int(d.n_chunks),
+                     format_bytes(d.stored_bytes), format_int(len(d.skipped)) if d.skipped else ""])
+    parts.append(table(["#", "file", "format", "variables", "chunks", "stored", "skipped"], rows,
+                       max_rows=max_rows, total_rows=len(dsets), what="datasets", numeric=(0, 3, 4, 5, 6)))
+    full = []
+    for i, d in enumerate(dsets[:max_full]):
+        name = d.sources[0].path.rsplit("/", 1)[-1] if len(d.sources) == 1 else f"dataset {i}"
+        full.append(collapsible(f"[{i}] {shorten(name, 60)}", _dataset_body(d, lim), open=(i == 0),
+                                summary=f"{plural(len(d.variables), 'variable')}, {plural(d.n_chunks, 'chunk')}",
+                                key=f"ds{i}"))
+    if len(dsets) > max_full:
+        full.append(f"<div class=\"vz-muted\">first {format_int(max_full)} of {format_int(len(dsets))} datasets "
+                    f"rendered in full; the others are summarised in the table above (index the list to see one)</div>")
+    if dsets:
+        parts.append(collapsible("Datasets", "".join(full), open=True,
+                                 summary=f"{min(max_full, len(dsets))} of {len(dsets)} shown", key="dsets"))
+    text = dataset_list_text(dsets)
+    return wrap_repr(text, "".join(parts), title="vz.VDatasetList")
