@@ -131,11 +131,16 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
     ):
         from .serialize.icechunk import open_icechunk_store
 
+        import warnings
+
         store = open_icechunk_store(os.fspath(target))
-        return xr.open_zarr(
-            store, consolidated=False, zarr_format=3, decode_cf=decode, chunks=chunks,
-            use_zarr_fill_value_as_mask=False, **kwargs,
-        )
+        with warnings.catch_warnings():
+            # codecs outside the zarr v3 spec (numcodecs.*) are what HDF5 files use
+            warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
+            return xr.open_zarr(
+                store, consolidated=False, zarr_format=3, decode_cf=decode, chunks=chunks,
+                use_zarr_fill_value_as_mask=False, **kwargs,
+            )
     if isinstance(target, (str, os.PathLike)) and os.path.isdir(os.fspath(target)):
         mapper = parquet_store(os.fspath(target), remote_options=kwargs.pop("remote_options", None))
     else:

@@ -1,0 +1,299 @@
+"""Icechunk output: a local repository whose arrays point at the original files
+through virtual chunk references.
+
+``write_icechunk(vds, repo_dir)`` creates the repository with one virtual chunk
+container per source location (``file:///common/dir/`` for local files,
+``scheme://host-or-bucket/`` for URLs), writes zarr v3 metadata for every
+variable (codecs translated from the numcodecs configs, attributes, dimension
+names), stores inlined chunks as real chunk bytes, sets the virtual references
+in batches and commits. ``open_icechunk_store(path)`` opens it read-only with
+the declared containers authorized, ready for ``xarray.open_zarr``.
+
+The v2 -> v3 codec translation: a variable's pipeline (numcodecs configs in
+encode order) becomes ``filters`` (array -> array numcodecs such as delta or
+fixedscaleoffset, allowed only at the start), a ``bytes`` serializer with the
+dtype's byte order, and ``compressors`` (every bytes -> bytes codec, in order)
+using zarr's ``numcodecs.*`` wrappers. Codecs zarr has no wrapper for (vz's own
+HDF5 codecs, plugin codecs) get a generic bytes -> bytes wrapper registered
+under ``numcodecs.<id>``, so any numcodecs codec is readable through zarr.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import warnings
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .. import codecs as _vz_codecs  # noqa: F401  (registers vz codecs with numcodecs)
+from ..errors import VZError, WriteError
+from ..model import INLINE, MAX_PATH_ID, VArray, VDataset
+from .zarr_meta import json_value, zattrs
+
+#: virtual references handed to Icechunk per call
+BATCH = 100_000
+
+_ARRAY_TO_ARRAY_HINT = {"delta", "fixedscaleoffset", "quantize", "astype", "bitround", "packbits", "categorize"}
+
+
+def _import_icechunk():
+    try:
+        import icechunk
+    except ImportError:  # pragma: no cover - icechunk is an optional extra
+        raise VZError("Icechunk output needs the icechunk package: pip install 'vz_jupyter[icechunk]'") from None
+    global _LOGS_SET
+    if not _LOGS_SET and "ICECHUNK_LOG" not in os.environ:
+        # local repositories are what we make: silence only the per-open warning
+        # that local storage is unsafe for concurrent commits
+        icechunk.set_logs_filter("icechunk::storage::object_store=error,warn")
+        _LOGS_SET = True
+    return icechunk
+
+
+_LOGS_SET = False
+
+
+# -- codecs -----------------------------------------------------------------
+def _zarr_codec_class(codec_id: str):
+    """The zarr v3 class wrapping numcodecs codec ``codec_id`` (registering a
+    generic bytes -> bytes wrapper when zarr has none)."""
+    from zarr import registry
+
+    name = f"numcodecs.{codec_id}"
+    try:
+        return registry.get_codec_class(name)
+    except KeyError:
+        pass
+    from zarr.codecs.numcodecs._codecs import _NumcodecsBytesBytesCodec
+
+    cls = type(f"VZNumcodecs_{codec_id.replace('.', '_')}", (_NumcodecsBytesBytesCodec,), {}, codec_name=codec_id)
+    registry.register_codec(name, cls)
+    return cls
+
+
+def register_numcodecs_wrappers() -> None:
+    """Make every numcodecs codec known to numcodecs readable by zarr v3 (as
+    ``numcodecs.<id>``). Called before opening a repository."""
+    from numcodecs.registry import codec_registry
+
+    for cid in list(codec_registry):
+        if cid in _ARRAY_TO_ARRAY_HINT:
+            continue
+        try:
+            _zarr_codec_class(cid)
+        except Exception:  # noqa: BLE001 - a codec zarr refuses is simply not registered
+            pass
+
+
+def v3_codecs(var: VArray) -> dict[str, Any]:
+    """``filters``, ``serializer`` and ``compressors`` for ``zarr.create_array``."""
+    from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
+    from zarr.codecs import BytesCodec
+
+    filters, compressors = [], []
+    serializer = None
+    for cfg in var.codecs:
+        cfg = dict(cfg)
+        cid = str(cfg.pop("id", ""))
+        if not cid:
+            raise WriteError(f"variable {var.name!r}: codec without an id: {cfg}")
+        try:
+            cls = _zarr_codec_class(cid)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                codec = cls(**cfg)
+        except Exception as e:  # noqa: BLE001
+            raise WriteError(f"variable {var.name!r}: codec {cid!r} cannot be written to zarr v3 ({e})") from None
+        if isinstance(codec, ArrayArrayCodec):
+            if compressors or serializer is not None:
+                raise WriteError(
+                    f"variable {var.name!r}: array codec {cid!r} follows a bytes codec; zarr v3 cannot express this pipeline"
+                )
+            filters.append(codec)
+        elif isinstance(codec, ArrayBytesCodec):
+            if serializer is not None or compressors:
+                raise WriteError(f"variable {var.name!r}: codec {cid!r} cannot follow other bytes codecs in zarr v3")
+            serializer = codec
+        elif isinstance(codec, BytesBytesCodec):
+            compressors.append(codec)
+        else:  # pragma: no cover
+            raise WriteError(f"variable {var.name!r}: codec {cid!r} has an unknown kind")
+    if serializer is None:
+        dt = var.dtype
+        endian = None
+        if dt.itemsize > 1 and dt.kind not in "SUV":
+            endian = "big" if dt.byteorder == ">" or (dt.byteorder == "=" and np.little_endian is False) else "little"
+        serializer = BytesCodec(endian=endian) if endian else BytesCodec()
+    return {"filters": filters, "serializer": serializer, "compressors": compressors}
+
+
+# -- containers -------------------------------------------------------------
+def _location(path: str) -> str:
+    """Icechunk location of a manifest path: ``file://`` URL for local paths."""
+    if "://" in path:
+        return path
+    return "file://" + os.path.abspath(path)
+
+
+def container_prefixes(paths: Sequence[str]) -> list[str]:
+    """URL prefixes to declare as virtual chunk containers: the common folder of
+    local files, and ``scheme://netloc/`` of every URL."""
+    local = [os.path.abspath(p[len("file://"):] if p.startswith("file://") else p) for p in paths if "://" not in p or p.startswith("file://")]
+    out: list[str] = []
+    if local:
+        common = os.path.commonpath([os.path.dirname(p) for p in local])
+        out.append("file://" + common.rstrip("/") + "/")
+    for p in paths:
+        if "://" in p and not p.startswith("file://"):
+            scheme, rest = p.split("://", 1)
+            prefix = f"{scheme}://{rest.split('/', 1)[0]}/"
+            if prefix not in out:
+                out.append(prefix)
+    return out
+
+
+def _container(ic, prefix: str):
+    scheme = prefix.split("://", 1)[0]
+    if scheme == "file":
+        return ic.VirtualChunkContainer(prefix, ic.local_filesystem_store(prefix[len("file://"):]))
+    if scheme in ("http", "https"):
+        return ic.VirtualChunkContainer(prefix, ic.http_store())
+    if scheme in ("s3", "s3a"):
+        return ic.VirtualChunkContainer(prefix, ic.s3_store())
+    if scheme in ("gs", "gcs"):
+        return ic.VirtualChunkContainer(prefix, ic.gcs_store())
+    raise WriteError(f"{prefix}: Icechunk has no virtual chunk container for {scheme}:// locations")
+
+
+# -- writing ----------------------------------------------------------------
+def _checksums(vds: VDataset) -> dict[str, dict]:
+    """Per path: Icechunk checksum keyword (mtime rounded up to the second, or
+    etag) so it refuses to serve chunks of a file changed after the scan."""
+    out: dict[str, dict] = {}
+    for s in vds.sources:
+        if s.etag:
+            out[s.path] = {"etag_checksum": s.etag}
+        elif s.mtime is not None:
+            out[s.path] = {
+                "last_updated_at_checksum": _dt.datetime.fromtimestamp(math.ceil(s.mtime), _dt.timezone.utc)
+            }
+    return out
+
+
+def _attrs(var: VArray) -> dict:
+    a = zattrs(var)
+    a.pop("_ARRAY_DIMENSIONS", None)
+    return a
+
+
+def write_icechunk(
+    vds: VDataset,
+    repo_dir: str | os.PathLike,
+    *,
+    branch: str = "main",
+    message: str | None = None,
+    checksums: bool = True,
+) -> str:
+    """Create an Icechunk repository in ``repo_dir`` (missing or empty) holding
+    ``vds`` as virtual references; returns the snapshot id of the commit."""
+    ic = _import_icechunk()
+    import zarr
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    repo_dir = os.fspath(repo_dir)
+    all_paths = sorted({p for v in vds.variables.values() for p in v.manifest.paths})
+    config = ic.RepositoryConfig.default()
+    prefixes = container_prefixes(all_paths)
+    for prefix in prefixes:
+        config.set_virtual_chunk_container(_container(ic, prefix))
+    repo = ic.Repository.create(
+        ic.local_filesystem_storage(os.path.abspath(repo_dir)),
+        config=config,
+        authorize_virtual_chunk_access=ic.containers_credentials({p: None for p in prefixes}) if prefixes else None,
+    )
+    session = repo.writable_session(branch)
+    store = session.store
+    sums = _checksums(vds) if checksums else {}
+    proto = default_buffer_prototype()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "numcodecs codecs are not in the zarr v3 spec"
+        root = zarr.create_group(store=store, zarr_format=3, attributes={str(k): json_value(v) for k, v in vds.attrs.items()})
+        for name, var in vds.variables.items():
+            try:
+                arr = root.create_array(
+                    name,
+                    shape=var.shape,
+                    chunks=var.chunks if var.shape else (),
+                    dtype=var.dtype,
+                    fill_value=var.fill_value,
+                    dimension_names=list(var.dims) if var.dims else None,
+                    attributes=_attrs(var),
+                    **v3_codecs(var),
+                )
+            except WriteError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise WriteError(f"{repo_dir}: variable {name!r} cannot be written as a zarr v3 array ({e})") from None
+            m = var.manifest
+            grid = m.grid
+            pid = m.path_id.ravel()
+            # inlined chunks: real chunk bytes in the repository
+            for flat, data in m.inline.items():
+                idx = tuple(int(i) for i in np.unravel_index(int(flat), grid)) if grid else ()
+                key = f"{name}/{arr.metadata.encode_chunk_key(idx)}"
+                sync(store.set(key, proto.buffer.from_bytes(bytes(data))))
+            refs = np.flatnonzero(pid <= MAX_PATH_ID)
+            if not refs.size:
+                continue
+            locs = [_location(p) for p in m.paths]
+            kw = [sums.get(p, {}) for p in m.paths]
+            off = m.offset.ravel()
+            ln = m.length.ravel()
+            for start in range(0, refs.size, BATCH):
+                sel = refs[start:start + BATCH]
+                if grid:
+                    idx = np.stack(np.unravel_index(sel, grid), axis=1).tolist()
+                else:
+                    idx = [[] for _ in range(sel.size)]
+                specs = [
+                    ic.VirtualChunkSpec(i, locs[p], o, n, **kw[p])
+                    for i, p, o, n in zip(idx, pid[sel].tolist(), off[sel].tolist(), ln[sel].tolist())
+                ]
+                failed = store.set_virtual_refs(name, specs, validate_containers=True)
+                if failed:
+                    raise WriteError(
+                        f"{repo_dir}: variable {name!r}: {len(failed)} references lie outside the declared containers "
+                        f"({', '.join(prefixes)})"
+                    )
+    return session.commit(message or f"vz_jupyter: {len(vds.variables)} variables over {len(all_paths)} files")
+
+
+def open_icechunk_store(path: str | os.PathLike, branch: str = "main", authorize: bool = True):
+    """A read-only store on ``branch`` of the Icechunk repository at ``path``,
+    with its virtual chunk containers authorized (``authorize=False`` to leave
+    them locked)."""
+    ic = _import_icechunk()
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise VZError(f"{path}: no such Icechunk repository")
+    register_numcodecs_wrappers()
+    storage = ic.local_filesystem_storage(os.path.abspath(path))
+    try:
+        if not ic.Repository.exists(storage):
+            raise VZError(f"{path}: not an Icechunk repository (nor a kerchunk parquet directory: no .zmetadata)")
+        repo = ic.Repository.open(storage)
+        creds = None
+        if authorize:
+            containers = repo.config.virtual_chunk_containers or {}
+            prefixes = [c.url_prefix for c in containers.values()]
+            if prefixes:
+                creds = ic.containers_credentials({p: None for p in prefixes})
+                repo = ic.Repository.open(storage, authorize_virtual_chunk_access=creds)
+        return repo.readonly_session(branch=branch).store
+    except VZError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise VZError(f"{path}: cannot open the Icechunk repository ({str(e).strip().splitlines()[0]})") from None
