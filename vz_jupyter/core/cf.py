@@ -1,0 +1,256 @@
+"""Small CF-conventions helpers for combining files: read a (small) variable's
+values through its manifest, and decode/re-encode CF time units.
+
+Reading values is the only I/O the combine transforms do, and only for
+coordinates: inlined chunks need none, referenced chunks are fetched with one
+open per file. Chunks are decoded with numcodecs, the pipeline (stored in
+*encode* order) applied in reverse.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import VZError
+from .model import INLINE, MISSING, VArray
+
+#: refuse to read variables larger than this through their manifest
+DEFAULT_MAX_READ = 64 * 2**20
+
+_UNIT_SECONDS = {
+    "microseconds": 1e-6, "microsecond": 1e-6, "us": 1e-6, "usec": 1e-6, "usecs": 1e-6,
+    "milliseconds": 1e-3, "millisecond": 1e-3, "ms": 1e-3, "msec": 1e-3, "msecs": 1e-3,
+    "seconds": 1.0, "second": 1.0, "s": 1.0, "sec": 1.0, "secs": 1.0,
+    "minutes": 60.0, "minute": 60.0, "min": 60.0, "mins": 60.0,
+    "hours": 3600.0, "hour": 3600.0, "h": 3600.0, "hr": 3600.0, "hrs": 3600.0,
+    "days": 86400.0, "day": 86400.0, "d": 86400.0,
+    "weeks": 604800.0, "week": 604800.0,
+}
+_CALENDAR_ALIASES = {
+    "gregorian": "standard", "standard": "standard", "": "standard",
+    "proleptic_gregorian": "proleptic_gregorian",
+    "noleap": "noleap", "365_day": "noleap",
+    "all_leap": "all_leap", "366_day": "all_leap",
+    "360_day": "360_day", "julian": "julian", "none": "none",
+}
+_SINCE = re.compile(r"^\s*(\w+)\s+since\s+(.+?)\s*$", re.IGNORECASE)
+
+
+def _text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, (bytes, np.bytes_)):
+        v = bytes(v).decode("utf-8", "replace")
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v[()]
+    return str(v)
+
+
+def is_time_units(units: Any) -> bool:
+    """True for CF ``"<unit> since <date>"`` units with a unit of fixed length."""
+    u = _text(units)
+    if not u:
+        return False
+    m = _SINCE.match(u)
+    return bool(m) and m.group(1).lower() in _UNIT_SECONDS
+
+
+def normalize_calendar(cal: Any) -> str:
+    """CF calendar names with aliases folded (``gregorian`` -> ``standard``)."""
+    c = (_text(cal) or "standard").strip().lower()
+    return _CALENDAR_ALIASES.get(c, c)
+
+
+def time_encoding(attrs: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(units, calendar)`` of a CF time variable, or None when it is not one."""
+    units = _text(attrs.get("units"))
+    if not is_time_units(units):
+        return None
+    return units.strip(), normalize_calendar(attrs.get("calendar"))
+
+
+def _parse(units: str) -> tuple[float, str]:
+    m = _SINCE.match(units)
+    if not m or m.group(1).lower() not in _UNIT_SECONDS:
+        raise VZError(f"time units {units!r} are not '<unit> since <date>' with a fixed-length unit")
+    return _UNIT_SECONDS[m.group(1).lower()], m.group(2)
+
+
+_REF_CACHE: dict[tuple[str, str, str], float] = {}
+
+
+def _ref_offset(units: str, calendar: str, common: str) -> float:
+    """Seconds from the reference date of ``common`` to the reference date of
+    ``units`` (both 'seconds since ...' style), in ``calendar``."""
+    key = (units, calendar, common)
+    v = _REF_CACHE.get(key)
+    if v is None:
+        import cftime
+
+        _, ref = _parse(units)
+        _, cref = _parse(common)
+        try:
+            d = cftime.num2date(0, f"seconds since {ref}", calendar=calendar)
+            v = float(cftime.date2num(d, f"seconds since {cref}", calendar=calendar))
+        except Exception as e:  # cftime raises ValueError / TypeError on bad dates
+            raise VZError(f"cannot decode time units {units!r} (calendar {calendar!r}): {e}") from None
+        if len(_REF_CACHE) > 10000:
+            _REF_CACHE.clear()
+        _REF_CACHE[key] = v
+    return v
+
+
+def convert_time(values: np.ndarray, units: str, calendar: str, target_units: str) -> np.ndarray:
+    """Re-express CF time ``values`` given in ``units`` in ``target_units`` (same
+    calendar). Vectorised: one reference-date conversion per call. Returns float64."""
+    factor, _ = _parse(units)
+    tfactor, _ = _parse(target_units)
+    offset = _ref_offset(units, normalize_calendar(calendar), target_units)
+    v = np.asarray(values, dtype=np.float64)
+    if factor == tfactor and offset == 0.0:
+        return v.copy()
+    return (v * factor + offset) / tfactor
+
+
+#: the common scale used to compare times of different files
+COMMON_UNITS = "seconds since 1970-01-01 00:00:00"
+
+
+def decode_to_seconds(values: np.ndarray, attrs: Mapping[str, Any]) -> tuple[np.ndarray, str | None]:
+    """Seconds since 1970-01-01 (in the variable's calendar) for a CF time
+    variable, and the calendar; other variables are returned as float values and
+    calendar None."""
+    enc = time_encoding(attrs)
+    v = np.asarray(values)
+    if enc is None:
+        if v.dtype.kind in "mM":
+            return v.astype("datetime64[ns]").astype(np.int64).astype(np.float64) / 1e9, None
+        return v.astype(np.float64) if v.dtype.kind in "iufb" else v, None
+    units, cal = enc
+    return convert_time(v, units, cal, COMMON_UNITS), cal
+
+
+def format_seconds(sec: float, calendar: str | None) -> str:
+    """A readable date for seconds since 1970 (in ``calendar``); plain number
+    otherwise."""
+    if calendar is None or not math.isfinite(sec):
+        return f"{sec:g}"
+    try:
+        import cftime
+
+        d = cftime.num2date(sec, COMMON_UNITS, calendar=calendar)
+        return d.isoformat(sep=" ").replace(" 00:00:00", "")
+    except Exception:
+        return f"{sec:g}"
+
+
+def format_duration(sec: float) -> str:
+    for name, n in (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0)):
+        if abs(sec) >= n and abs(sec / n - round(sec / n)) < 1e-9:
+            k = round(sec / n)
+            return f"{k} {name}{'s' if abs(k) != 1 else ''}"
+    return f"{sec:g} s"
+
+
+# ----------------------------------------------------------------------------- values
+
+def _decode_chunk(raw: bytes, codecs, dtype: np.dtype, chunks: tuple[int, ...]) -> np.ndarray:
+    import numcodecs
+    from numcodecs.compat import ensure_contiguous_ndarray
+
+    from . import codecs as _vz_codecs  # noqa: F401  registers vz codecs
+
+    buf: Any = raw
+    for cfg in reversed(list(codecs)):
+        codec = numcodecs.get_codec(dict(cfg))
+        buf = codec.decode(buf)
+    arr = ensure_contiguous_ndarray(buf).view(np.uint8).reshape(-1)
+    n = int(np.prod(chunks, dtype=np.int64)) * dtype.itemsize
+    if arr.size < n:
+        raise VZError(f"a chunk decoded to {arr.size} bytes, expected {n}")
+    return arr[:n].view(dtype).reshape(chunks)
+
+
+def read_values(var: VArray, *, max_bytes: int = DEFAULT_MAX_READ, storage_options: dict | None = None) -> np.ndarray:
+    """The stored (raw, not CF-decoded) values of ``var``.
+
+    Inlined chunks need no I/O; referenced chunks are read with one open per
+    source file. Missing chunks read as ``var.fill_value``.
+    """
+    if var.dtype.kind in "OU" or var.dtype.fields is not None:
+        raise VZError(f"variable {var.name!r}: cannot read values of dtype {var.dtype}")
+    if var.nbytes > max_bytes:
+        raise VZError(f"variable {var.name!r}: {var.nbytes} bytes is too large to read for a combine check")
+    m = var.manifest
+    fill = var.fill_value
+    out = np.empty(var.shape, dtype=var.dtype)
+    try:
+        out[...] = fill if fill is not None else 0
+    except (TypeError, ValueError):
+        out[...] = 0
+    if var.size == 0:
+        return out
+    pid = m.path_id.ravel()
+    flats = np.flatnonzero(pid != MISSING)
+    by_path: dict[int, list[int]] = defaultdict(list)
+    raws: dict[int, bytes] = {}
+    for f in flats.tolist():
+        p = int(pid[f])
+        if p == INLINE:
+            raws[f] = m.inline[f]
+        else:
+            by_path[p].append(f)
+    if by_path:
+        off = m.offset.ravel()
+        ln = m.length.ravel()
+        for p, fl in by_path.items():
+            path = m.paths[p]
+            try:
+                if "://" in path and not path.startswith("file://"):
+                    import fsspec
+
+                    opener = fsspec.open(path, "rb", **(storage_options or {}))
+                else:
+                    opener = open(path, "rb")
+                with opener as fh:
+                    for f in sorted(fl, key=lambda k: int(off[k])):
+                        fh.seek(int(off[f]))
+                        raws[f] = fh.read(int(ln[f]))
+            except OSError as e:
+                raise VZError(f"{path}: cannot read variable {var.name!r}: {e.strerror or e}") from None
+    for f, raw in raws.items():
+        idx = np.unravel_index(f, m.grid) if m.grid else ()
+        try:
+            block = _decode_chunk(raw, var.codecs, var.dtype, var.chunks)
+        except VZError as e:
+            raise VZError(f"variable {var.name!r}, chunk {tuple(int(i) for i in idx)}: {e}") from None
+        except Exception as e:
+            raise VZError(f"variable {var.name!r}, chunk {tuple(int(i) for i in idx)}: cannot decode ({e})") from None
+        sl = tuple(slice(int(i) * c, min((int(i) + 1) * c, s)) for i, c, s in zip(idx, var.chunks, var.shape))
+        sub = tuple(slice(0, s.stop - s.start) for s in sl)
+        out[sl] = block[sub]
+    return out
+
+
+def inline_values_var(var: VArray, values: np.ndarray, *, attrs: Mapping[str, Any] | None = None) -> VArray:
+    """A copy of ``var`` holding ``values`` as one inlined, uncompressed chunk."""
+    from .model import Manifest
+
+    values = np.ascontiguousarray(values)
+    shape = values.shape
+    chunks = tuple(max(int(s), 1) for s in shape)
+    grid = tuple(1 for _ in shape)
+    man = Manifest.empty(grid).with_inline({0: values.tobytes()}) if shape else Manifest.empty(()).with_inline(
+        {0: values.tobytes()})
+    fill = var.fill_value
+    if values.dtype != var.dtype and fill is not None:
+        try:
+            fill = np.asarray(fill).astype(values.dtype).item()
+        except (TypeError, ValueError):
+            fill = None
+    return var.replace(shape=shape, dtype=values.dtype, chunks=chunks, codecs=(), fill_value=fill,
+                       attrs=dict(var.attrs if attrs is None else attrs), manifest=man)

@@ -1,0 +1,357 @@
+"""Combine virtual datasets: ``concat`` along an existing dimension, ``stack``
+along a new one, ``merge`` variables from different file sets, and
+``combine_nested`` for an n-d grid of files (e.g. time × ensemble member).
+
+All joins work on the columnar manifests (:func:`model.concat_manifests`):
+O(chunks), no Python loop per chunk. By default each verb first runs
+:func:`check` and refuses with :class:`CheckFailed` (carrying the report) when
+it finds errors, so nothing wrong is ever written.
+
+Small coordinates along the combine dimension are decoded and written as one
+inlined chunk (as kerchunk does); when their CF time units differ between files
+they are re-encoded to the first file's units on the way (``fix_time``).
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .cf import convert_time, inline_values_var, read_values, time_encoding
+from .check import check as _check
+from .check import concat_inline_reason, _is_coord
+from .errors import CheckFailed, VZError
+from .model import Manifest, VArray, VDataset, VDatasetList, concat_manifests
+from .sort import dataset_label, pattern_values
+
+
+def _as_list(dsets) -> list[VDataset]:
+    if isinstance(dsets, VDataset):
+        return [dsets]
+    out = list(dsets)
+    for d in out:
+        if not isinstance(d, VDataset):
+            raise VZError(f"expected VDataset objects (from vz.scan), got {type(d).__name__}")
+    return out
+
+
+def _drop(dsets: list[VDataset], names: Sequence[str]) -> list[VDataset]:
+    if not names:
+        return dsets
+    names = set(names)
+    return [ds.replace(variables={k: v for k, v in ds.variables.items() if k not in names}) for ds in dsets]
+
+
+def _union_sources(dsets: Sequence[VDataset]):
+    seen: dict[str, Any] = {}
+    for ds in dsets:
+        for s in ds.sources:
+            seen.setdefault(s.path, s)
+    return tuple(seen.values())
+
+
+def _union(seqs) -> tuple:
+    out: dict[Any, None] = {}
+    for s in seqs:
+        for x in s:
+            out.setdefault(x, None)
+    return tuple(out)
+
+
+def _var_names(dsets: Sequence[VDataset]) -> list[str]:
+    return list(_union(ds.variables for ds in dsets))
+
+
+def _refuse_if(report, do_check: bool):
+    if do_check and report.has_errors:
+        raise CheckFailed(report)
+
+
+def _concat_inline(name: str, items: list[VArray], reason: str, axis: int) -> VArray:
+    """Decode a small variable along the dim from every file, re-encode CF times
+    to the first file's units when they differ, and inline it as one chunk."""
+    first = items[0]
+    parts = [read_values(v) for v in items]
+    enc0 = time_encoding(first.attrs)
+    attrs = dict(first.attrs)
+    if reason == "time-units" and enc0:
+        conv = []
+        fills = [first.attrs.get(k) for k in ("_FillValue", "missing_value") if first.attrs.get(k) is not None]
+        for v, raw in zip(items, parts):
+            enc = time_encoding(v.attrs)
+            out = convert_time(raw, enc[0], enc[1], enc0[0])
+            masks = [raw == np.asarray(v.attrs[k]).astype(raw.dtype)
+                     for k in ("_FillValue", "missing_value") if v.attrs.get(k) is not None]
+            if masks and fills:
+                out = np.where(np.logical_or.reduce(masks), float(np.asarray(fills[0]).ravel()[0]), out)
+            conv.append(out)
+        values = np.concatenate(conv, axis=axis)
+        if first.dtype.kind in "iu":
+            rounded = np.round(values)
+            if np.all(np.abs(values - rounded) < 1e-6) and np.all(np.abs(rounded) < np.iinfo(first.dtype).max):
+                values = rounded.astype(first.dtype)
+            else:
+                values = values.astype(np.float64)
+        else:
+            values = values.astype(first.dtype)
+        attrs["units"] = enc0[0]
+    else:
+        values = np.concatenate(parts, axis=axis).astype(first.dtype, copy=False)
+    return inline_values_var(first, values, attrs=attrs)
+
+
+def concat(
+    dsets: Sequence[VDataset],
+    dim: str,
+    *,
+    check: bool = True,
+    fix_time: bool = True,
+    drop_variables: Sequence[str] = (),
+    report=None,
+) -> VDataset:
+    """Concatenate datasets (in the given order) along the existing dimension
+    ``dim``.
+
+    Variables along ``dim`` have their chunk manifests joined; variables not
+    along it (``lat``, ``lon``, ...) are taken once from the first file after
+    :func:`check` confirmed they agree. Small coordinates along ``dim`` are
+    decoded and inlined; with ``fix_time`` (default) CF time variables whose
+    units differ between files are re-encoded to the first file's units.
+
+    Refuses with :class:`CheckFailed` when ``check`` finds errors (pass
+    ``check=False`` to skip checking: structural impossibilities still raise).
+    """
+    dsets = _drop(_as_list(dsets), drop_variables)
+    if not dsets:
+        raise VZError("nothing to concatenate")
+    if check:
+        rep = report if report is not None else _check(dsets, dim, kind="concat", fix_time=fix_time)
+        _refuse_if(rep, True)
+    if not any(dim in ds.dims for ds in dsets):
+        raise VZError(f"no dataset has a dimension {dim!r}; use vz.stack(dsets, {dim!r}) for a new dimension")
+    out_vars: dict[str, VArray] = {}
+    coords = _union(ds.coords for ds in dsets)
+    for name in _var_names(dsets):
+        items = [ds.variables[name] for ds in dsets if name in ds.variables]
+        first = items[0]
+        if dim not in first.dims:
+            out_vars[name] = first
+            continue
+        if len(items) != len(dsets):
+            raise VZError(f"variable {name!r} along {dim!r} is missing from some files; "
+                          f"pass drop_variables=[{name!r}] or exclude those files")
+        axis = first.dims.index(dim)
+        for v in items[1:]:
+            if v.dims != first.dims:
+                raise VZError(f"variable {name!r} has dims {v.dims} in one file and {first.dims} in another")
+        coord = (name in coords or _is_coord(name, dsets)) and first.ndim == 1
+        reason = concat_inline_reason(items, coord=coord, fix_time=fix_time)
+        if reason:
+            out_vars[name] = _concat_inline(name, items, reason, axis)
+            continue
+        c = first.chunks[axis]
+        for k, v in enumerate(items):
+            if v.chunks != first.chunks or v.dtype != first.dtype:
+                raise VZError(f"variable {name!r}: chunks/dtype differ in {dataset_label(dsets[k])}; run vz.check")
+            if k < len(items) - 1 and v.shape[axis] % c:
+                raise VZError(f"variable {name!r}: {dataset_label(dsets[k])} ends in a partial chunk along {dim!r}; run vz.check")
+        man = concat_manifests([v.manifest for v in items], axis)
+        shape = list(first.shape)
+        shape[axis] = sum(v.shape[axis] for v in items)
+        out_vars[name] = first.replace(shape=tuple(shape), manifest=man)
+    first_ds = dsets[0]
+    return VDataset(
+        out_vars,
+        attrs=dict(first_ds.attrs),
+        coords=coords,
+        sources=_union_sources(dsets),
+        skipped=_union(ds.skipped for ds in dsets),
+        groups=first_ds.groups,
+        group=first_ds.group,
+    )
+
+
+def _values_var(dim: str, values: Sequence[Any]) -> VArray:
+    vals = np.asarray(list(values))
+    attrs: dict[str, Any] = {}
+    if vals.dtype.kind == "M":
+        vals = vals.astype("datetime64[s]").astype(np.int64)
+        attrs = {"units": "seconds since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian"}
+    elif vals.dtype.kind == "O":
+        vals = vals.astype(str)
+    if vals.dtype.kind not in "iufbU":
+        raise VZError(f"cannot make a coordinate for {dim!r} from values of type {vals.dtype}")
+    if vals.dtype.kind == "U":
+        vals = vals.astype(f"<U{max(1, vals.dtype.itemsize // 4)}")
+    proto = VArray(dim, (dim,), vals.shape, vals.dtype, vals.shape, (), None, attrs, Manifest.empty((1,)))
+    return inline_values_var(proto, vals, attrs=attrs)
+
+
+def _values_from_pattern(dsets, pattern: str) -> list[Any]:
+    groups = pattern_values(dsets, pattern)
+    raw = [g[0] if len(g) == 1 else "".join(x or "" for x in g) for g in groups]
+    for cast in (int, float):
+        try:
+            return [cast(x) for x in raw]
+        except (TypeError, ValueError):
+            continue
+    return raw
+
+
+def stack(
+    dsets: Sequence[VDataset],
+    dim: str,
+    values: Sequence[Any] | None = None,
+    *,
+    pattern: str | None = None,
+    check: bool = True,
+    drop_variables: Sequence[str] = (),
+    report=None,
+) -> VDataset:
+    """Stack datasets along a new leading dimension ``dim`` (one position per
+    file, chunk length 1). Data variables gain the dimension; coordinates must
+    agree and are taken once.
+
+    The new coordinate's values come from ``values`` (one per file) or from the
+    first regex group of ``pattern`` matched in each file name (numbers when they
+    parse); without either, ``dim`` has no coordinate variable (as in xarray).
+    """
+    dsets = _drop(_as_list(dsets), drop_variables)
+    if not dsets:
+        raise VZError("nothing to stack")
+    if values is not None and pattern is not None:
+        raise VZError("give values= or pattern=, not both")
+    if pattern is not None:
+        values = _values_from_pattern(dsets, pattern)
+    if values is not None and len(values) != len(dsets):
+        raise VZError(f"{len(values)} values for {len(dsets)} datasets")
+    if check:
+        rep = report if report is not None else _check(dsets, dim, kind="stack")
+        _refuse_if(rep, True)
+    if any(dim in ds.dims for ds in dsets):
+        raise VZError(f"dimension {dim!r} already exists; use vz.concat(dsets, {dim!r})")
+    coords = _union(ds.coords for ds in dsets)
+    out_vars: dict[str, VArray] = {}
+    if values is not None:
+        out_vars[dim] = _values_var(dim, values)
+    for name in _var_names(dsets):
+        items = [ds.variables[name] for ds in dsets if name in ds.variables]
+        first = items[0]
+        if name in coords or _is_coord(name, dsets):
+            out_vars[name] = first
+            continue
+        if len(items) != len(dsets):
+            raise VZError(f"variable {name!r} is missing from some files; pass drop_variables=[{name!r}]")
+        mans = []
+        for v in items:
+            m = v.manifest
+            mans.append(Manifest(m.paths, m.path_id[None], m.offset[None], m.length[None], m.inline))
+        man = concat_manifests(mans, 0)
+        out_vars[name] = first.replace(dims=(dim,) + first.dims, shape=(len(items),) + first.shape,
+                                       chunks=(1,) + first.chunks, manifest=man)
+    first_ds = dsets[0]
+    return VDataset(
+        out_vars,
+        attrs=dict(first_ds.attrs),
+        coords=((dim,) if values is not None else ()) + coords,
+        sources=_union_sources(dsets),
+        skipped=_union(ds.skipped for ds in dsets),
+        groups=first_ds.groups,
+        group=first_ds.group,
+    )
+
+
+def merge(dsets: Sequence[VDataset], *, check: bool = True, report=None) -> VDataset:
+    """Merge datasets holding different variables over the same dimensions (e.g.
+    one file set per variable). Shared coordinates must agree and are taken once;
+    global attributes are the first dataset's, completed by the others'."""
+    dsets = _as_list(dsets)
+    if not dsets:
+        raise VZError("nothing to merge")
+    if check:
+        rep = report if report is not None else _check(dsets, None, kind="merge")
+        _refuse_if(rep, True)
+    out_vars: dict[str, VArray] = {}
+    attrs: dict[str, Any] = {}
+    for ds in dsets:
+        for name, v in ds.variables.items():
+            out_vars.setdefault(name, v)
+        for k, a in ds.attrs.items():
+            attrs.setdefault(k, a)
+    first_ds = dsets[0]
+    return VDataset(
+        out_vars,
+        attrs=attrs,
+        coords=_union(ds.coords for ds in dsets),
+        sources=_union_sources(dsets),
+        skipped=_union(ds.skipped for ds in dsets),
+        groups=first_ds.groups,
+        group=first_ds.group,
+    )
+
+
+def combine_nested(
+    grid: Sequence[Any],
+    dims: Sequence[str] | str,
+    *,
+    values: Mapping[str, Sequence[Any]] | None = None,
+    check: bool = True,
+    fix_time: bool = True,
+) -> VDataset:
+    """Combine an n-d grid of datasets (nested lists) as ``xarray.combine_nested``
+    does: ``dims[0]`` runs along the outer list. Each dim that exists in the
+    datasets is concatenated along; a new one is stacked (values from
+    ``values[dim]`` when given). E.g. ``combine_nested([[m0_t0, m0_t1], [m1_t0,
+    m1_t1]], ["member", "time"])``."""
+    if isinstance(dims, str):
+        dims = [dims]
+    dims = list(dims)
+    if not dims:
+        raise VZError("combine_nested needs at least one dimension")
+    values = dict(values or {})
+
+    def depth_ok(g, d):
+        if d == 0:
+            if not isinstance(g, VDataset):
+                raise VZError(f"grid is nested deeper than the {len(dims)} dims given")
+            return
+        if isinstance(g, VDataset) or not isinstance(g, (list, tuple)):
+            raise VZError(f"grid is nested less deeply than the {len(dims)} dims given")
+        for x in g:
+            depth_ok(x, d - 1)
+
+    depth_ok(grid, len(dims))
+
+    def rec(g, ds_dims):
+        d = ds_dims[0]
+        parts = [x for x in g] if len(ds_dims) == 1 else [rec(x, ds_dims[1:]) for x in g]
+        if any(d in p.dims for p in parts):
+            return concat(parts, d, check=check, fix_time=fix_time)
+        return stack(parts, d, values.get(d), check=check)
+
+    return rec(grid, dims)
+
+
+def combine(
+    dsets: Sequence[VDataset],
+    dim: str,
+    *,
+    by: str | None = None,
+    pattern: str | None = None,
+    check: bool = True,
+    fix_time: bool = True,
+) -> VDataset:
+    """Sort (by a coordinate or filename pattern), then concatenate along an
+    existing ``dim`` or stack along a new one: what ``vz combine`` does."""
+    from .sort import sort as _sort
+
+    dsets = _as_list(dsets)
+    if by is not None or pattern is not None:
+        dsets = list(_sort(dsets, by, pattern=pattern))
+    if any(dim in ds.dims for ds in dsets):
+        return concat(dsets, dim, check=check, fix_time=fix_time)
+    return stack(dsets, dim, pattern=pattern, check=check)
+
+
+__all__ = ["concat", "stack", "merge", "combine_nested", "combine", "VDatasetList"]
