@@ -8,6 +8,9 @@ from .core.model import Manifest, Source, VArray, VDataset, VDatasetList
 from .core.opening import open
 from .core.scan import scan, scan_file
 from .core.serialize import serialize, write
+from .core.sort import sort
+from .core.check import Finding, Report, check
+from .core.concat import combine, combine_nested, concat, merge, stack
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython
@@ -20,3 +23,12 @@ def unload_ipython_extension(ipython):  # pragma: no cover
     from .jupyter.magics import unload_ipython_extension as _unload
 
     _unload(ipython)
+
+
+def __getattr__(name):
+    # the combine widget needs ipywidgets/anywidget: import it only when asked for
+    if name == "CombineWidget":
+        from .jupyter.widgets.combine import CombineWidget
+
+        return CombineWidget
+    raise AttributeError(f"module 'vz_jupyter' has no attribute {name!r}")
