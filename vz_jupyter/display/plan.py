@@ -1,0 +1,131 @@
+"""Displays of a :class:`~vz_jupyter.core.plan.ReadPlan` (pure: plan -> strings).
+
+``plan_text(plan)``: the multi-line summary printed by ``vz plan`` and used as
+``repr``. ``plan_html(plan)``: the chunk map with the touched chunks highlighted,
+the counts (chunks, requests, bytes to read vs bytes needed and their ratio) and
+a per-file table, with the text summary embedded as the fallback.
+"""
+from __future__ import annotations
+
+import math
+import posixpath
+
+from .common import Safe, escape, format_bytes, format_int, plural, table, wrap_repr
+
+#: files listed in text/HTML before "+N more files"
+MAX_FILES = 20
+
+
+def _ratio(a: int, b: int) -> str:
+    if not b:
+        return "n/a"
+    r = a / b
+    if r >= 100:
+        return f"{r:,.0f}×"
+    return f"{r:.2f}×"
+
+
+def _codecs(plan) -> str:
+    from ..core.model import codec_summary
+
+    return codec_summary(plan.var.codecs) or "none (uncompressed)"
+
+
+def plan_text(plan) -> str:
+    """Plain-text summary of a plan (the CLI prints this)."""
+    var = plan.var
+    shape = "×".join(str(s) for s in plan.shape) or "scalar"
+    lines = [
+        f"Read plan: {plan.selection_text}  → {shape} {plan.dtype.name}",
+        f"  variable: {var.name} {var.dims} shape {var.shape} chunks {var.chunks}, codecs: {_codecs(plan)}",
+        (f"  chunks touched: {format_int(plan.n_chunks)} of {format_int(var.manifest.n_chunks)} "
+         f"({plan.n_complete} complete, {plan.n_missing} missing, {plan.n_inline} inline)"),
+        f"  requests: {format_int(plan.n_requests)} (gaps ≤ {format_bytes(plan.max_gap)} merged within "
+        f"{'no' if plan.max_waste is None else f'{plan.max_waste:.0%}'} waste budget)",
+        (f"  bytes to read: {format_bytes(plan.bytes_to_read)}   bytes needed: {format_bytes(plan.bytes_needed)}   "
+         f"ratio {_ratio(plan.bytes_to_read, plan.bytes_needed)}"),
+        f"  whole touched chunks (a chunk-at-a-time reader): {format_bytes(plan.chunk_bytes)}",
+    ]
+    rows = plan.per_file()
+    if rows:
+        lines.append("  per file:  chunks  requests  to read  needed  path")
+        for r in rows[:MAX_FILES]:
+            lines.append(f"    {r.n_chunks:>12,} {r.n_requests:>9,} {format_bytes(r.bytes_to_read):>9} "
+                         f"{format_bytes(r.bytes_needed):>8}  {r.path}")
+        if len(rows) > MAX_FILES:
+            lines.append(f"    +{len(rows) - MAX_FILES} more files")
+    stats = plan.last_stats
+    if stats is not None:
+        lines.append(f"  last run: {stats}")
+    return "\n".join(lines)
+
+
+def _map_svg(plan) -> str:
+    try:
+        from .chunkmap import chunk_map_svg
+    except ImportError:  # pragma: no cover - the display helper is part of the package
+        return ""
+    return chunk_map_svg(plan.var, highlight=plan.touched, title=f"{plan.var.name}: touched chunks")
+
+
+def plan_html(plan) -> str:
+    """Rich display of a plan for Jupyter (escaped, theme-aware, with text fallback)."""
+    var = plan.var
+    need, read, whole = plan.bytes_needed, plan.bytes_to_read, plan.chunk_bytes
+    ratio = _ratio(read, need)
+    # a bar comparing bytes needed / to read / whole chunks
+    top = max(need, read, whole, 1)
+
+    def bar(label: str, n: int, cls: str) -> str:
+        w = 0 if n <= 0 else max(1.0, 100.0 * n / top)
+        return (f"<div class=\"vz-plan-bar\"><span class=\"vz-plan-bar-label\">{escape(label)}</span>"
+                f"<span class=\"vz-plan-bar-track\"><span class=\"vz-plan-bar-fill {cls}\" "
+                f"style=\"width:{w:.1f}%\"></span></span>"
+                f"<span class=\"vz-num\">{escape(format_bytes(n))}</span></div>")
+
+    head = (
+        f"<div class=\"vz-title\"><b>Read plan</b> <code>{escape(plan.selection_text)}</code> "
+        f"→ {escape('×'.join(str(s) for s in plan.shape) or 'scalar')} {escape(plan.dtype.name)}</div>"
+        f"<div class=\"vz-sub\">{escape(plural(plan.n_chunks, 'chunk'))} of "
+        f"{escape(format_int(var.manifest.n_chunks))} touched · {escape(plural(plan.n_requests, 'request'))} · "
+        f"codecs: {escape(_codecs(plan))} · read/needed <b>{escape(ratio)}</b></div>"
+    )
+    bars = (
+        "<div class=\"vz-plan-bars\">"
+        + bar("needed", need, "vz-plan-need")
+        + bar("to read", read, "vz-plan-read")
+        + bar("whole chunks", whole, "vz-plan-whole")
+        + "</div>"
+    )
+    rows = plan.per_file()
+    ftable = ""
+    if rows:
+        ftable = table(
+            ["file", "chunks", "requests", "bytes to read", "bytes needed", "ratio"],
+            (
+                [Safe(f"<span title=\"{escape(r.path)}\">{escape(posixpath.basename(r.path.rstrip('/')) or r.path)}</span>"),
+                 format_int(r.n_chunks), format_int(r.n_requests), format_bytes(r.bytes_to_read),
+                 format_bytes(r.bytes_needed), _ratio(r.bytes_to_read, r.bytes_needed)]
+                for r in rows
+            ),
+            max_rows=MAX_FILES,
+            what="files",
+            numeric=(1, 2, 3, 4, 5),
+        )
+    extra = []
+    if plan.n_missing:
+        extra.append(f"{plural(plan.n_missing, 'missing chunk')} read as the fill value (no I/O)")
+    if plan.n_inline:
+        extra.append(f"{plural(plan.n_inline, 'inlined chunk')} come from the references (no I/O)")
+    note = "".join(f"<div class=\"vz-sub\">{escape(x)}</div>" for x in extra)
+    css = (
+        "<style>.vz-plan-bar{display:flex;align-items:center;gap:.5em;margin:1px 0}"
+        ".vz-plan-bar-label{width:7em}"
+        ".vz-plan-bar-track{flex:0 0 240px;height:.8em;background:var(--jp-layout-color2,#eee);display:inline-block}"
+        ".vz-plan-bar-fill{display:block;height:100%}"
+        ".vz-plan-need{background:var(--jp-success-color1,#59a14f)}"
+        ".vz-plan-read{background:var(--jp-brand-color1,#4e79a7)}"
+        ".vz-plan-whole{background:var(--jp-warn-color1,#f28e2b)}</style>"
+    )
+    body = css + head + bars + note + _map_svg(plan) + ftable
+    return wrap_repr(plan_text(plan), body, title=f"read plan {plan.selection_text}")
