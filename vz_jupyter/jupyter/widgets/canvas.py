@@ -1,0 +1,171 @@
+"""The chunk-map canvas: one anywidget drawing a chunk grid coloured by source file.
+
+The front end is hand-written ESM (``static/chunkmap.js``) shipped in the package:
+no CDN, no build step. Python sends one JSON-able dict (``ChunkMapCanvas.data``)
+built by :func:`canvas_payload` from :func:`vz_jupyter.display.chunkmap.chunk_map_data`;
+the browser draws it on a ``<canvas>``, shows a tooltip (file, chunk index, byte
+range) on hover and redraws when JupyterLab's light/dark theme changes. Strings in
+the payload are plain text: the front end only assigns them with ``textContent``.
+
+Without JavaScript (static notebook renderers) the ``text/html`` fallback is the
+SVG chunk map (:func:`vz_jupyter.display.chunkmap.chunk_map_svg`).
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+from typing import Any, Sequence
+
+import anywidget
+import traitlets
+
+from ...core.model import VArray
+
+STATIC = pathlib.Path(__file__).resolve().parent / "static"
+
+#: payload schema name (the JS draws nothing else)
+SCHEMA = "vz-chunkmap/1"
+#: most drawn cells along the rows / columns (larger grids are drawn in blocks)
+MAX_ROWS = 60
+MAX_COLS = 240
+#: legend rows sent to the browser (the rest are summarised as "+N more files")
+MAX_LEGEND = 20
+#: longest string sent (file names, variable names)
+MAX_STR = 300
+
+
+def _s(x: Any, n: int = MAX_STR) -> str:
+    """A plain, bounded string (control characters replaced) for the payload."""
+    s = str(x)
+    s = "".join(ch if (ch >= " " and ch != "\x7f") or ch == "\t" else "\N{REPLACEMENT CHARACTER}" for ch in s)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _labels(paths: Sequence[str]) -> list[str]:
+    """Short unique display names: base names, or paths relative to the common
+    folder when base names collide."""
+    base = [p.rstrip("/").rsplit("/", 1)[-1] or p for p in paths]
+    if len(set(base)) == len(base):
+        return base
+    local = [p for p in paths if "://" not in p]
+    try:
+        common = os.path.commonpath(local) if len(local) == len(paths) and local else ""
+    except ValueError:
+        common = ""
+    if common:
+        return [os.path.relpath(p, common) for p in paths]
+    return list(paths)
+
+
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _colour(c: Any) -> str:
+    c = str(c)
+    return c if _COLOUR.match(c) else "#888888"
+
+
+def _ints(xs) -> list[int] | None:
+    if xs is None:
+        return None
+    return [int(x) for x in xs]
+
+
+def _axes_for(var: VArray, col_dim: str | None):
+    """Columns along the concat dimension, rows along the first other dimension
+    with more than one chunk (the chunk map's own rule when ``col_dim`` is absent)."""
+    if not col_dim or col_dim not in var.dims:
+        return None
+    c = var.dims.index(col_dim)
+    others = [a for a, g in enumerate(var.grid) if a != c and g > 1]
+    return (others[0], c) if others else (c,)
+
+
+def canvas_payload(var: VArray | None, *, col_dim: str | None = None, title: str = "",
+                   max_cells: tuple[int, int] = (MAX_ROWS, MAX_COLS)) -> dict:
+    """The JSON sent to the browser for one variable's chunk grid.
+
+    Built on :func:`vz_jupyter.display.chunkmap.chunk_map_data` (so the canvas and
+    the SVG fallback agree), with columns along ``col_dim`` (the concat
+    dimension). Every value is re-typed to plain ``int``/``str``/``bool``/lists, strings
+    are bounded and stripped of control characters, colours are validated as
+    ``#rrggbb``: the front end can trust the shape and still treats strings as text.
+    """
+    if var is None:
+        return {"schema": SCHEMA, "empty": True, "message": _s(title or "nothing to draw")}
+    from ...display.chunkmap import chunk_map_data
+
+    d = chunk_map_data(var, max_cells=max_cells, axes=_axes_for(var, col_dim), legend_max=MAX_LEGEND)
+    n_r, n_c = (int(x) for x in d["shape"])
+    if n_r * n_c == 0:
+        return {"schema": SCHEMA, "empty": True, "message": _s(f"{var.name}: no chunks to draw (empty array)")}
+    labels = _labels([str(item["path"]) for item in d["legend"]])
+    legend = [
+        {"id": int(item["id"]), "file": _s(lab), "path": _s(item["path"], 2 * MAX_STR),
+         "chunks": int(item["chunks"]), "bytes": int(item["bytes"]), "colour": _colour(item["colour"])}
+        for item, lab in zip(d["legend"], labels)
+    ]
+    more = d.get("legend_more")
+
+    def axis(a):
+        return None if a is None else int(a)
+
+    return {
+        "schema": SCHEMA,
+        "empty": False,
+        "title": _s(title or var.name),
+        "variable": _s(var.name),
+        "dims": [_s(x) for x in var.dims],
+        "shape_array": [int(x) for x in var.shape],
+        "chunks": [int(x) for x in var.chunks],
+        "grid": [int(x) for x in d["grid"]],
+        "row_axis": axis(d["row_axis"]),
+        "col_axis": axis(d["col_axis"]),
+        "agg_axes": [int(a) for a in d["agg_axes"]],
+        "view_shape": [int(x) for x in d["view_shape"]],
+        "block": [int(x) for x in d["block"]],
+        "rows": n_r,
+        "cols": n_c,
+        "aggregated": bool(d["aggregated"]),
+        "cells": _ints(d["cells"]),
+        "mixed": _ints(d["mixed"]),
+        "has_missing": _ints(d["has_missing"]),
+        "has_inline": _ints(d["has_inline"]),
+        "offset": _ints(d["offset"]),
+        "length": _ints(d["length"]),
+        "colours": {str(int(k)): _colour(v) for k, v in d["colours"].items()},
+        "legend": legend,
+        "legend_more": (
+            {"files": int(more["files"]), "chunks": int(more["chunks"]), "bytes": int(more["bytes"])} if more else None
+        ),
+        "n_chunks": int(d["n_chunks"]),
+        "n_missing": int(d["n_missing"]),
+        "n_inline": int(d["n_inline"]),
+        "caption": [_s(c) for c in d["caption"]],
+    }
+
+
+class ChunkMapCanvas(anywidget.AnyWidget):
+    """A chunk map drawn on a ``<canvas>`` (hover: file, chunk index, byte range)."""
+
+    _esm = STATIC / "chunkmap.js"
+    _css = STATIC / "chunkmap.css"
+
+    #: the payload from :func:`canvas_payload`
+    data = traitlets.Dict().tag(sync=True)
+    #: plain-HTML fallback (SVG chunk map) used when JavaScript is unavailable
+    fallback_html = traitlets.Unicode("")
+
+    def show(self, var: VArray | None, *, col_dim: str | None = None, title: str = "",
+             fallback_html: str = "") -> None:
+        self.data = canvas_payload(var, col_dim=col_dim, title=title)
+        self.fallback_html = fallback_html
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if self.fallback_html and isinstance(bundle, tuple):
+            bundle[0]["text/html"] = self.fallback_html
+        elif self.fallback_html and isinstance(bundle, dict):
+            bundle["text/html"] = self.fallback_html
+        return bundle
