@@ -1,0 +1,74 @@
+"""Generated files for the writer / reference-input tests (parquet, Icechunk,
+kerchunk inputs): NetCDF4 files with the features the writers must carry."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def make_nc4(path: Path, *, seed: int = 0, t0: int = 0, nt: int = 6) -> Path:
+    """A NetCDF4 file with chunked+compressed data, unwritten chunks (fill),
+    CF packing, a time coordinate, a scalar, a big-endian and a contiguous
+    variable, fletcher32, attributes of several types."""
+    import netCDF4
+
+    rng = np.random.default_rng(seed)
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
+        nc.title = "writer test"
+        nc.history = "made by tests/_writer_data.py"
+        nc.version = np.int32(3)
+        nc.createDimension("time", None)
+        nc.createDimension("lat", 5)
+        nc.createDimension("lon", 8)
+        t = nc.createVariable("time", "f8", ("time",))
+        t.units = "hours since 2000-01-01"
+        t.calendar = "standard"
+        t[:] = np.arange(t0, t0 + nt, dtype="f8")
+        lat = nc.createVariable("lat", "f4", ("lat",))
+        lat.units = "degrees_north"
+        lat[:] = np.linspace(-60, 60, 5, dtype="f4")
+        lon = nc.createVariable("lon", "f4", ("lon",), contiguous=True)
+        lon[:] = np.linspace(0, 315, 8, dtype="f4")
+        air = nc.createVariable(
+            "air", "f4", ("time", "lat", "lon"), zlib=True, shuffle=True, complevel=4,
+            chunksizes=(2, 3, 4), fill_value=np.float32(-999.0),
+        )
+        air.units = "K"
+        air.long_name = "air temperature"
+        data = rng.normal(280, 10, (nt, 5, 8)).astype("f4")
+        air[: nt - 2] = data[: nt - 2]  # last time chunk never written: reads as fill
+        air[0, 0, 0] = np.float32(-999.0)  # a masked value inside a written chunk
+        packed = nc.createVariable(
+            "packed", "i2", ("time", "lat", "lon"), zlib=True, chunksizes=(3, 5, 8), fletcher32=True,
+            fill_value=np.int16(-32767),
+        )
+        packed.scale_factor = np.float32(0.01)
+        packed.add_offset = np.float32(100.0)
+        packed.set_auto_maskandscale(False)
+        packed[:] = rng.integers(-3000, 3000, (nt, 5, 8)).astype("i2")
+        big = nc.createVariable("big", "i4", ("lat", "lon"), endian="big", chunksizes=(5, 4))
+        big[:] = np.arange(40, dtype="i4").reshape(5, 8) - 20
+        sc = nc.createVariable("scalar", "f8", ())
+        sc.note = "a scalar"
+        sc.assignValue(3.25)
+    return path
+
+
+def assert_same_dataset(a, b, *, check_attrs: bool = True) -> None:
+    """Values (NaN-aware), dims and attributes of two xarray datasets agree."""
+    assert set(a.variables) == set(b.variables), (set(a.variables), set(b.variables))
+    for name in a.variables:
+        va, vb = a[name], b[name]
+        assert va.dims == vb.dims, name
+        x, y = va.values, vb.values
+        if x.dtype.kind in "fc" or y.dtype.kind in "fc":
+            np.testing.assert_array_equal(np.asarray(x, dtype=np.result_type(x, y)), np.asarray(y, dtype=np.result_type(x, y)), err_msg=name)
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+        if check_attrs:
+            for k in set(va.attrs) | set(vb.attrs):
+                np.testing.assert_array_equal(np.asarray(va.attrs.get(k)), np.asarray(vb.attrs.get(k)), err_msg=f"{name}.{k}")
+    if check_attrs:
+        for k in set(a.attrs) | set(b.attrs):
+            np.testing.assert_array_equal(np.asarray(a.attrs.get(k)), np.asarray(b.attrs.get(k)), err_msg=k)
