@@ -632,7 +632,10 @@ class _Scanner:
             dt = tid.dtype
             if dt.kind == "c":
                 return dt, "raw"
-            return self._compound_dtype(tid), "raw"
+            self._compound_dtype(tid)  # says what exactly is unsupported, if anything
+            raise _Skip(
+                "compound (structured) type: zarr reads it but xarray cannot, so it is left out"
+            )
         if cls == getattr(h5t, "COMPLEX", -999):
             return tid.dtype, "raw"
         if cls == h5t.ARRAY:
@@ -795,6 +798,23 @@ class _Scanner:
         )
 
 
+def _open_local(path: str) -> "h5py.File":
+    """Open read-only without file locking (read-only shares need that); when the
+    same process already holds the file open with another locking setting, HDF5
+    insists on the same setting, so try the others."""
+    err: OSError | None = None
+    for locking in (False, None, True):
+        try:
+            if locking is None:
+                return h5py.File(path, "r")
+            return h5py.File(path, "r", locking=locking)
+        except OSError as e:
+            if "locking" not in str(e):
+                raise
+            err = e
+    raise err  # type: ignore[misc]
+
+
 def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 500, fs=None) -> VDataset:
     """Scan one HDF5 / NetCDF4 file (local path, or URL with an fsspec ``fs``)."""
     path = str(path)
@@ -804,7 +824,7 @@ def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 50
             fobj = fs.open(path, "rb")
             f = h5py.File(fobj, "r")
         else:
-            f = h5py.File(path, "r", locking=False)
+            f = _open_local(path)
     except FileNotFoundError:
         if fobj is not None:
             fobj.close()
