@@ -428,18 +428,18 @@ class _Checker:
                          f"compression settings of {name!r} differ only in parameters that do not affect decoding "
                          f"(e.g. level); the combined array decodes every file correctly",
                          name, g2.odd_files())
-        chunks_key = [(i, tuple(c for k, c in enumerate(v.chunks) if k != axis)) for i, v in items]
-        g = _Groups(chunks_key, L)
-        if g.differ:
-            self.add("error", "chunks", f"chunk shape of {name!r} differs: {g.describe(lambda c: str(tuple(c)))}",
-                     name, g.odd_files(), fix="a regular chunk grid needs one chunk shape: rewrite the odd files with the common chunking, or exclude them")
-            return False
         shape_key = [(i, tuple(s for k, s in enumerate(v.shape) if k != axis)) for i, v in items]
         g = _Groups(shape_key, L)
         if g.differ:
             other = [d for k, d in enumerate(items[0][1].dims) if k != axis]
             self.add("error", "dim-size", f"sizes of {name!r} along {', '.join(map(repr, other)) or '()'} differ: {g.describe(lambda s: str(tuple(s)))}",
                      name, g.odd_files(), fix="only the combine dimension may differ in length; exclude the odd files")
+            return False
+        chunks_key = [(i, tuple(c for k, c in enumerate(v.chunks) if k != axis)) for i, v in items]
+        g = _Groups(chunks_key, L)
+        if g.differ:
+            self.add("error", "chunks", f"chunk shape of {name!r} differs: {g.describe(lambda c: str(tuple(c)))}",
+                     name, g.odd_files(), fix="a regular chunk grid needs one chunk shape: rewrite the odd files with the common chunking, or exclude them")
             return False
         return True
 
@@ -514,28 +514,35 @@ class _Checker:
                      "the first file's are used", name, [])
             return
         enc0 = time_encoding(first.attrs) if decoded_time else None
-        if enc0:
-            from .cf import convert_time
-            ref = convert_time(ref, enc0[0], enc0[1], enc0[0])
-        odd = []
-        for i, v in items[1:]:
-            if v.manifest.equals(first.manifest) and v.codecs == first.codecs and not decoded_time:
-                continue
-            vals = _values_of(v, self.compare_bytes, self.read)
-            if vals is None:
-                continue
+
+        def key_of(v, vals):
             if enc0:
                 enc = time_encoding(v.attrs)
                 if enc and enc[1] == enc0[1]:
                     from .cf import convert_time
-                    vals = convert_time(vals, enc[0], enc[1], enc0[0])
-            if not _arrays_equal(ref, vals):
-                odd.append(L[i])
+                    vals = np.round(convert_time(vals, enc[0], enc[1], enc0[0]), 6)
+            vals = np.asarray(vals)
+            if vals.dtype.kind in "fc":
+                vals = np.where(np.isnan(vals), np.nan, vals + 0).astype(np.complex128 if vals.dtype.kind == "c" else np.float64)
+            return (vals.shape, np.ascontiguousarray(vals).tobytes())
+
+        keyed = [(first_i, key_of(first, ref))]
+        for i, v in items[1:]:
+            if v.manifest.equals(first.manifest) and v.codecs == first.codecs and not decoded_time:
+                keyed.append((i, keyed[0][1]))
+                continue
+            vals = _values_of(v, self.compare_bytes, self.read)
+            if vals is None:
+                continue
+            keyed.append((i, key_of(v, vals)))
+        g = _Groups(keyed, L)
+        odd = g.odd_files() if g.differ else []
+        ref_label = L[g.groups[g.ref][0]] if g.differ else L[first_i]
         if odd:
             sev = "error" if coord else "warning"
             what = "coordinate" if coord else "variable"
             self.add(sev, "coord-values" if coord else "values-differ",
-                     f"{what} {name!r} (not along {self.dim!r}) has different values {_in_files(len(odd), odd)} than in {_base(L[first_i])}"
+                     f"{what} {name!r}{f' (not along {self.dim!r})' if self.dim and self.kind == 'concat' else ''} has different values {_in_files(len(odd), odd)} than in {_base(ref_label)}"
                      + ("" if coord else "; the first file's values are kept"),
                      name, odd,
                      fix="files on different grids cannot be combined: exclude them or regrid" if coord
