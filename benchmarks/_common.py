@@ -260,6 +260,10 @@ def machine_info() -> dict:
     except (OSError, ValueError, IndexError):
         pass
     try:
+        info["loadavg"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        pass
+    try:
         info["git"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                                      capture_output=True, text=True).stdout.strip()
     except OSError:

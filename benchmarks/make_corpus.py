@@ -7,10 +7,10 @@ Presets (any parameter can be overridden on the command line):
     shuffle, chunks (1, 181, 360): 24 chunks per variable, i.e. 72 data chunks + the
     ``time`` (unlimited dimension, chunked) + ``lat`` + ``lon`` (contiguous) = 75 chunk
     references per file (NOTES.md's figures were measured on files with ~95; same kind
-    of file, a few fewer chunks). ~8 MB per file, ~0.8 GB in all.
+    of file, a few fewer chunks). ~10 MB per file, ~1 GB in all, ~40 s to make.
 ``combine``  1,000 small daily files in ``_corpus/combine/``: the same layout on a 5°
     grid (24, 37, 72), chunks (1, 37, 72) -> 75 chunk references per file, 75,000 in
-    all; ~0.3 MB per file. For the combine benchmark, where the number of files and
+    all; ~0.5 MB per file, ~0.5 GB in all, ~20 s to make. For the combine benchmark, where the number of files and
     chunks matters and the file size does not.
 
 ``time`` is the record (unlimited) dimension with CF units ``hours since 2000-01-01
