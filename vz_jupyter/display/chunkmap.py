@@ -52,7 +52,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..core.model import INLINE, MAX_PATH_ID, MISSING, VArray
-from .common import escape, format_bytes, format_int, more_text, new_id, plural, shorten
+from .common import escape, format_bytes, format_int, manifest_stats, more_text, new_id, plural, shorten
 
 __all__ = ["chunk_map_data", "chunk_map_svg", "source_colour", "PALETTE"]
 
@@ -137,7 +137,8 @@ def _to_view(a: np.ndarray, r: int | None, c: int | None) -> np.ndarray:
     t = np.transpose(a, order)
     R = a.shape[r] if r is not None else 1
     C = a.shape[c] if c is not None else 1
-    return t.reshape(R, C, -1)
+    M = math.prod(a.shape[x] for x in range(nd) if x not in (r, c))
+    return t.reshape(R, C, M)
 
 
 def _blocks(v: np.ndarray, br: int, bc: int) -> np.ndarray:
@@ -217,29 +218,23 @@ def _aggregate(var: VArray, *, max_cells, axes=None, highlight=None) -> _Agg:
 
 def _legend(var: VArray, legend_max: int):
     man = var.manifest
-    pid = man.path_id.ravel()
-    mask = pid <= MAX_PATH_ID
-    n_paths = len(man.paths)
+    st = manifest_stats(man)
     rows = []
     more = None
-    if mask.any() and n_paths:
-        ids = pid[mask]
-        counts = np.bincount(ids, minlength=n_paths)
-        sizes = np.bincount(ids, weights=man.length.ravel()[mask].astype(np.float64), minlength=n_paths)
-        used = np.flatnonzero(counts)
-        for i in used[:legend_max].tolist():
-            p = man.paths[i]
-            rows.append({
-                "id": int(i),
-                "path": p,
-                "name": posixpath.basename(p.rstrip("/")) or p,
-                "chunks": int(counts[i]),
-                "bytes": int(sizes[i]),
-                "colour": source_colour(i),
-            })
-        if used.size > legend_max:
-            rest = used[legend_max:]
-            more = {"files": int(rest.size), "chunks": int(counts[rest].sum()), "bytes": int(sizes[rest].sum())}
+    used = np.flatnonzero(st.counts)
+    for i in used[:legend_max].tolist():
+        p = man.paths[i]
+        rows.append({
+            "id": int(i),
+            "path": p,
+            "name": posixpath.basename(p.rstrip("/")) or p,
+            "chunks": int(st.counts[i]),
+            "bytes": int(st.sizes[i]),
+            "colour": source_colour(i),
+        })
+    if used.size > legend_max:
+        rest = used[legend_max:]
+        more = {"files": int(rest.size), "chunks": int(st.counts[rest].sum()), "bytes": int(st.sizes[rest].sum())}
     return rows, more
 
 
@@ -289,6 +284,7 @@ def chunk_map_data(var: VArray, *, max_cells: int | tuple[int, int] = 100, axes=
 
 def _data_from_agg(a: _Agg, legend_max: int) -> dict[str, Any]:
     var, man = a.var, a.var.manifest
+    st = manifest_stats(man)
     cells = a.cells.astype(np.int64)
     cells[a.cells == MISSING] = -1
     cells[a.cells == INLINE] = -2
@@ -316,11 +312,11 @@ def _data_from_agg(a: _Agg, legend_max: int) -> dict[str, Any]:
         "legend": legend,
         "legend_more": more,
         "colours": {str(i): source_colour(i) for i in ids},
-        "n_chunks": man.n_chunks,
-        "n_missing": man.n_missing,
-        "n_inline": man.n_inline,
-        "inline_bytes": man.inline_bytes,
-        "referenced_bytes": man.referenced_bytes,
+        "n_chunks": st.n_chunks,
+        "n_missing": st.n_missing,
+        "n_inline": st.n_inline,
+        "inline_bytes": st.inline_bytes,
+        "referenced_bytes": st.referenced_bytes,
         "caption": _captions(a),
     }
 
@@ -382,6 +378,7 @@ def chunk_map_svg(var: VArray, *, highlight=None, max_cells: int | tuple[int, in
     a = _aggregate(var, max_cells=max_cells, axes=axes, highlight=highlight)
     legend, more = _legend(var, legend_max)
     man = var.manifest
+    st = manifest_stats(man)
     nR, nC = a.shape
     uid = new_id("vzmap", f"{var.name}\x00{var.grid}")
     pad = 6
@@ -390,7 +387,7 @@ def chunk_map_svg(var: VArray, *, highlight=None, max_cells: int | tuple[int, in
         lines.append(title)
     lines.extend(_captions(a))
     if a.highlight is not None:
-        lines.append(f"highlighted: {format_int(a.n_highlight)} of {plural(man.n_chunks, 'chunk')} touched")
+        lines.append(f"highlighted: {format_int(a.n_highlight)} of {plural(st.n_chunks, 'chunk')} touched")
     if nR and nC:
         sx = max(2, min(24, (max_width - 2 * pad) // nC))
         sy = max(2, min(24, max_height // nR))
@@ -469,12 +466,12 @@ def chunk_map_svg(var: VArray, *, highlight=None, max_cells: int | tuple[int, in
         leg.append(f"<text x=\"{pad + 18}\" y=\"{ly + 10}\" fill-opacity=\"0.7\">{escape(label)}</text>")
         max_label = max(max_label, len(label))
         ly += row_h
-    if man.n_missing:
-        _legend_row(f"url(#{uid}-miss)", f"missing — {plural(man.n_missing, 'chunk')} (fill value)",
+    if st.n_missing:
+        _legend_row(f"url(#{uid}-miss)", f"missing — {plural(st.n_missing, 'chunk')} (fill value)",
                     "chunks never written: they read as the fill value")
-    if man.n_inline:
-        _legend_row(f"url(#{uid}-inl)", f"inlined — {plural(man.n_inline, 'chunk')}, "
-                    f"{format_bytes(man.inline_bytes)}", "chunk bytes stored in the references")
+    if st.n_inline:
+        _legend_row(f"url(#{uid}-inl)", f"inlined — {plural(st.n_inline, 'chunk')}, "
+                    f"{format_bytes(st.inline_bytes)}", "chunk bytes stored in the references")
     if a.mixed.any():
         _legend_row(f"url(#{uid}-mix)", "mixed — cell holds several sources (majority colour)",
                     "an aggregated cell whose chunks come from more than one source")

@@ -31,6 +31,9 @@ from ``display/plan.py``, ``display/report.py`` and friends:
     A ``<dl>`` of attributes with caps stated in words.
 ``badge(text, kind)``
     A small coloured label (``kind`` in ``"ok" | "warn" | "error" | "info"``).
+``manifest_stats(manifest)``
+    Chunk counts and bytes of a :class:`Manifest` (missing, inline, referenced,
+    per source id) computed once per manifest object and cached weakly.
 """
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ import hashlib
 import html as _html
 import itertools
 import math
+import weakref
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -60,6 +65,8 @@ __all__ = [
     "attrs_html",
     "format_value",
     "badge",
+    "ManifestStats",
+    "manifest_stats",
 ]
 
 
@@ -337,3 +344,64 @@ def attrs_html(attrs: Mapping[str, Any], *, max_items: int = 50, max_chars: int 
 def badge(text: str, kind: str = "info") -> str:
     kind = kind if kind in ("ok", "warn", "error", "info") else "info"
     return f"<span class=\"vz-badge vz-{kind}\">{escape(text)}</span>"
+
+
+# --------------------------------------------------------------------------- stats
+@dataclass(frozen=True)
+class ManifestStats:
+    n_chunks: int
+    n_missing: int
+    n_inline: int
+    n_referenced: int
+    referenced_bytes: int
+    inline_bytes: int
+    #: chunks and stored bytes per path-table index (numpy int64 arrays, len(paths))
+    counts: np.ndarray
+    sizes: np.ndarray
+
+    @property
+    def n_files(self) -> int:
+        """Source files that hold at least one referenced chunk."""
+        return int(np.count_nonzero(self.counts))
+
+
+_stats_cache: "weakref.WeakKeyDictionary[Any, ManifestStats]" = weakref.WeakKeyDictionary()
+
+
+def manifest_stats(m) -> ManifestStats:
+    """Counts and bytes of a manifest in one vectorised pass (cached per object;
+    manifests are immutable)."""
+    try:
+        return _stats_cache[m]
+    except (KeyError, TypeError):
+        pass
+    from ..core.model import INLINE, MAX_PATH_ID, MISSING
+
+    pid = m.path_id.ravel()
+    ln = m.length.ravel()
+    n_paths = len(m.paths)
+    n_missing = int(np.count_nonzero(pid == MISSING))
+    n_inline_cells = int(np.count_nonzero(pid == INLINE))
+    n_ref = pid.size - n_missing - n_inline_cells
+    if n_ref == pid.size and n_paths:
+        ids, lens = pid, ln
+    elif n_ref:
+        mask = pid <= MAX_PATH_ID
+        ids, lens = pid[mask], ln[mask]
+    else:
+        ids = lens = None
+    if ids is not None and n_paths:
+        counts = np.bincount(ids, minlength=n_paths).astype(np.int64)
+        sizes = np.bincount(ids, weights=lens, minlength=n_paths).astype(np.int64)
+        ref_bytes = int(lens.sum(dtype=np.uint64))
+    else:
+        counts = np.zeros(n_paths, dtype=np.int64)
+        sizes = np.zeros(n_paths, dtype=np.int64)
+        ref_bytes = 0
+    st = ManifestStats(int(pid.size), n_missing, len(m.inline), int(n_ref), ref_bytes,
+                       sum(len(v) for v in m.inline.values()), counts, sizes)
+    try:
+        _stats_cache[m] = st
+    except TypeError:
+        pass
+    return st

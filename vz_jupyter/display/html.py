@@ -21,6 +21,7 @@ from .common import (
     format_bytes,
     format_int,
     format_value,
+    manifest_stats,
     more_text,
     new_id,
     plural,
@@ -39,17 +40,17 @@ class Limits:
     """Caps that keep a display small (every cap is stated in the output)."""
 
     max_var_rows: int = 100
-    var_rows_budget: int = 70_000  # bytes of HTML for the variables grid
-    max_var_attrs: int = 30
-    max_attr_chars: int = 300
-    max_attrs: int = 60
+    var_rows_budget: int = 60_000  # bytes of HTML for the variables grid
+    max_var_attrs: int = 20
+    max_attr_chars: int = 240
+    max_attrs: int = 40
     max_maps: int = 8
     maps_open: int = 3
     map_cells: int = 48
     map_legend: int = 12
-    maps_budget: int = 70_000  # bytes of SVG for all chunk maps
+    maps_budget: int = 55_000  # bytes of SVG for all chunk maps
     max_sources: int = 20
-    max_skipped: int = 50
+    max_skipped: int = 30
     max_dims: int = 50
     text_vars: int = 40
 
@@ -63,7 +64,7 @@ NESTED = Limits(max_var_rows=30, var_rows_budget=20_000, max_var_attrs=15, max_a
 def _header(ds: VDataset) -> str:
     n_chunks = ref = inl = n_inl = n_miss = 0
     for v in ds.variables.values():
-        m = v.manifest
+        m = manifest_stats(v.manifest)
         n_chunks += m.n_chunks
         ref += m.referenced_bytes
         inl += m.inline_bytes
@@ -118,7 +119,7 @@ _VAR_HEAD = ("name", "dims", "shape", "dtype", "chunks (grid)", "codecs", "store
 
 
 def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
-    m = v.manifest
+    m = manifest_stats(v.manifest)
     name = escape(shorten(v.name, 60))
     full = escape(v.name)
     if is_coord:
@@ -156,7 +157,7 @@ def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
         f"<div class=\"vz-mono\" title=\"{escape(tip_dtype)}\">{dtype}</div>"
         f"<div class=\"vz-mono\" title=\"chunk shape (chunk grid)\">{chunks}</div>"
         f"<div class=\"vz-mono\" title=\"{escape(shorten(codec_json, 300))}\">{codecs}</div>"
-        f"<div class=\"vz-num\" title=\"stored (encoded) bytes\">{escape(format_bytes(v.stored_bytes))}</div>"
+        f"<div class=\"vz-num\" title=\"stored (encoded) bytes\">{escape(format_bytes(m.referenced_bytes + m.inline_bytes))}</div>"
         f"<div class=\"vz-num\" title=\"decoded bytes\">{escape(format_bytes(v.nbytes))}</div>"
         f"<div>{mi_s}</div>"
         f"<input id=\"{rid}\" type=\"checkbox\">"
@@ -182,9 +183,11 @@ def variable_table_html(ds: VDataset, lim: Limits = Limits()) -> str:
     shown = 0
     coords = set(ds.coords)
     for i, n in enumerate(names):
-        if shown >= lim.max_var_rows or size >= lim.var_rows_budget:
+        if shown >= lim.max_var_rows:
             break
         row = _var_row(ds.variables[n], is_coord=n in coords, odd=bool(i % 2), lim=lim)
+        if shown and size + len(row) > lim.var_rows_budget:
+            break
         size += len(row)
         parts.append(row)
         shown += 1
@@ -202,7 +205,7 @@ def skipped_html(skipped: Sequence[tuple[str, str]], lim: Limits = Limits()) -> 
     if not skipped:
         return ""
     items = "".join(
-        f"<li><b class=\"vz-mono\">{escape(shorten(n, 80))}</b>: {escape(shorten(r, 300))}</li>"
+        f"<li><b class=\"vz-mono\">{escape(shorten(n, 80))}</b>: {escape(shorten(r, 200))}</li>"
         for n, r in skipped[: lim.max_skipped]
     )
     more = (f"<li class=\"vz-muted\">{escape(more_text(len(skipped) - lim.max_skipped, 'skipped variables'))}</li>"
@@ -229,15 +232,17 @@ def _maps_html(ds: VDataset, lim: Limits) -> tuple[str, str]:
     size = 0
     drawn = 0
     for n in names:
-        if drawn >= lim.max_maps or size >= lim.maps_budget:
+        if drawn >= lim.max_maps:
             break
         v = ds.variables[n]
         svg = chunk_map_svg(v, max_cells=lim.map_cells, legend_max=lim.map_legend)
-        m = v.manifest
-        n_files = len(m.bytes_per_source())
+        m = manifest_stats(v.manifest)
+        n_files = m.n_files
         summ = f"{plural(m.n_chunks, 'chunk')}, {plural(n_files, 'file')}"
         sec = collapsible(shorten(n, 60), f"<div class=\"vz-map\">{svg}</div>", open=drawn < lim.maps_open,
                           summary=summ, key=n)
+        if drawn and size + len(sec) > lim.maps_budget:
+            break
         size += len(sec)
         parts.append(sec)
         drawn += 1
@@ -284,6 +289,16 @@ def dataset_html(ds: VDataset, *, limits: Limits | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- lists
+def _ds_totals(ds: VDataset) -> tuple[int, int]:
+    """(chunks, stored bytes) of a dataset from cached manifest stats."""
+    n = b = 0
+    for v in ds.variables.values():
+        st = manifest_stats(v.manifest)
+        n += st.n_chunks
+        b += st.referenced_bytes + st.inline_bytes
+    return n, b
+
+
 def _formats(ds: VDataset) -> str:
     return ", ".join(sorted({s.format for s in ds.sources if s.format})) or "?"
 
@@ -294,8 +309,9 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
     ``max_full`` datasets rendered in full (collapsible)."""
     dsets = list(dsets)
     lim = limits or NESTED
-    total_chunks = sum(d.n_chunks for d in dsets)
-    total_bytes = sum(d.stored_bytes for d in dsets)
+    totals = [_ds_totals(d) for d in dsets]
+    total_chunks = sum(t[0] for t in totals)
+    total_bytes = sum(t[1] for t in totals)
     n_skipped = sum(len(d.skipped) for d in dsets)
     stats = [plural(len(dsets), "dataset"), plural(total_chunks, "chunk"), f"{format_bytes(total_bytes)} stored"]
     flags = badge(f"{plural(n_skipped, 'variable')} skipped", "warn") if n_skipped else ""
@@ -309,15 +325,15 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
             label = Safe(f"<span class=\"vz-mono\" title=\"{escape(p)}\">{escape(shorten(p, 80))}</span>")
         else:
             label = f"{plural(len(d.sources), 'file')}"
-        rows.append([i, label, _formats(d), format_int(len(d.variables)), format_int(d.n_chunks),
-                     format_bytes(d.stored_bytes), format_int(len(d.skipped)) if d.skipped else ""])
+        rows.append([i, label, _formats(d), format_int(len(d.variables)), format_int(totals[i][0]),
+                     format_bytes(totals[i][1]), format_int(len(d.skipped)) if d.skipped else ""])
     parts.append(table(["#", "file", "format", "variables", "chunks", "stored", "skipped"], rows,
                        max_rows=max_rows, total_rows=len(dsets), what="datasets", numeric=(0, 3, 4, 5, 6)))
     full = []
     for i, d in enumerate(dsets[:max_full]):
         name = d.sources[0].path.rsplit("/", 1)[-1] if len(d.sources) == 1 else f"dataset {i}"
         full.append(collapsible(f"[{i}] {shorten(name, 60)}", _dataset_body(d, lim), open=(i == 0),
-                                summary=f"{plural(len(d.variables), 'variable')}, {plural(d.n_chunks, 'chunk')}",
+                                summary=f"{plural(len(d.variables), 'variable')}, {plural(totals[i][0], 'chunk')}",
                                 key=f"ds{i}"))
     if len(dsets) > max_full:
         full.append(f"<div class=\"vz-muted\">first {format_int(max_full)} of {format_int(len(dsets))} datasets "

@@ -9,7 +9,7 @@ import datetime as _dt
 from typing import Sequence
 
 from ..core.model import Source, VArray, VDataset
-from .common import format_bytes, format_int, format_value, more_text, plural, shorten
+from .common import format_bytes, format_int, format_value, manifest_stats, more_text, plural, shorten
 
 __all__ = ["dataset_text", "dataset_list_text", "variable_line", "source_line", "format_mtime",
            "dataset_summary"]
@@ -34,7 +34,7 @@ def dataset_summary(ds: VDataset) -> str:
     """One line: files, variables, chunks, referenced and inlined bytes."""
     n_chunks = ref = inl = n_inl = n_miss = 0
     for v in ds.variables.values():
-        m = v.manifest
+        m = manifest_stats(v.manifest)
         n_chunks += m.n_chunks
         ref += m.referenced_bytes
         inl += m.inline_bytes
@@ -57,7 +57,7 @@ def _tuple(t: Sequence) -> str:
 def variable_line(v: VArray, *, is_coord: bool = False, name_width: int = 12) -> str:
     """``* time  (time) <f8 shape=(10,) chunks=(10,) grid=(1,) zlib(4) 80 B stored / 80 B``"""
     mark = "*" if is_coord else " "
-    m = v.manifest
+    m = manifest_stats(v.manifest)
     extra = []
     if m.n_missing:
         extra.append(f"{format_int(m.n_missing)} missing")
@@ -67,7 +67,7 @@ def variable_line(v: VArray, *, is_coord: bool = False, name_width: int = 12) ->
     return (
         f"  {mark} {name:<{name_width}} {_tuple(v.dims)} {v.dtype.str} shape={_tuple(v.shape)} "
         f"chunks={_tuple(v.chunks)} grid={_tuple(v.grid)} codecs={v.codec_summary() or 'none'} "
-        f"{format_bytes(v.stored_bytes)} stored / {format_bytes(v.nbytes)} decoded"
+        f"{format_bytes(m.referenced_bytes + m.inline_bytes)} stored / {format_bytes(v.nbytes)} decoded"
         + (f" [{', '.join(extra)}]" if extra else "")
     )
 
@@ -128,6 +128,15 @@ def dataset_text(ds: VDataset, *, max_vars: int = MAX_VARS) -> str:
     return "\n".join(lines)
 
 
+def _ds_totals(ds: VDataset) -> tuple[int, int]:
+    n = b = 0
+    for v in ds.variables.values():
+        st = manifest_stats(v.manifest)
+        n += st.n_chunks
+        b += st.referenced_bytes + st.inline_bytes
+    return n, b
+
+
 def _first_path(ds: VDataset) -> str:
     if len(ds.sources) == 1:
         return ds.sources[0].path
@@ -138,15 +147,16 @@ def _first_path(ds: VDataset) -> str:
 
 def dataset_list_text(dsets: Sequence[VDataset], *, max_rows: int = 50) -> str:
     dsets = list(dsets)
-    total_chunks = sum(d.n_chunks for d in dsets)
-    total_bytes = sum(d.stored_bytes for d in dsets)
+    totals = [_ds_totals(d) for d in dsets]
+    total_chunks = sum(t[0] for t in totals)
+    total_bytes = sum(t[1] for t in totals)
     lines = [f"<vz.VDatasetList> {plural(len(dsets), 'dataset')}, {plural(total_chunks, 'chunk')}, "
              f"{format_bytes(total_bytes)} stored"]
     for i, d in enumerate(dsets[:max_rows]):
         fmt = ", ".join(sorted({s.format for s in d.sources if s.format})) or "?"
         skipped = f", {len(d.skipped)} skipped" if d.skipped else ""
         lines.append(f"  [{i}] {_first_path(d)}  ({fmt}; {plural(len(d.variables), 'variable')}, "
-                     f"{plural(d.n_chunks, 'chunk')}, {format_bytes(d.stored_bytes)}{skipped})")
+                     f"{plural(totals[i][0], 'chunk')}, {format_bytes(totals[i][1])}{skipped})")
     if len(dsets) > max_rows:
         lines.append(f"  {more_text(len(dsets) - max_rows, 'datasets')}")
     return "\n".join(lines)
