@@ -203,23 +203,27 @@ def _clean_attr(v: Any) -> Any:
 
 def _read_attr(oid, name: bytes) -> Any:
     aid = h5a.open(oid, name)
-    shape = aid.shape
-    dtype = aid.dtype
-    if shape is None:  # null dataspace
+    space = aid.get_space()
+    if space.get_simple_extent_type() == h5s.NULL:  # empty attribute
         return None
-    tclass = aid.get_type().get_class()
-    if tclass in (h5t.REFERENCE,):
-        raise _Skip("object references")
-    htype = h5t.py_create(dtype)
-    if dtype.subdtype is not None:
-        sub, subshape = dtype.subdtype
-        shape = tuple(shape) + tuple(subshape)
-        dtype = sub
-    arr = np.zeros(shape, dtype=dtype)
-    aid.read(arr, mtype=htype)
+    shape = space.shape
+    dtype = aid.dtype
+    kind = dtype.kind
+    if kind == "O" or dtype.subdtype is not None:
+        if h5t.check_ref_dtype(dtype) is not None:
+            raise _Skip("object references")
+        htype = h5t.py_create(dtype)
+        if dtype.subdtype is not None:
+            sub, subshape = dtype.subdtype
+            shape = tuple(shape) + tuple(subshape)
+            dtype = sub
+        arr = np.zeros(shape, dtype=dtype)
+        aid.read(arr, mtype=htype)
+    else:
+        arr = np.zeros(shape, dtype=dtype)
+        aid.read(arr)
     if arr.dtype.kind == "O":
-        sinfo = h5t.check_string_dtype(arr.dtype)
-        if sinfo is None:
+        if h5t.check_string_dtype(arr.dtype) is None:
             raise _Skip("variable-length sequence")
         arr = np.array(
             [b.decode("utf-8", "replace") if isinstance(b, bytes) else str(b) for b in arr.flat], dtype=object
@@ -247,20 +251,15 @@ def read_attrs(oid, names: list[bytes] | None = None) -> dict[str, Any]:
 
 
 def _attr_names(oid) -> list[bytes]:
+    """Attribute names in creation order when the file tracks it (netCDF-C does),
+    else in name order."""
     names: list[bytes] = []
     try:
-        h5a.iterate(oid, names.append, index_type=h5.INDEX_CRT_ORDER) if _attr_crt_tracked(oid) else h5a.iterate(oid, names.append)
-    except Exception:  # pragma: no cover - corrupt attribute headers
+        h5a.iterate(oid, names.append, index_type=h5.INDEX_CRT_ORDER)
+    except Exception:
         names.clear()
         h5a.iterate(oid, names.append)
     return names
-
-
-def _attr_crt_tracked(oid) -> bool:
-    try:
-        return bool(oid.get_create_plist().get_attr_creation_order() & 1)
-    except Exception:
-        return False
 
 
 # --------------------------------------------------------------------------- the scanner
