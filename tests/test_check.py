@@ -40,6 +40,7 @@ def make_nc(
     gattrs: dict | None = None,
     air_attrs: dict | None = None,
     fmt: str = "NETCDF4",
+    var: str = "air",
 ):
     """One archive file: hourly ``time`` (``n`` steps from ``t0`` hours after
     2000-01-01, stored in ``units``), ``lat``/``lon`` and ``air(time, lat, lon)``
@@ -70,7 +71,7 @@ def make_nc(
                       chunksizes=chunks or (1, len(lat), len(lon)))
         if fill is not None:
             kw["fill_value"] = fill
-        a = ds.createVariable("air", dtype, ("time", "lat", "lon"), **kw)
+        a = ds.createVariable(var, dtype, ("time", "lat", "lon"), **kw)
         if scale is not None:
             a.scale_factor = scale
         if offset is not None:
