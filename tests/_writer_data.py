@@ -47,7 +47,7 @@ def make_nc4(path: Path, *, seed: int = 0, t0: int = 0, nt: int = 6) -> Path:
         packed.add_offset = np.float32(100.0)
         packed.set_auto_maskandscale(False)
         packed[:] = rng.integers(-3000, 3000, (nt, 5, 8)).astype("i2")
-        big = nc.createVariable("big", "i4", ("lat", "lon"), endian="big", chunksizes=(5, 4))
+        big = nc.createVariable("big", ">i4", ("lat", "lon"), endian="big", chunksizes=(5, 4))
         big[:] = np.arange(40, dtype="i4").reshape(5, 8) - 20
         sc = nc.createVariable("scalar", "f8", ())
         sc.note = "a scalar"
