@@ -198,8 +198,11 @@ def test_scale_factor_error_disables_write_and_removing_enables(bad_archive, tmp
     assert len(w.files) == 4 and not w.report.has_errors and not w.w_write.disabled
 
 
-@pytest.mark.parametrize("fmt,name", [("kerchunk-json", "out.json"), ("kerchunk-parquet", "out.parquet")])
+@pytest.mark.parametrize("fmt,name", [("kerchunk-json", "out.json"), ("kerchunk-parquet", "out.parquet"),
+                                      ("icechunk", "out.icechunk")])
 def test_write_reads_back_equal_to_xarray(archive, tmp_path, fmt, name):
+    if fmt == "icechunk":
+        pytest.importorskip("icechunk")
     w = widget(archive)
     w.sort(by="time")
     w.w_format.value = fmt

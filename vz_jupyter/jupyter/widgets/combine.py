@@ -536,8 +536,8 @@ class CombineWidget(W.VBox):
             core_write(self.combined, target, format=fmt, overwrite=bool(self.w_overwrite.value))
             self.written = os.path.abspath(target)
             self.w_write_status.value = _status_html(
-                f"wrote {fmt} references for {len(self.files)} files to {self.written} · "
-                f"open with vz.open({target!r})", "ok")
+                f"wrote {target} ({fmt}, {len(self.files)} files) · open it with vz.open({target!r}) · "
+                f"full path: {self.written}", "ok")
             self._muted += 1
             try:
                 self.w_overwrite.value = False
