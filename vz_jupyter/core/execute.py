@@ -458,6 +458,10 @@ def reduce(plan: ReadPlan, op: str, *, axis=None, decode: bool = True, storage_o
     if op not in OPS:
         raise SelectionError(f"unknown reduction {op!r}; choose one of {', '.join(OPS)}")
     t0 = time.perf_counter()
+    s, o = _scale_offset(plan.var.attrs) if decode else (None, None)
+    if op in ("min", "max") and s is not None and s < 0:
+        # s*x + o is decreasing: the minimum of the scaled values is at the raw maximum
+        op = "max" if op == "min" else "min"
     axes = _axes(plan, axis)
     shape = plan.shape
     kept = tuple(i for i in range(len(shape)) if i not in axes)
@@ -511,7 +515,6 @@ def reduce(plan: ReadPlan, op: str, *, axis=None, decode: bool = True, storage_o
     if op == "count":
         return count[()] if count.ndim == 0 else count
     empty = count == 0
-    s, o = _scale_offset(plan.var.attrs) if decode else (None, None)
     if op == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):
             res = acc / np.where(empty, 1, count)
