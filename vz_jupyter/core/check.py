@@ -720,10 +720,11 @@ class _Checker:
                      dim, files, fix=f"exclude {_name_files(files)} (the same times twice)")
         # order and overlaps between consecutive files
         order_bad, overlaps, gaps = [], [], []
+        keep = [k for k, (i, _) in enumerate(nonempty) if i not in dup_set]
+        nonempty = [nonempty[k] for k in keep]
+        starts, ends = starts[keep], ends[keep]
         for k in range(len(nonempty) - 1):
             (ia, _), (ib, _) = nonempty[k], nonempty[k + 1]
-            if ib in dup_set or ia in dup_set:
-                continue
             if starts[k + 1] > ends[k]:
                 gap = starts[k + 1] - ends[k]
                 if step > 0 and gap > 1.5 * step:
