@@ -100,6 +100,12 @@ def v3_codecs(var: VArray) -> dict[str, Any]:
         if not cid:
             raise WriteError(f"variable {var.name!r}: codec without an id: {cfg}")
         try:
+            import numcodecs
+
+            numcodecs.get_codec({"id": cid, **cfg})  # known to numcodecs, valid config
+        except Exception as e:  # noqa: BLE001
+            raise WriteError(f"variable {var.name!r}: codec {cid!r} is not available to numcodecs ({e})") from None
+        try:
             cls = _zarr_codec_class(cid)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

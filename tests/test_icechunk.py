@@ -1,0 +1,199 @@
+"""Icechunk output: a local repository with virtual chunk containers, read back
+through xarray with values equal to the originals."""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numcodecs
+import numpy as np
+import pytest
+import xarray as xr
+
+import vz_jupyter as vz
+from vz_jupyter.core.errors import VZError, WriteError
+from vz_jupyter.core.model import INLINE, MISSING, Manifest, Source, VArray, VDataset
+
+ic = pytest.importorskip("icechunk")
+
+from vz_jupyter.core.serialize.icechunk import container_prefixes, open_icechunk_store, v3_codecs, write_icechunk  # noqa: E402
+
+from _writer_data import assert_same_dataset, make_nc4  # noqa: E402
+
+
+def _encoded_dataset(tmp_path, codecs=("shuffle", "zlib"), dtype=">f4", missing=(1,), inline=(2,)):
+    """Chunks encoded with numcodecs into a raw file (encode order = list order)."""
+    arr = (np.arange(48).reshape(6, 8) * 1.5).astype(dtype)
+    pipeline = []
+    for c in codecs:
+        if c == "shuffle":
+            pipeline.append({"id": "shuffle", "elementsize": np.dtype(dtype).itemsize})
+        elif c == "zlib":
+            pipeline.append({"id": "zlib", "level": 5})
+        elif c == "zstd":
+            pipeline.append({"id": "zstd", "level": 3})
+        elif c == "fletcher32":
+            pipeline.append({"id": "fletcher32"})
+        else:
+            pipeline.append({"id": c})
+    enc = [numcodecs.get_codec(dict(c)) for c in pipeline]
+    grid, chunk = (3, 2), (2, 4)
+    n = 6
+    pid = np.zeros(n, np.uint32)
+    off = np.zeros(n, np.uint64)
+    ln = np.zeros(n, np.uint64)
+    inl = {}
+    expected = arr.copy()
+    fname = tmp_path / "enc.bin"
+    with open(fname, "wb") as f:
+        pos = 0
+        for flat in range(n):
+            i, j = np.unravel_index(flat, grid)
+            sl = (slice(i * 2, i * 2 + 2), slice(j * 4, j * 4 + 4))
+            b = np.ascontiguousarray(arr[sl]).tobytes()
+            for c in enc:
+                b = bytes(c.encode(b))
+            if flat in missing:
+                pid[flat] = MISSING
+                expected[sl] = -7
+            elif flat in inline:
+                pid[flat] = INLINE
+                inl[flat] = b
+                ln[flat] = len(b)
+            else:
+                f.write(b)
+                off[flat], ln[flat] = pos, len(b)
+                pos += len(b)
+    m = Manifest((str(fname),), pid.reshape(grid), off.reshape(grid), ln.reshape(grid), inl)
+    v = VArray("v", ("y", "x"), (6, 8), np.dtype(dtype), chunk, tuple(pipeline), np.dtype(dtype).type(-7),
+               {"units": "K", "_FillValue": np.dtype(dtype).type(-7), "valid_range": [0, 100]}, m)
+    st = os.stat(fname)
+    return VDataset({"v": v}, attrs={"title": "enc", "n": 3}, sources=(Source(str(fname), st.st_size, st.st_mtime),)), expected
+
+
+@pytest.mark.parametrize(
+    "codecs,dtype",
+    [(("shuffle", "zlib"), ">f4"), (("zstd",), "<i8"), (("fletcher32", "shuffle", "zlib"), "<i2"), ((), "<f8")],
+)
+def test_values_and_codecs_round_trip(tmp_path, codecs, dtype):
+    ds, expected = _encoded_dataset(tmp_path, codecs, dtype)
+    out = vz.write(ds, tmp_path / "r.icechunk")
+    got = vz.open(out, decode=False)
+    np.testing.assert_array_equal(got["v"].values, expected)
+    assert got["v"].dims == ("y", "x")
+    assert got["v"].attrs["units"] == "K" and list(got["v"].attrs["valid_range"]) == [0, 100]
+    assert got.attrs == {"title": "enc", "n": 3}
+    # CF masking follows the _FillValue attribute, as in the original
+    dec = vz.open(out)
+    assert (expected == -7).sum() == 8 and np.isnan(dec["v"].values[expected == -7]).all()
+    assert np.array_equal(dec["v"].values[expected != -7], expected[expected != -7])
+
+
+def test_repository_declares_containers_and_holds_virtual_and_inline_chunks(tmp_path):
+    ds, _ = _encoded_dataset(tmp_path)
+    out = vz.write(ds, tmp_path / "r.icechunk")
+    repo = ic.Repository.open(ic.local_filesystem_storage(out))
+    prefixes = [c.url_prefix for c in repo.config.virtual_chunk_containers.values()]
+    assert prefixes == ["file://" + str(tmp_path) + "/"]
+    log = list(repo.ancestry(branch="main"))
+    assert log[0].message.startswith("vz_jupyter: 1 variables over 1 files")
+    # without authorization the virtual chunks are refused, the inlined one is served
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        arr = zarr.open_array(repo.readonly_session(branch="main").store, path="v", mode="r")
+        assert arr.metadata.dimension_names == ("y", "x")
+        np.testing.assert_array_equal(arr[2:4, 0:4], (np.arange(48).reshape(6, 8) * 1.5)[2:4, 0:4])  # chunk 2 is inlined
+        with pytest.raises(Exception):
+            arr[0:2, 0:4]
+
+
+def test_modified_source_is_refused(tmp_path):
+    ds, expected = _encoded_dataset(tmp_path)
+    out = vz.write(ds, tmp_path / "r.icechunk")
+    np.testing.assert_array_equal(vz.open(out, decode=False)["v"].values, expected)
+    src = tmp_path / "enc.bin"
+    t = os.stat(src).st_mtime + 10
+    os.utime(src, (t, t))
+    with pytest.raises(Exception, match="checksum|changed|modified"):
+        vz.open(out, decode=False)["v"].values
+
+
+def test_write_icechunk_direct_branch_and_message(tmp_path):
+    ds, expected = _encoded_dataset(tmp_path)
+    repo_dir = tmp_path / "direct"
+    snap = write_icechunk(ds, repo_dir, message="first import")
+    assert isinstance(snap, str) and snap
+    repo = ic.Repository.open(ic.local_filesystem_storage(str(repo_dir)))
+    assert next(iter(repo.ancestry(branch="main"))).message == "first import"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = xr.open_zarr(open_icechunk_store(repo_dir), consolidated=False, zarr_format=3, mask_and_scale=False)
+    np.testing.assert_array_equal(got["v"].values, expected)
+
+
+def test_container_prefixes():
+    assert container_prefixes(["/a/b/c.nc", "/a/b/d/e.nc"]) == ["file:///a/b/"]
+    assert container_prefixes(["/x.nc"]) == ["file:///"]
+    assert container_prefixes(["https://h.org/d/1.nc", "s3://bkt/k/2.nc", "https://h.org/e/3.nc"]) == [
+        "https://h.org/", "s3://bkt/",
+    ]
+
+
+def test_codec_translation_orders_and_refuses():
+    from vz_jupyter.core.model import Manifest
+
+    m = Manifest.empty((1,))
+    v = VArray("v", ("x",), (4,), np.dtype("<f4"), (4,), ({"id": "shuffle", "elementsize": 4}, {"id": "zlib", "level": 1}), 0, {}, m)
+    c = v3_codecs(v)
+    assert c["filters"] == [] and [x.codec_name for x in c["compressors"]] == ["numcodecs.shuffle", "numcodecs.zlib"]
+    assert c["serializer"].endian.value == "little"
+    big = v.replace(dtype=np.dtype(">f4"), codecs=())
+    assert v3_codecs(big)["serializer"].endian.value == "big"
+    bad = v.replace(codecs=({"id": "zlib", "level": 1}, {"id": "delta", "dtype": "<f4"}))
+    with pytest.raises(WriteError, match="delta"):
+        v3_codecs(bad)
+    with pytest.raises(WriteError, match="no-such-codec"):
+        v3_codecs(v.replace(codecs=({"id": "no-such-codec"},)))
+
+
+def test_open_rejects_a_plain_directory(tmp_path):
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(VZError, match="not an Icechunk repository"):
+        vz.open(tmp_path / "plain")
+
+
+def test_end_to_end_netcdf4(tmp_path):
+    src = make_nc4(tmp_path / "a.nc", seed=7)
+    ds = vz.scan(src)[0]
+    out = vz.write(ds, tmp_path / "a.icechunk")
+    with xr.open_dataset(src, decode_cf=False) as orig:
+        assert_same_dataset(orig, vz.open(out, decode=False))
+    with xr.open_dataset(src) as orig:
+        got = vz.open(out)
+        for name in orig.variables:
+            if name == "packed":  # scale_factor's float32 dtype does not survive JSON attributes
+                np.testing.assert_allclose(got[name].values, orig[name].values, rtol=1e-6)
+            else:
+                np.testing.assert_array_equal(got[name].values, orig[name].values, err_msg=name)
+        assert got["time"].values[0] == np.datetime64("2000-01-01T00:00")
+
+
+def test_end_to_end_netcdf3(tmp_path):
+    """Big-endian NetCDF3 record variables through Icechunk."""
+    import netCDF4
+
+    src = tmp_path / "c.nc"
+    with netCDF4.Dataset(src, "w", format="NETCDF3_CLASSIC") as nc:
+        nc.createDimension("t", None)
+        nc.createDimension("x", 3)
+        a = nc.createVariable("a", "f4", ("t", "x"), fill_value=np.float32(1e20))
+        b = nc.createVariable("b", "i2", ("t",))
+        a[:] = np.arange(12, dtype="f4").reshape(4, 3)
+        a[2, 1] = np.float32(1e20)
+        b[:] = [1, 2, 3, 4]
+    ds = vz.scan(src)[0]
+    out = vz.write(ds, tmp_path / "c.icechunk")
+    with xr.open_dataset(src) as orig:
+        assert_same_dataset(orig, vz.open(out))
