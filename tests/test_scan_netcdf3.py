@@ -15,7 +15,7 @@ import xarray as xr
 
 import vz_jupyter as vz
 from vz_jupyter.core.errors import ScanError
-from vz_jupyter.core.model import INLINE, MAX_PATH_ID
+from vz_jupyter.core.model import INLINE
 from vz_jupyter.core.scan.netcdf3 import DEFAULT_FILL, NC_TYPES, parse_header, scan_netcdf3
 
 from conftest import REAL_DATA
@@ -816,3 +816,42 @@ def test_scipy_written_files(tmp_path, version):
     vds = scan_netcdf3(q, inline_threshold=0)
     assert np.all(np.diff(vds["s"].manifest.offset.ravel().astype(np.int64)) == 2)
     assert_same_as_xarray(q, vds, tmp_path, name="r1.json")
+
+
+class WholeFileFS:
+    """A filesystem like an HTTP server that ignores Range requests."""
+
+    def __init__(self, blob: bytes, size_known: bool = True):
+        self.blob = blob
+        self.size_known = size_known
+
+    def info(self, path):
+        return {"size": len(self.blob) if self.size_known else None, "name": path}
+
+    def cat_file(self, path, start=0, end=None):
+        return self.blob
+
+    def cat_ranges(self, paths, starts, ends, **kw):
+        return [self.blob for _ in paths]
+
+
+def test_server_ignoring_ranges(tmp_path):
+    p = make_full(tmp_path / "full.nc", "NETCDF3_CLASSIC")
+    blob = open(p, "rb").read()
+    got = scan_netcdf3("http://example.invalid/full.nc", fs=WholeFileFS(blob), inline_threshold=100)
+    want = scan_netcdf3(p, inline_threshold=100)
+    for name, v in want.variables.items():
+        assert np.array_equal(got[name].manifest.offset, v.manifest.offset)
+        assert dict(got[name].manifest.inline) == dict(v.manifest.inline)
+    with pytest.raises(ScanError) as e:
+        # (trailing bytes make the file longer than the first 64 KiB read)
+        scan_netcdf3("http://example.invalid/full.nc", fs=WholeFileFS(blob + bytes(100_000), size_known=False))
+    _assert_one_line(e.value, "http://example.invalid/full.nc", "ignored a byte-range request")
+
+
+def test_relative_paths_become_absolute(tmp_path, monkeypatch):
+    make_full(tmp_path / "full.nc", "NETCDF3_CLASSIC")
+    monkeypatch.chdir(tmp_path)
+    vds = scan_netcdf3("full.nc", inline_threshold=0)
+    assert vds.sources[0].path == str(tmp_path / "full.nc")
+    assert vds["rec_f4"].manifest.paths == (str(tmp_path / "full.nc"),)

@@ -27,15 +27,17 @@ inline variables no larger than ``inline_threshold`` bytes.
 from __future__ import annotations
 
 import math
+import os
 import struct
 import warnings
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import ScanError
-from ..model import INLINE, Manifest, VArray, VDataset
+from ..model import Manifest, VArray, VDataset
 
 __all__ = ["scan_netcdf3", "parse_header", "Header", "NC3Var", "NC_TYPES", "DEFAULT_FILL", "FORMAT_NAMES"]
 
@@ -406,9 +408,19 @@ class _Reader:
     def __init__(self, path: str, fs):
         self.path = path
         self.fs = fs
+        self.size: int | None = None
         self._f = None
         if fs is None:
             self._f = open(path, "rb")
+
+    def _check(self, data: bytes, start: int, end: int) -> bytes:
+        """Servers that ignore a Range request send the whole file: cut it (when
+        the size tells us it is the whole file) or refuse."""
+        if len(data) <= end - start:
+            return data
+        if self.size is not None and len(data) == self.size:
+            return data[start:end]
+        raise ScanError(self.path, f"the server ignored a byte-range request (asked for {end - start} bytes, got {len(data)})")
 
     def read(self, offset: int, length: int) -> bytes:
         if length <= 0:
@@ -416,12 +428,13 @@ class _Reader:
         if self._f is not None:
             self._f.seek(offset)
             return self._f.read(length)
-        return self.fs.cat_file(self.path, start=offset, end=offset + length)
+        return self._check(self.fs.cat_file(self.path, start=offset, end=offset + length), offset, offset + length)
 
     def read_ranges(self, starts: list[int], ends: list[int]) -> list[bytes]:
         if self._f is not None:
             return [self.read(s, e - s) for s, e in zip(starts, ends)]
-        return list(self.fs.cat_ranges([self.path] * len(starts), starts, ends))
+        datas = self.fs.cat_ranges([self.path] * len(starts), starts, ends)
+        return [self._check(d, s, e) for d, s, e in zip(datas, starts, ends)]
 
     def close(self):
         if self._f is not None:
@@ -484,6 +497,8 @@ def scan_netcdf3(path: str, *, inline_threshold: int = 500, fs=None) -> VDataset
     from . import file_source
 
     path = str(path)
+    if fs is None:
+        path = os.path.abspath(os.path.expanduser(path))
     try:
         reader = _Reader(path, fs)
     except FileNotFoundError:
@@ -494,21 +509,14 @@ def scan_netcdf3(path: str, *, inline_threshold: int = 500, fs=None) -> VDataset
         raise ScanError(path, f"cannot read: {e.strerror or e}") from None
     try:
         try:
-            head = reader.read(0, 4)
-        except OSError as e:
-            raise ScanError(path, f"cannot read: {e.strerror or e}") from None
-        fmt = FORMAT_NAMES.get(head[3]) if len(head) == 4 and head[:3] == b"CDF" else None
-        try:
-            source = file_source(path, fs, format=fmt or "NetCDF3")
-        except OSError as e:
-            raise ScanError(path, f"cannot read: {e.strerror or e}") from None
-        size = source.size
-        try:
+            source = file_source(path, fs, format="NetCDF3")
+            size = reader.size = source.size
             header, prefix = parse_header(
                 path, reader.read, size, _FIRST_READ_LOCAL if fs is None else _FIRST_READ_REMOTE
             )
         except OSError as e:
             raise ScanError(path, f"cannot read: {e.strerror or e}") from None
+        source = dataclasses.replace(source, format=header.format_name)
         return _build(path, header, prefix, reader, size, source, inline_threshold)
     finally:
         reader.close()
