@@ -299,6 +299,15 @@ def test_background_scan_finishes_with_progress(archive):
     assert any("scanning 2/3" in s and "a_day04.nc" in s for s in statuses)
 
 
+def test_dim_argument(archive):
+    w = widget(archive, dim="lat")
+    assert w.dim == "lat"
+    w2 = widget(archive, dim="depth")  # not in the files: said in one line, a real dim is used
+    assert w2.dim in ("time", "lat", "lon")
+    assert any("'depth' is not in these files" in e for e in w2.scan_errors)
+    assert "depth" in w2.w_status.value
+
+
 def test_remove_all_files(archive):
     w = widget(archive)
     w.w_files.value = []

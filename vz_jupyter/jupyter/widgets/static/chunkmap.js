@@ -127,6 +127,9 @@ function render({ model, el: root }) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = c.bg;
     ctx.fillRect(0, 0, w, h);
+    // a 1px gap between cells only when cells are big enough to keep their colour
+    const gx = cw >= 6 ? 1 : 0;
+    const gy = ch >= 6 ? 1 : 0;
     for (let r = 0; r < d.rows; r += 1) {
       for (let k = 0; k < d.cols; k += 1) {
         const i = r * d.cols + k;
@@ -134,7 +137,7 @@ function render({ model, el: root }) {
         const x = k * cw + 1;
         const y = r * ch + 1;
         ctx.fillStyle = colourOf(id, c, d);
-        ctx.fillRect(x, y, cw - 1, ch - 1);
+        ctx.fillRect(x, y, cw - gx, ch - gy);
         if (id === CELL_MISSING && cw > 4 && ch > 4) {
           // missing chunk: hatched
           ctx.save();
