@@ -39,7 +39,8 @@ def reference_mapper(target: str | dict | VDataset, storage_options: dict | None
 def _parquet_engine() -> str:
     from importlib.util import find_spec
 
-    return "fastparquet" if find_spec("fastparquet") is not None else "pyarrow"
+    # pyarrow first: pandas deprecates its fastparquet engine (and warns on every read)
+    return "pyarrow" if find_spec("pyarrow") is not None else "fastparquet"
 
 
 def _lazy_mapper_class():
