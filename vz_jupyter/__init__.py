@@ -3,6 +3,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# Register the HDF5 plugin filters (blosc, zstd, lz4, bitshuffle) with h5py's HDF5 now:
+# netCDF4's wheels bundle their own filter plugins, and once netCDF4 has been imported
+# first, creating or reading blosc datasets through h5py fails in the plugin's callback.
+import hdf5plugin as _hdf5plugin  # noqa: F401,E402
+
 from .core.errors import CheckFailed, ScanError, VZError, WriteError
 from .core.model import Manifest, Source, VArray, VDataset, VDatasetList
 from .core.opening import open
