@@ -16,6 +16,7 @@ from .core.serialize import serialize, write
 from .core.sort import sort
 from .core.check import Finding, Report, check
 from .core.concat import combine, combine_nested, concat, merge, stack
+from .core.plan import ReadPlan, plan
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython
