@@ -193,7 +193,10 @@ def test_scale_factor_error_disables_write_and_removing_enables(bad_archive, tmp
     w.include("d_day12.nc")
     assert w.w_write.disabled
     make_file(Path(bad), 12, scale=0.01)
+    w.set_order(list(reversed(w.files)))
+    before = list(w.files)
     w.scan()
+    assert w.files == before  # a re-scan keeps the order
     w.sort(by="time")
     assert len(w.files) == 4 and not w.report.has_errors and not w.w_write.disabled
 

@@ -257,6 +257,9 @@ class CombineWidget(W.VBox):
                     except Exception as e:  # noqa: BLE001
                         errors.append(one_line(e))
                 self.w_progress.value = i + 1
+            # a re-scan keeps the user's order (and left-out files) for files seen before
+            previous, seen_before = list(self.files), set(self.datasets)
+            order = [f for f in previous if f in datasets] + [f for f in datasets if f not in seen_before]
             self.datasets = datasets
             self.scan_errors = errors
             labels = _labels(list(datasets))
@@ -269,14 +272,14 @@ class CombineWidget(W.VBox):
             self._muted += 1
             try:
                 self.w_files.allowed_tags = labels
-                self.w_files.value = labels
+                self.w_files.value = [self.label_of[f] for f in order]
                 dims = self._dims_found()
                 self.w_dim.options = dims
                 dim = self._guess_dim(dims)
                 self.w_dim.value = dim
             finally:
                 self._muted -= 1
-            self.files = list(datasets)
+            self.files = order
             self.dim = dim
             self.w_title.value = self._title_html(
                 f"Combine {len(datasets)} file{'s' if len(datasets) != 1 else ''}")
@@ -290,6 +293,8 @@ class CombineWidget(W.VBox):
         return list(seen)
 
     def _guess_dim(self, dims: list[str]) -> str | None:
+        if self.dim and self.dim in dims:  # a re-scan keeps the chosen dimension
+            return self.dim
         if self._wanted_dim:
             if self._wanted_dim not in dims:
                 self.scan_errors.append(
