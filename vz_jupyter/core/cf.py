@@ -8,6 +8,7 @@ open per file. Chunks are decoded with numcodecs, the pipeline (stored in
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import defaultdict
@@ -67,10 +68,23 @@ def normalize_calendar(cal: Any) -> str:
 
 def time_encoding(attrs: Mapping[str, Any]) -> tuple[str, str] | None:
     """``(units, calendar)`` of a CF time variable, or None when it is not one."""
-    units = _text(attrs.get("units"))
+    units = attrs.get("units")
+    if units is None:
+        return None
+    cal = attrs.get("calendar")
+    if type(units) is str and (cal is None or type(cal) is str):
+        return _time_encoding_str(units, cal)
+    units = _text(units)
     if not is_time_units(units):
         return None
-    return units.strip(), normalize_calendar(attrs.get("calendar"))
+    return units.strip(), normalize_calendar(cal)
+
+
+@functools.lru_cache(maxsize=4096)
+def _time_encoding_str(units: str, cal: str | None):
+    if not is_time_units(units):
+        return None
+    return units.strip(), normalize_calendar(cal)
 
 
 def _parse(units: str) -> tuple[float, str]:

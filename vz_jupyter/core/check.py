@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from collections import Counter
+from types import MappingProxyType
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -60,7 +62,7 @@ def concat_inline_reason(items: Sequence[VArray], *, coord: bool, fix_time: bool
     - ``"time-units"``: its CF time units differ and ``fix_time`` is on;
     - ``"coordinate"``: a small coordinate (read once per file, like kerchunk).
     """
-    total = sum(v.nbytes for v in items)
+    total = sum(math.prod(v.shape) * v.dtype.itemsize for v in items)
     if total > TIME_FIX_MAX_BYTES or any(v.dtype.kind in "OUSV" for v in items):
         return None
     encs = [time_encoding(v.attrs) for v in items]
@@ -196,28 +198,69 @@ def _base(p: str) -> str:
     return os.path.basename(p.rstrip("/")) or p
 
 
+_SIMPLE = (str, int, bool, type(None))
+
+
 def _hkey(v: Any) -> Any:
     """A hashable, NaN-aware key for comparing attribute values."""
+    t = type(v)
+    if t in _SIMPLE:
+        return v
+    if t is float or isinstance(v, np.floating):
+        v = float(v)
+        if v != v:
+            return ("nan",)
+        if v == int(v) and abs(v) < 2**53:
+            return int(v)  # 1.0 == 1 across dtypes
+        return v
     if isinstance(v, np.ndarray):
         if v.ndim == 0:
             return _hkey(v[()])
         if v.dtype.kind in "fc":
             return ("arr", tuple(_hkey(x) for x in v.ravel().tolist()))
         return ("arr", tuple(v.ravel().tolist()))
-    if isinstance(v, (list, tuple)):
+    if t is tuple or t is list:
         return ("seq", tuple(_hkey(x) for x in v))
-    if isinstance(v, Mapping):
+    if t is dict or t is MappingProxyType or isinstance(v, Mapping):
         return ("map", tuple(sorted((str(k), _hkey(x)) for k, x in v.items())))
     if isinstance(v, (bytes, np.bytes_)):
         return bytes(v).decode("utf-8", "replace")
     if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float):
-        if math.isnan(v):
-            return ("nan",)
-        if v == int(v) and abs(v) < 2**53:
-            return int(v)  # 1.0 == 1 across dtypes
+        return _hkey(v.item())
+    if isinstance(v, tuple):
+        return ("seq", tuple(_hkey(x) for x in v))
     return v
+
+
+def _sv(x: Any) -> Any:
+    """A cheap hashable stand-in for a value, used only to spot files that are
+    all alike (a false "different" just takes the detailed path)."""
+    t = type(x)
+    if t in _SIMPLE or t is float:
+        return x
+    if isinstance(x, np.ndarray):
+        return (x.dtype.str, x.shape, x.tobytes())
+    return repr(x)
+
+
+def _attrs_sig(attrs: Mapping) -> tuple:
+    return tuple((k, _sv(x)) for k, x in attrs.items())
+
+
+def _var_sig(v: VArray, axis: int | None) -> tuple:
+    return (
+        v.dims, v.dtype.str, tuple(tuple(c.items()) for c in v.codecs),
+        tuple(c for k, c in enumerate(v.chunks) if k != axis),
+        tuple(c for k, c in enumerate(v.shape) if k != axis),
+        _sv(v.fill_value), _attrs_sig(v.attrs),
+    )
+
+
+def _all_alike(sigs: Sequence[Any]) -> bool:
+    try:
+        return len(set(sigs)) <= 1
+    except TypeError:  # something unhashable: check in detail
+        return False
 
 
 def _fmt(v: Any, n: int = 60) -> str:
@@ -300,8 +343,25 @@ def _divisors(n: int, limit: int = 6) -> list[int]:
 
 
 def _is_coord(name: str, dss: Sequence[VDataset]) -> bool:
-    return any(name in ds.coords for ds in dss) or any(
-        name in ds.variables and ds.variables[name].dims == (name,) for ds in dss)
+    """A coordinate in the first dataset that has the variable."""
+    for ds in dss:
+        if name in ds.variables:
+            return name in ds.coords or ds.variables[name].dims == (name,)
+    return False
+
+
+_VALUES: "weakref.WeakKeyDictionary[VArray, np.ndarray]" = weakref.WeakKeyDictionary()
+
+
+def cached_values(var: VArray, max_bytes: int) -> np.ndarray:
+    """``read_values`` remembered per (immutable) VArray, so check and concat
+    read each small coordinate once."""
+    got = _VALUES.get(var)
+    if got is None:
+        got = read_values(var, max_bytes=max_bytes)
+        got.flags.writeable = False
+        _VALUES[var] = got
+    return got
 
 
 def _values_of(var: VArray, limit: int, read: bool) -> np.ndarray | None:
@@ -312,9 +372,18 @@ def _values_of(var: VArray, limit: int, read: bool) -> np.ndarray | None:
     if not all_inline and (not read or var.nbytes > limit):
         return None
     try:
-        return read_values(var, max_bytes=max(limit, var.nbytes) if all_inline else limit)
+        return cached_values(var, max(limit, var.nbytes) if all_inline else limit)
     except VZError:
         return None
+
+
+def _manifest_fingerprint(var: VArray) -> Any:
+    """Equal fingerprints mean equal stored values (inlined-only manifests with
+    the same bytes and codecs); None when the chunks are referenced."""
+    m = var.manifest
+    if m.n_inline + m.n_missing != m.n_chunks:
+        return None
+    return (var.dtype.str, var.shape, repr(var.codecs), m.path_id.tobytes(), tuple(m.inline.items()))
 
 
 def _arrays_equal(a: np.ndarray, b: np.ndarray) -> bool:
@@ -480,6 +549,8 @@ class _Checker:
                              f"or combine {'it' if len(odd) == 1 else 'them'} as a separate dataset")
 
     def compare_attrs(self, name: str | None, items: list[tuple[int, Mapping]], skip: set[str]):
+        if _all_alike([_attrs_sig(a) for _, a in items]):
+            return
         keys: dict[str, None] = {}
         for _, a in items:
             for k in a:
@@ -504,8 +575,11 @@ class _Checker:
         """Values of a variable that is taken once (not along the combine dim)."""
         L = self.labels
         first_i, first = items[0]
-        same_manifest = all(v.manifest.equals(first.manifest) and v.codecs == first.codecs for _, v in items[1:])
-        if same_manifest and not decoded_time:
+        fps = [_manifest_fingerprint(v) for _, v in items]
+        if not decoded_time and fps[0] is not None and _all_alike(fps):
+            return
+        if not decoded_time and fps[0] is None and all(
+                v.manifest.equals(first.manifest) and v.codecs == first.codecs for _, v in items[1:]):
             return
         ref = _values_of(first, self.compare_bytes, self.read)
         if ref is None:
@@ -527,14 +601,17 @@ class _Checker:
             return (vals.shape, np.ascontiguousarray(vals).tobytes())
 
         keyed = [(first_i, key_of(first, ref))]
-        for i, v in items[1:]:
-            if v.manifest.equals(first.manifest) and v.codecs == first.codecs and not decoded_time:
-                keyed.append((i, keyed[0][1]))
+        by_fp = {} if fps[0] is None or decoded_time else {fps[0]: keyed[0][1]}
+        for (i, v), fp in zip(items[1:], fps[1:]):
+            if fp is not None and fp in by_fp:
+                keyed.append((i, by_fp[fp]))
                 continue
             vals = _values_of(v, self.compare_bytes, self.read)
             if vals is None:
                 continue
             keyed.append((i, key_of(v, vals)))
+            if fp is not None and not decoded_time:
+                by_fp[fp] = keyed[-1][1]
         g = _Groups(keyed, L)
         odd = g.odd_files() if g.differ else []
         ref_label = L[g.groups[g.ref][0]] if g.differ else L[first_i]
@@ -564,13 +641,14 @@ class _Checker:
             have = self.presence(name, along)
             items = [(i, D[i].variables[name]) for i in have]
             axis = items[0][1].dims.index(dim) if dim in items[0][1].dims else None
-            if not self.compare_layout(name, items, axis):
-                continue
-            self.compare_fill(name, items)
-            self.compare_scale(name, items)
-            self.compare_time_encoding(name, items, along=axis is not None)
-            self.compare_attrs(name, [(i, v.attrs) for i, v in items],
-                               set(CF_ENCODING_ATTRS) | {"units", "calendar"})
+            if not _all_alike([_var_sig(v, axis) for _, v in items]):
+                if not self.compare_layout(name, items, axis):
+                    continue
+                self.compare_fill(name, items)
+                self.compare_scale(name, items)
+                self.compare_time_encoding(name, items, along=axis is not None)
+                self.compare_attrs(name, [(i, v.attrs) for i, v in items],
+                                   set(CF_ENCODING_ATTRS) | {"units", "calendar"})
             if axis is None:
                 self.compare_values(name, items, coord=_is_coord(name, D))
                 continue

@@ -20,7 +20,7 @@ import numpy as np
 
 from .cf import convert_time, inline_values_var, read_values, time_encoding
 from .check import check as _check
-from .check import concat_inline_reason, _is_coord
+from .check import TIME_FIX_MAX_BYTES, _is_coord, cached_values, concat_inline_reason
 from .errors import CheckFailed, VZError
 from .model import Manifest, VArray, VDataset, VDatasetList, concat_manifests
 from .sort import dataset_label, pattern_values
@@ -72,7 +72,7 @@ def _concat_inline(name: str, items: list[VArray], reason: str, axis: int) -> VA
     """Decode a small variable along the dim from every file, re-encode CF times
     to the first file's units when they differ, and inline it as one chunk."""
     first = items[0]
-    parts = [read_values(v) for v in items]
+    parts = [cached_values(v, TIME_FIX_MAX_BYTES) for v in items]
     enc0 = time_encoding(first.attrs)
     attrs = dict(first.attrs)
     if reason == "time-units" and enc0:
