@@ -277,7 +277,10 @@ class _Parser:
             dt = NC_TYPES[t][1]
             self.check_room(nel, dt.itemsize, f"values of attribute {owner}:{name}")
             data = self.raw(nel * dt.itemsize)
-            out[name] = _decode_attr(t, data, nel)
+            if t == 2 and name == "_FillValue":
+                out[name] = data  # netCDF4-python keeps a char _FillValue as bytes
+            else:
+                out[name] = _decode_attr(t, data, nel)
         return out
 
     def parse(self) -> Header:
@@ -561,6 +564,8 @@ def _build(path, header: Header, prefix: bytes, reader: _Reader, size, source, i
                     f"{header.header_size}-byte header",
                 )
             end = v.begin + (numrecs - 1) * header.recsize + v.data_len if v.is_record else v.begin + v.data_len
+            if size is None and end > 1 << 48:
+                raise ScanError(path, f"corrupt header: variable {v.name!r} claims data up to byte {end}")
             if size is not None and end > size:
                 what = f"{numrecs} records of variable" if v.is_record else "variable"
                 raise ScanError(
