@@ -140,13 +140,15 @@ def test_dataset_html_content(sample):
     assert f"{format_bytes(ref)} referenced" in h
     assert "12 files" in h and "5 variables" in h
     # dtype with byte order, codecs via codec_summary, coordinates marked
-    assert "int32 <span class=\"vz-muted\">&gt;i4</span>" in h and "big-endian" in h
+    assert 'title="int32, big-endian">&gt;i4</div>' in h
+    assert 'title="float32, little-endian">&lt;f4</div>' in h
+    assert "(time: 480, lat: 219, lon: 144)" in h
     assert escape(sample["air"].codec_summary()) in h
     assert re.search(r'class="vz-coord-name">time<', h)
     assert not re.search(r'class="vz-coord-name">air<', h)
     # missing/inline counts of air
     m = sample["air"].manifest
-    assert f"{m.n_missing} missing" in h and f"{m.n_inline} inline" in h
+    assert f"{m.n_missing} missing chunks, {m.n_inline} inlined chunk\">{m.n_missing} · {m.n_inline}<" in h
     # skipped variables shown prominently with their reason
     assert 'class="vz-alert"' in h
     assert "strings</b>: variable-length strings cannot be referenced" in h
@@ -373,6 +375,8 @@ def test_chunk_map_shapes_0d_1d_4d(sample):
     assert d1["shape"] == [1, 48] and d1["row_axis"] is None and d1["col_axis"] == 0
     assert d1["cells"] == np.repeat(np.arange(12), 4).tolist()
     assert "strip along time (48 chunks)" in chunk_map_svg(sample["time"])
+    one = grid_var("one", (1, 1, 1), ["/a.nc"])
+    assert chunk_map_data(one)["caption"] == ["a single chunk (grid 1 × 1 × 1)"]
     d4 = chunk_map_data(sample["four"])
     assert (d4["row_axis"], d4["col_axis"], d4["agg_axes"]) == (0, 3, [1, 2])
     assert d4["shape"] == [6, 4]

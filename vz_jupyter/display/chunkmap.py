@@ -251,6 +251,9 @@ def _captions(a: _Agg) -> list[str]:
     R, C = a.view_shape
     if not grid:
         out.append("0-D variable: a single chunk")
+    elif all(g == 1 for g in grid):
+        out.append(f"a single chunk (grid {' × '.join('1' for _ in grid)})")
+        return out
     if a.row_axis is not None:
         out.append(
             f"rows: {_dim_name(var, a.row_axis)} ({plural(grid[a.row_axis], 'chunk')}) · "

@@ -173,10 +173,10 @@ CSS = """
   --vz-border: var(--jp-border-color2, #e0e0e0);
   --vz-bg: var(--jp-layout-color0, #ffffff);
   --vz-bg-alt: var(--jp-layout-color2, #eeeeee);
-  --vz-warn-fg: var(--jp-warn-color0, #b45309);
-  --vz-warn-bg: var(--jp-warn-color3, #fff4e0);
-  --vz-error-fg: var(--jp-error-color0, #c62828);
-  --vz-error-bg: var(--jp-error-color3, #fde8e8);
+  --vz-warn-fg: var(--jp-warn-color1, #e65100);
+  --vz-warn-bg: rgba(245, 124, 0, 0.13);
+  --vz-error-fg: var(--jp-error-color1, #d32f2f);
+  --vz-error-bg: rgba(211, 47, 47, 0.13);
   --vz-ok-fg: var(--jp-success-color0, #2e7d32);
   --vz-info-fg: var(--jp-info-color0, #1565c0);
   color: var(--vz-fg);
@@ -187,7 +187,7 @@ CSS = """
 html[theme=dark] .vz-root, body.vscode-dark .vz-root {
   --vz-fg: rgba(255,255,255,1); --vz-fg2: rgba(255,255,255,0.6); --vz-fg3: rgba(255,255,255,0.4);
   --vz-border: #3a3a3a; --vz-bg: #111111; --vz-bg-alt: #2a2a2a;
-  --vz-warn-bg: #3b2a0a; --vz-warn-fg: #ffb74d; --vz-error-bg: #3b1212; --vz-error-fg: #ff8a80;
+  --vz-warn-fg: #ffb74d; --vz-error-fg: #ff8a80;
 }
 .vz-text-repr-fallback { display: none; }
 .vz-wrap { display: block !important; min-width: 300px; max-width: 100%; overflow-x: auto; }
@@ -207,15 +207,15 @@ html[theme=dark] .vz-root, body.vscode-dark .vz-root {
 .vz-section > .vz-details { display: none; padding: 2px 0 6px 15px; }
 .vz-section > input:checked ~ .vz-details { display: block; }
 .vz-section.vz-warn > label { color: var(--vz-warn-fg); }
-table.vz-table { border-collapse: collapse; margin: 2px 0; font-size: inherit; }
-table.vz-table th { text-align: left; font-weight: 600; color: var(--vz-fg2); border-bottom: solid 1px var(--vz-border); padding: 2px 10px 2px 4px; white-space: nowrap; }
-table.vz-table td { padding: 1px 10px 1px 4px; vertical-align: top; text-align: left; white-space: nowrap; max-width: 420px; overflow: hidden; text-overflow: ellipsis; }
-table.vz-table td.vz-num, table.vz-table th.vz-num { text-align: right; }
-table.vz-table tbody tr:nth-child(odd) { background: var(--vz-bg-alt); }
-table.vz-table tr.vz-more td { color: var(--vz-fg2); font-style: italic; background: transparent; }
-dl.vz-attrs { display: grid; grid-template-columns: minmax(80px, max-content) auto; margin: 0; padding: 0; column-gap: 12px; }
-dl.vz-attrs dt { grid-column: 1; color: var(--vz-fg2); margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 260px; }
-dl.vz-attrs dd { grid-column: 2; margin: 0; white-space: pre-wrap; word-break: break-all; }
+.vz-root table.vz-table { border-collapse: collapse; margin: 2px 0; font-size: inherit; }
+.vz-root table.vz-table th { text-align: left; font-weight: 600; color: var(--vz-fg2); border-bottom: solid 1px var(--vz-border); padding: 2px 10px 2px 4px; white-space: nowrap; }
+.vz-root table.vz-table td { padding: 1px 10px 1px 4px; vertical-align: top; text-align: left; white-space: nowrap; max-width: 420px; overflow: hidden; text-overflow: ellipsis; }
+.vz-root table.vz-table td.vz-num, .vz-root table.vz-table th.vz-num { text-align: right; }
+.vz-root table.vz-table tbody tr:nth-child(odd) { background: var(--vz-bg-alt); }
+.vz-root table.vz-table tr.vz-more td { color: var(--vz-fg2); font-style: italic; background: transparent; }
+.vz-root dl.vz-attrs { display: grid; width: auto; overflow: visible; grid-template-columns: 160px auto; margin: 0; padding: 0; column-gap: 12px; }
+.vz-root dl.vz-attrs dt { float: none; width: auto; padding: 0; font-weight: normal; grid-column: 1; color: var(--vz-fg2); margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 260px; }
+.vz-root dl.vz-attrs dd { float: none; width: auto; padding: 0; grid-column: 2; margin: 0; white-space: pre-wrap; word-break: break-all; }
 .vz-badge { display: inline-block; padding: 0 5px; border-radius: 3px; font-size: 0.85em; font-weight: 600; border: solid 1px currentColor; margin-left: 4px; }
 .vz-badge.vz-ok { color: var(--vz-ok-fg); }
 .vz-badge.vz-warn { color: var(--vz-warn-fg); }
@@ -225,17 +225,18 @@ dl.vz-attrs dd { grid-column: 2; margin: 0; white-space: pre-wrap; word-break: b
 .vz-alert.vz-error { border-left-color: var(--vz-error-fg); background: var(--vz-error-bg); }
 .vz-alert-title { color: var(--vz-warn-fg); font-weight: 600; }
 .vz-alert.vz-error .vz-alert-title { color: var(--vz-error-fg); }
-.vz-vars { display: inline-grid; max-width: 100%; overflow-x: auto; grid-template-columns: minmax(90px, max-content) repeat(8, max-content) 1fr; column-gap: 0; margin: 2px 0; }
+.vz-vars { display: inline-grid; max-width: 100%; grid-template-columns: minmax(60px, max-content) minmax(80px, max-content) max-content minmax(60px, max-content) max-content minmax(60px, max-content) max-content max-content max-content; margin: 2px 0; }
 .vz-var { display: contents; }
-.vz-var > div, .vz-var > label { padding: 1px 10px 1px 4px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 360px; }
+.vz-var > div, .vz-var > label { padding: 1px 8px 1px 3px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 260px; }
+.vz-var > div.vz-wrap-ok { white-space: normal; overflow-wrap: anywhere; }
 .vz-var.vz-odd > div, .vz-var.vz-odd > label { background: var(--vz-bg-alt); }
-.vz-var.vz-head > div { font-weight: 600; color: var(--vz-fg2); border-bottom: solid 1px var(--vz-border); background: transparent; }
+.vz-var.vz-head > div { white-space: normal; font-weight: 600; color: var(--vz-fg2); border-bottom: solid 1px var(--vz-border); background: transparent; }
 .vz-var > div.vz-num { text-align: right; }
 .vz-var > input { display: none; }
 .vz-var > label { cursor: pointer; color: var(--vz-fg2); }
 .vz-var > label:hover { color: var(--vz-fg); }
 .vz-var > label.vz-disabled { cursor: default; color: var(--vz-fg3); }
-.vz-var > .vz-var-attrs { display: none; grid-column: 1 / -1; padding: 2px 4px 6px 24px; max-width: none; white-space: normal; background: var(--vz-bg) !important; }
+.vz-var > .vz-var-attrs { display: none; contain: inline-size; grid-column: 1 / -1; padding: 2px 4px 6px 24px; max-width: none; white-space: normal; background: var(--vz-bg) !important; }
 .vz-var > input:checked ~ .vz-var-attrs { display: block; }
 .vz-coord-name { font-weight: 700; }
 .vz-coord-mark { color: var(--vz-fg2); margin-right: 3px; }

@@ -114,8 +114,15 @@ def _byteorder(dt) -> str:
     return "little-endian" if bo == "<" else "big-endian"
 
 
-_VAR_HEAD = ("name", "dims", "shape", "dtype", "chunks (grid)", "codecs", "stored", "decoded",
-             "missing / inline", "attrs")
+_VAR_HEAD = ("name", "dims", "dtype", "chunk shape", "chunks", "codecs", "stored / decoded",
+             "missing · inline", "attrs")
+_VAR_NUM = (4, 6)
+
+
+def _dims_shape(v: VArray) -> str:
+    if not v.dims:
+        return "()"
+    return "(" + ", ".join(f"{d}: {format_int(n)}" for d, n in zip(v.dims, v.shape)) + ")"
 
 
 def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
@@ -123,28 +130,28 @@ def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
     name = escape(shorten(v.name, 60))
     full = escape(v.name)
     if is_coord:
-        name_html = f"<span class=\"vz-coord-mark\" title=\"coordinate\">●</span><span class=\"vz-coord-name\">{name}</span>"
+        name_html = (f"<span class=\"vz-coord-mark\" title=\"coordinate\">●</span>"
+                     f"<span class=\"vz-coord-name\">{name}</span>")
     else:
         name_html = f"<span class=\"vz-coord-mark\"> </span>{name}"
-    dims = escape(shorten(_tuple_str(v.dims), 80))
-    dtype = f"{escape(v.dtype.name)} <span class=\"vz-muted\">{escape(v.dtype.str)}</span>"
-    chunks = f"{escape(_tuple(v.chunks))} <span class=\"vz-muted\">{escape(_tuple(v.grid))}</span>"
-    codecs = escape(shorten(v.codec_summary() or "none", 60))
-    mi = []
-    if m.n_missing:
-        mi.append(f"{format_int(m.n_missing)} missing")
-    if m.n_inline:
-        mi.append(f"{format_int(m.n_inline)} inline")
-    mi_s = escape(" · ".join(mi)) if mi else "<span class=\"vz-muted\">—</span>"
-    rid = new_id("vz-var", v.name)
-    n_attrs = len(v.attrs)
-    details = [attrs_html(v.attrs, max_items=lim.max_var_attrs, max_chars=lim.max_attr_chars)]
+    dims_full = _dims_shape(v)
     codec_json = json.dumps([dict(c) for c in v.codecs], default=str)
+    stored = m.referenced_bytes + m.inline_bytes
+    if m.n_missing or m.n_inline:
+        mi = (f"<span title=\"{escape(plural(m.n_missing, 'missing chunk'))}, "
+              f"{escape(plural(m.n_inline, 'inlined chunk'))}\">{escape(format_int(m.n_missing))} · "
+              f"{escape(format_int(m.n_inline))}</span>")
+    else:
+        mi = "<span class=\"vz-muted\">—</span>"
+    rid = new_id("vz-var", v.name)
+    details = [attrs_html(v.attrs, max_items=lim.max_var_attrs, max_chars=lim.max_attr_chars)]
     details.append(
         "<div class=\"vz-muted vz-mono\">"
-        f"fill value: {escape(format_value(v.fill_value, 80))} · chunk shape {escape(_tuple(v.chunks))} · "
+        f"shape {escape(_tuple(v.shape))} · dtype {escape(v.dtype.name)} ({escape(_byteorder(v.dtype))}) · "
+        f"fill value {escape(format_value(v.fill_value, 80))} · chunk shape {escape(_tuple(v.chunks))} · "
         f"grid {escape(_tuple(v.grid))} · {escape(plural(m.n_chunks, 'chunk'))} "
-        f"({escape(format_int(m.n_referenced))} referenced) · "
+        f"({escape(format_int(m.n_referenced))} referenced, {escape(format_int(m.n_missing))} missing, "
+        f"{escape(format_int(m.n_inline))} inline) · "
         f"codecs (encode order): {escape(shorten(codec_json, lim.max_attr_chars))}</div>"
     )
     cls = "vz-var vz-odd" if odd else "vz-var"
@@ -152,16 +159,17 @@ def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
     return (
         f"<div class=\"{cls}\">"
         f"<div title=\"{full}\">{name_html}</div>"
-        f"<div class=\"vz-mono\">{dims}</div>"
-        f"<div class=\"vz-mono\">{escape(_tuple(v.shape))}</div>"
-        f"<div class=\"vz-mono\" title=\"{escape(tip_dtype)}\">{dtype}</div>"
-        f"<div class=\"vz-mono\" title=\"chunk shape (chunk grid)\">{chunks}</div>"
-        f"<div class=\"vz-mono\" title=\"{escape(shorten(codec_json, 300))}\">{codecs}</div>"
-        f"<div class=\"vz-num\" title=\"stored (encoded) bytes\">{escape(format_bytes(m.referenced_bytes + m.inline_bytes))}</div>"
-        f"<div class=\"vz-num\" title=\"decoded bytes\">{escape(format_bytes(v.nbytes))}</div>"
-        f"<div>{mi_s}</div>"
+        f"<div class=\"vz-mono vz-wrap-ok\" title=\"{escape(shorten(dims_full, 400))}\">{escape(shorten(dims_full, 60))}</div>"
+        f"<div class=\"vz-mono\" title=\"{escape(tip_dtype)}\">{escape(v.dtype.str)}</div>"
+        f"<div class=\"vz-mono\" title=\"chunk shape; grid {escape(_tuple(v.grid))}\">{escape(_tuple(v.chunks))}</div>"
+        f"<div class=\"vz-num\" title=\"grid {escape(_tuple(v.grid))}\">{escape(format_int(m.n_chunks))}</div>"
+        f"<div class=\"vz-mono vz-wrap-ok\" title=\"{escape(shorten(codec_json, 300))}\">"
+        f"{escape(shorten(v.codec_summary() or 'none', 40))}</div>"
+        f"<div class=\"vz-num\" title=\"stored (encoded) / decoded bytes\">{escape(format_bytes(stored))}"
+        f" <span class=\"vz-muted\">/ {escape(format_bytes(v.nbytes))}</span></div>"
+        f"<div class=\"vz-num\">{mi}</div>"
         f"<input id=\"{rid}\" type=\"checkbox\">"
-        f"<label for=\"{rid}\" title=\"show attributes\">{escape(plural(n_attrs, 'attr'))} ▾</label>"
+        f"<label for=\"{rid}\" title=\"show attributes and details\">{escape(format_int(len(v.attrs)))} ▾</label>"
         f"<div class=\"vz-var-attrs\">{''.join(details)}</div>"
         "</div>"
     )
@@ -177,7 +185,8 @@ def variable_table_html(ds: VDataset, lim: Limits = Limits()) -> str:
     names = list(ds.coords) + list(ds.data_vars)
     if not names:
         return "<div class=\"vz-muted\">(no variables)</div>"
-    head = "".join(f"<div>{escape(h)}</div>" for h in _VAR_HEAD)
+    num = ' class="vz-num"'
+    head = "".join(f"<div{num if i in _VAR_NUM else ''}>{escape(h)}</div>" for i, h in enumerate(_VAR_HEAD))
     parts = [f"<div class=\"vz-vars\"><div class=\"vz-var vz-head\">{head}</div>"]
     size = 0
     shown = 0
@@ -308,7 +317,7 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
     """The ``_repr_html_`` of a :class:`VDatasetList`: a summary table and the first
     ``max_full`` datasets rendered in full (collapsible)."""
     dsets = list(dsets)
-    lim = limits or NESTED
+    lim = limits or (Limits() if len(dsets) == 1 else NESTED)
     totals = [_ds_totals(d) for d in dsets]
     total_chunks = sum(t[0] for t in totals)
     total_bytes = sum(t[1] for t in totals)
