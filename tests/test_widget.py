@@ -195,7 +195,7 @@ def test_scale_factor_error_disables_write_and_removing_enables(bad_archive, tmp
     make_file(Path(bad), 12, scale=0.01)
     w.set_order(list(reversed(w.files)))
     before = list(w.files)
-    w.scan()
+    w.w_rescan.click()  # the Rescan button (synchronous outside a kernel)
     assert w.files == before  # a re-scan keeps the order
     w.sort(by="time")
     assert len(w.files) == 4 and not w.report.has_errors and not w.w_write.disabled
@@ -283,7 +283,8 @@ def test_unreadable_file_is_one_line_and_left_out(archive, tmp_path):
     # a glob matching nothing: one line, no exception out of the constructor
     w2 = CombineWidget([str(tmp_path / "none*.nc")], sync=True)
     assert w2.error and "no files match" in w2.error and w2.files == []
-    assert w2.w_write.disabled
+    assert w2.w_write.disabled and w2.write_disabled_reason == "no files selected"
+    assert not w2.w_path.disabled  # the controls are usable again
 
 
 def test_background_scan_finishes_with_progress(archive):
@@ -300,6 +301,11 @@ def test_background_scan_finishes_with_progress(archive):
     w.scan()
     assert values == [0, 1, 2, 3]
     assert any("scanning 2/3" in s and "a_day04.nc" in s for s in statuses)
+    # the Rescan button scans in the background too, keeping the sorted order
+    order = list(w.files)
+    w.w_rescan.click()
+    w.wait(60)
+    assert not w.busy and w.files == order and not w.w_write.disabled
 
 
 def test_dim_argument(archive):

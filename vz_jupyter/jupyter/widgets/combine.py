@@ -128,6 +128,8 @@ class CombineWidget(W.VBox):
         self.w_pattern = W.Text(value=r"(\d+)", placeholder=r"regex, e.g. _(\d{8})\.nc",
                                 layout=W.Layout(width="220px"))
         self.w_sort = W.Button(description="Sort", icon="sort", layout=W.Layout(width="90px"))
+        self.w_rescan = W.Button(description="Rescan", icon="refresh", layout=W.Layout(width="100px"),
+                                 tooltip="read the files again (after fixing one)")
         self.w_dim = W.Dropdown(options=[], description="Concat dim", layout=W.Layout(width="260px"))
         self.w_var = W.Dropdown(options=[], description="Preview", layout=W.Layout(width="300px"))
         self.w_report = W.HTML("")
@@ -150,7 +152,7 @@ class CombineWidget(W.VBox):
             W.HTML("<b>Files</b> <span style=\"color:var(--jp-ui-font-color2,#666)\">"
                    "(drag to reorder · × leaves a file out)</span>"),
             self.w_files,
-            W.HBox([self.w_sort_by, self.w_pattern, self.w_sort]),
+            W.HBox([self.w_sort_by, self.w_pattern, self.w_sort, self.w_rescan]),
             W.HBox([self.w_dim, self.w_var]),
             self.w_report,
             self.canvas,
@@ -167,17 +169,24 @@ class CombineWidget(W.VBox):
         self.w_sort_by.observe(self._on_sort_by, names="value")
         self.w_sort.on_click(lambda _b: self._guard(self._sort_from_controls))
         self.w_write.on_click(lambda _b: self._guard(self.write))
+        self.w_rescan.on_click(lambda _b: self._guard(self._start_scan))
         self._on_sort_by({"new": self.w_sort_by.value})
 
         if sync is None:
             sync = not _in_kernel()
-        if sync:
+        self._sync = sync
+        self._start_scan()
+
+    def _start_scan(self) -> None:
+        if self._sync:
             self.scan()
-        else:
-            self.busy = True
-            self._set_enabled(False)
-            self._thread = threading.Thread(target=self._scan_quietly, name="vz-combine-scan", daemon=True)
-            self._thread.start()
+            return
+        if self._thread is not None and self._thread.is_alive():
+            return  # one scan at a time
+        self.busy = True
+        self._set_enabled(False)
+        self._thread = threading.Thread(target=self._scan_quietly, name="vz-combine-scan", daemon=True)
+        self._thread.start()
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -199,8 +208,8 @@ class CombineWidget(W.VBox):
             return None
 
     def _set_enabled(self, on: bool) -> None:
-        for w in (self.w_files, self.w_sort_by, self.w_pattern, self.w_sort, self.w_dim, self.w_var,
-                  self.w_format, self.w_path, self.w_overwrite):
+        for w in (self.w_files, self.w_sort_by, self.w_pattern, self.w_sort, self.w_rescan, self.w_dim,
+                  self.w_var, self.w_format, self.w_path, self.w_overwrite):
             w.disabled = not on
         if not on:
             self.w_write.disabled = True
@@ -241,6 +250,8 @@ class CombineWidget(W.VBox):
                 self._show_status(self.error, "error")
                 self.w_progress.bar_style = "danger"
                 self.busy = False
+                self._set_enabled(True)
+                self._update_write_state()
                 return
             total = len(files)
             self.w_progress.max = max(1, total)
