@@ -539,7 +539,6 @@ def _build(path, header: Header, prefix: bytes, reader: _Reader, size, source, i
     dims = header.dims
     variables: dict[str, VArray] = {}
     coords: list[str] = []
-    to_inline: list[tuple[str, NC3Var, tuple, tuple, list[int], list[int]]] = []
     specs = []
     for v in header.variables:
         dnames = tuple(dims[d][0] for d in v.dimids)
@@ -567,10 +566,10 @@ def _build(path, header: Header, prefix: bytes, reader: _Reader, size, source, i
             if size is None and end > 1 << 48:
                 raise ScanError(path, f"corrupt header: variable {v.name!r} claims data up to byte {end}")
             if size is not None and end > size:
-                what = f"{numrecs} records of variable" if v.is_record else "variable"
+                what = f"{numrecs} records of variable {v.name!r} need" if v.is_record else f"variable {v.name!r} needs"
                 raise ScanError(
                     path,
-                    f"{what} {v.name!r} need bytes up to {end} but the file has only {size} "
+                    f"{what} bytes up to {end} but the file has only {size} "
                     f"(truncated file or corrupt header)",
                 )
         specs.append((v, dnames, shape, chunks, nbytes))
