@@ -69,19 +69,59 @@ def _check_target(target: str, overwrite: bool) -> None:
         raise WriteError(f"{target}: the folder {parent} does not exist")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _os_error(target: str, e: OSError) -> WriteError:
+    return WriteError(f"{target}: cannot write ({e.strerror or e})")
+
+
+def _into_place(tmp: str, target: str) -> None:
+    """Rename ``tmp`` (file or directory) to ``target``. An existing target (of
+    either kind) is moved aside first and restored if the rename fails; it is
+    deleted only once the new one is in place."""
+    parent = os.path.dirname(os.path.abspath(target))
+    if not os.path.lexists(target):
+        os.replace(tmp, target)
+        return
+    old = tempfile.mkdtemp(prefix=".vz-old-", dir=parent)
+    os.rmdir(old)
+    os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    if os.path.isdir(old) and not os.path.islink(old):
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.unlink(old)
+
+
 def atomic_write_bytes(target: str, data: bytes, overwrite: bool = False) -> None:
+    """Write ``data`` to a temporary sibling of ``target``, then rename it into
+    place (replacing an old target only when ``overwrite``)."""
     _check_target(target, overwrite)
     parent = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".vz-", suffix=".tmp", dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".vz-", suffix=".tmp", dir=parent)
+    except OSError as e:
+        raise _os_error(target, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private
+        _into_place(tmp, target)
+    except BaseException as e:
+        if os.path.lexists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _os_error(target, e) from None
         raise
 
 
@@ -90,26 +130,18 @@ def atomic_write_dir(target: str, fill, overwrite: bool = False) -> None:
     into place (replacing an old one only when ``overwrite``)."""
     _check_target(target, overwrite)
     parent = os.path.dirname(os.path.abspath(target))
-    tmp = tempfile.mkdtemp(prefix=".vz-", suffix=".tmp", dir=parent)
+    try:
+        tmp = tempfile.mkdtemp(prefix=".vz-", suffix=".tmp", dir=parent)
+    except OSError as e:
+        raise _os_error(target, e) from None
     try:
         fill(tmp)
-        if os.path.lexists(target):
-            old = tempfile.mkdtemp(prefix=".vz-old-", dir=parent)
-            os.rmdir(old)
-            os.replace(target, old)
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(old, target)
-                raise
-            if os.path.isdir(old) and not os.path.islink(old):
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.unlink(old)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private
+        _into_place(tmp, target)
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise _os_error(target, e) from None
         raise
 
 
