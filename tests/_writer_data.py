@@ -72,3 +72,25 @@ def assert_same_dataset(a, b, *, check_attrs: bool = True) -> None:
     if check_attrs:
         for k in set(a.attrs) | set(b.attrs):
             np.testing.assert_array_equal(np.asarray(a.attrs.get(k)), np.asarray(b.attrs.get(k)), err_msg=k)
+
+
+def assert_equals_original(src: Path, got) -> None:
+    """``got`` (opened with decode=False) holds the same values as the file:
+    NetCDF through xarray (decode_cf=False), plain HDF5 through h5py."""
+    import xarray as xr
+
+    if Path(src).suffix == ".h5":
+        import h5py
+        import hdf5plugin  # noqa: F401  (blosc, lz4, zstd filters)
+
+        with h5py.File(src, "r") as f:
+            names = [k for k in f if isinstance(f[k], h5py.Dataset)]
+            assert set(names) == set(got.variables), (names, list(got.variables))
+            for k in names:
+                want = f[k][()]
+                if f[k].dtype.kind == "O":
+                    want = np.array([w.decode() if isinstance(w, bytes) else w for w in want.ravel()], dtype=object).reshape(want.shape)
+                np.testing.assert_array_equal(got[k].values, want, err_msg=k)
+        return
+    with xr.open_dataset(src, decode_cf=False) as orig:
+        assert_same_dataset(orig, got, check_attrs=False)

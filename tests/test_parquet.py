@@ -18,7 +18,7 @@ from vz_jupyter.core.opening import parquet_store
 from vz_jupyter.core.serialize import serialize
 from vz_jupyter.core.serialize.kerchunk_parquet import ParquetRefs, manifest_tables, to_parquet_tables, write_parquet_dir
 
-from _writer_data import assert_same_dataset, make_nc4
+from _writer_data import assert_equals_original, assert_same_dataset, make_nc4
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 
@@ -212,3 +212,19 @@ def test_kerchunk_refs_to_dataframe_output_opens_like_ours(tmp_path):
         kdf.refs_to_dataframe(to_kerchunk_json(ds, templates=False), str(kout), record_size=4)
     ours = vz.write(ds, tmp_path / "o.parquet", record_size=4)
     assert_same_dataset(vz.open(str(kout), decode=False), vz.open(ours, decode=False))
+
+
+def _real_ids():
+    from conftest import REAL_FILES
+
+    return [p.name for p in REAL_FILES] or ["(none)"]
+
+
+@pytest.mark.parametrize("name", _real_ids())
+def test_real_files(real_data, tmp_path, name):
+    """The real sample files: scanned, written as parquet, equal to xarray's read."""
+    import hdf5plugin  # noqa: F401
+
+    src = real_data / name
+    out = vz.write(vz.scan(src)[0], tmp_path / "r.parquet", record_size=10)
+    assert_equals_original(src, vz.open(out, decode=False))

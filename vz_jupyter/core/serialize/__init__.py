@@ -170,7 +170,12 @@ def write(vds: VDataset, target: str | os.PathLike, format: str | None = None, *
         from .icechunk import write_icechunk
 
         _check_target(target, overwrite)
-        atomic_write_dir(target, lambda tmp: write_icechunk(vds, tmp, **options), overwrite=overwrite)
+        try:
+            atomic_write_dir(target, lambda tmp: write_icechunk(vds, tmp, **options), overwrite=overwrite)
+        except WriteError as e:
+            if str(e).startswith(f"{target}: "):
+                raise
+            raise WriteError(f"{target}: {e}") from None
     else:
         raise WriteError(f"{target}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return target

@@ -94,7 +94,20 @@ def v3_codecs(var: VArray) -> dict[str, Any]:
 
     filters, compressors = [], []
     serializer = None
-    for cfg in var.codecs:
+    codecs = list(var.codecs)
+    if var.dtype.kind == "O":
+        # variable-length strings/bytes: zarr v3's own vlen codecs (numcodecs' format)
+        from zarr.codecs import VLenBytesCodec, VLenUTF8Codec
+
+        ids = [str(c.get("id")) for c in codecs]
+        if ids[:1] == ["vlen-utf8"]:
+            serializer = VLenUTF8Codec()
+        elif ids[:1] == ["vlen-bytes"]:
+            serializer = VLenBytesCodec()
+        else:
+            raise WriteError(f"variable {var.name!r}: object dtype needs a vlen-utf8 or vlen-bytes codec first, got {ids}")
+        codecs = codecs[1:]
+    for cfg in codecs:
         cfg = dict(cfg)
         cid = str(cfg.pop("id", ""))
         if not cid:
@@ -133,6 +146,20 @@ def v3_codecs(var: VArray) -> dict[str, Any]:
             endian = "big" if dt.byteorder == ">" or (dt.byteorder == "=" and np.little_endian is False) else "little"
         serializer = BytesCodec(endian=endian) if endian else BytesCodec()
     return {"filters": filters, "serializer": serializer, "compressors": compressors}
+
+
+def _zarr_dtype(var: VArray):
+    if var.dtype.kind == "O":
+        from zarr.dtype import VariableLengthBytes, VariableLengthUTF8
+
+        first = str(var.codecs[0].get("id")) if var.codecs else ""
+        return VariableLengthBytes() if first == "vlen-bytes" else VariableLengthUTF8()
+    return var.dtype
+
+
+def _one_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 # -- containers -------------------------------------------------------------
@@ -233,7 +260,7 @@ def write_icechunk(
                     name,
                     shape=var.shape,
                     chunks=var.chunks if var.shape else (),
-                    dtype=var.dtype,
+                    dtype=_zarr_dtype(var),
                     fill_value=var.fill_value,
                     dimension_names=list(var.dims) if var.dims else None,
                     attributes=_attrs(var),
@@ -242,7 +269,7 @@ def write_icechunk(
             except WriteError:
                 raise
             except Exception as e:  # noqa: BLE001
-                raise WriteError(f"{repo_dir}: variable {name!r} cannot be written as a zarr v3 array ({e})") from None
+                raise WriteError(f"variable {name!r} cannot be written as a zarr v3 array ({_one_line(e)})") from None
             m = var.manifest
             grid = m.grid
             pid = m.path_id.ravel()
@@ -271,7 +298,7 @@ def write_icechunk(
                 failed = store.set_virtual_refs(name, specs, validate_containers=True)
                 if failed:
                     raise WriteError(
-                        f"{repo_dir}: variable {name!r}: {len(failed)} references lie outside the declared containers "
+                        f"variable {name!r}: {len(failed)} references lie outside the declared containers "
                         f"({', '.join(prefixes)})"
                     )
     return session.commit(message or f"vz_jupyter: {len(vds.variables)} variables over {len(all_paths)} files")
