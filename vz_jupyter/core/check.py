@@ -238,6 +238,8 @@ def _sv(x: Any) -> Any:
     t = type(x)
     if t in _SIMPLE or t is float:
         return x
+    if isinstance(x, np.generic):
+        return (x.dtype.str, x.tobytes())
     if isinstance(x, np.ndarray):
         return (x.dtype.str, x.shape, x.tobytes())
     return repr(x)
@@ -248,11 +250,13 @@ def _attrs_sig(attrs: Mapping) -> tuple:
 
 
 def _var_sig(v: VArray, axis: int | None) -> tuple:
+    if axis is None:
+        chunks, shape = v.chunks, v.shape
+    else:
+        chunks, shape = v.chunks[:axis] + v.chunks[axis + 1:], v.shape[:axis] + v.shape[axis + 1:]
     return (
         v.dims, v.dtype.str, tuple(tuple(c.items()) for c in v.codecs),
-        tuple(c for k, c in enumerate(v.chunks) if k != axis),
-        tuple(c for k, c in enumerate(v.shape) if k != axis),
-        _sv(v.fill_value), _attrs_sig(v.attrs),
+        chunks, shape, _sv(v.fill_value), _attrs_sig(v.attrs),
     )
 
 
