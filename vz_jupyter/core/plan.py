@@ -58,7 +58,10 @@ class DimProjection:
 
     For each touched chunk ``chunk[i]``: ``within[i]`` are the indices inside
     the chunk in output order, ``out[i]`` the output positions (a slice when
-    contiguous, else an int array; ``None`` for a dropped (integer-indexed) dim).
+    contiguous, else an int array; ``None`` for a dropped (integer-indexed) dim),
+    ``full[i]`` whether ``within[i]`` is exactly ``0..chunk_size-1``,
+    ``complete[i]`` whether it is exactly every valid index of that chunk
+    (edge chunks are shorter), ``n_unique[i]`` the distinct indices.
     """
 
     sel: DimSel
@@ -66,6 +69,9 @@ class DimProjection:
     chunk: tuple[int, ...]
     within: tuple[np.ndarray, ...]
     out: tuple[Any, ...]
+    full: tuple[bool, ...] = ()
+    complete: tuple[bool, ...] = ()
+    n_unique: tuple[int, ...] = ()
 
 
 def _as_out(pos: np.ndarray):
@@ -74,69 +80,93 @@ def _as_out(pos: np.ndarray):
     return pos
 
 
+def _is_range(w: np.ndarray, n: int) -> bool:
+    """``w`` is exactly 0, 1, ..., n-1."""
+    return len(w) == n and (n == 0 or (int(w[0]) == 0 and int(w[-1]) == n - 1 and (n < 3 or bool(np.all(np.diff(w) == 1)))))
+
+
 def project_dim(sel: DimSel, chunk_size: int) -> DimProjection:
     c = max(int(chunk_size), 1)
+    if sel.kind == "int":
+        i = sel.start
+        ci = i // c
+        w = np.array([i - ci * c], dtype=np.int64)
+        extent = min(c, sel.size - ci * c)
+        return DimProjection(sel, c, (ci,), (w,), (None,), (c == 1,), (extent == 1,), (1,))
     idx = sel.as_indices()
     if len(idx) == 0:
         return DimProjection(sel, c, (), (), ())
     cid = idx // c
-    if sel.kind != "array" or np.all(np.diff(cid) >= 0) or np.all(np.diff(cid) <= 0):
+    monotonic = sel.kind != "array"
+    if not monotonic:
+        dc = np.diff(cid)
+        monotonic = bool(np.all(dc >= 0) or np.all(dc <= 0))
+    if monotonic:
         # runs of equal chunk ids are contiguous in the output
         bounds = np.flatnonzero(np.diff(cid)) + 1
-        starts = np.concatenate(([0], bounds))
-        ends = np.concatenate((bounds, [len(idx)]))
-        groups = [np.arange(s, e) for s, e in zip(starts.tolist(), ends.tolist())]
-        order = np.argsort(cid[starts], kind="stable")
-        groups = [groups[i] for i in order.tolist()]
+        starts = np.concatenate(([0], bounds)).tolist()
+        ends = bounds.tolist() + [len(idx)]
+        spans = sorted(zip(cid[starts].tolist(), starts, ends))
+        groups = [(k, slice(a, b)) for k, a, b in spans]
     else:
         order = np.argsort(cid, kind="stable")
         sc = cid[order]
         bounds = np.flatnonzero(np.diff(sc)) + 1
-        groups = np.split(order, bounds)
-    chunks, within, outs = [], [], []
-    for g in groups:
-        g = np.sort(g)  # output order within the chunk
-        chunks.append(int(cid[g[0]]))
-        within.append(idx[g] - chunks[-1] * c)
-        outs.append(None if sel.dropped else _as_out(g))
-    return DimProjection(sel, c, tuple(chunks), tuple(within), tuple(outs))
+        groups = [(int(cid[g[0]]), np.sort(g)) for g in np.split(order, bounds)]
+    chunks, within, outs, full, complete, nuniq = [], [], [], [], [], []
+    distinct = sel.kind != "array"  # slices never repeat an index
+    for k, g in groups:
+        w = idx[g] - k * c
+        chunks.append(k)
+        within.append(w)
+        outs.append(g if isinstance(g, slice) else _as_out(g))
+        extent = min(c, sel.size - k * c)
+        is_complete = _is_range(w, extent)
+        complete.append(is_complete)
+        full.append(is_complete and extent == c)
+        nuniq.append(len(w) if (distinct or len(w) < 2) else len(np.unique(w)))
+    return DimProjection(sel, c, tuple(chunks), tuple(within), tuple(outs), tuple(full), tuple(complete),
+                         tuple(nuniq))
 
 
 # ---------------------------------------------------------------------------
 # byte spans inside one decoded chunk
 
 
-def chunk_spans(within: Sequence[np.ndarray], chunk_shape: Sequence[int], itemsize: int) -> tuple[np.ndarray, np.ndarray, int]:
+def chunk_spans(within: Sequence[np.ndarray], chunk_shape: Sequence[int], itemsize: int,
+                full: Sequence[bool] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """C-order byte runs ``(starts, lengths)`` inside a decoded chunk for an
     orthogonal selection, in output order (duplicates and reversals kept, so
     concatenating the runs yields the selected values in C order).
 
     Also returns ``k``: the number of leading dims whose selection varies
     (dims after them are taken whole, in order, and are part of every run).
+    ``full`` (optional) says per dim whether ``within`` is exactly the whole
+    chunk extent ``0..chunk-1``.
     """
     chunk_shape = tuple(int(c) for c in chunk_shape)
     nd = len(chunk_shape)
+    if full is None:
+        full = [_is_range(w, c) for w, c in zip(within, chunk_shape)]
     k = nd
-    while k > 0:
-        w = within[k - 1]
-        cs = chunk_shape[k - 1]
-        if len(w) == cs and w[0] == 0 and w[-1] == cs - 1 and (cs < 3 or np.all(np.diff(w) == 1)):
-            k -= 1
-        else:
-            break
-    run = int(np.prod(chunk_shape[k:], dtype=np.int64)) if k < nd else 1
-    strides = np.ones(nd, dtype=np.int64)
+    while k > 0 and full[k - 1]:
+        k -= 1
+    run = 1
+    for c in chunk_shape[k:]:
+        run *= c
+    strides = [1] * nd
     for d in range(nd - 2, -1, -1):
         strides[d] = strides[d + 1] * chunk_shape[d + 1]
-    if k == 0:
-        starts = np.zeros(1, dtype=np.int64)
-    else:
-        starts = np.zeros((1,) * k, dtype=np.int64)
-        for d in range(k):
-            shape = [1] * k
-            shape[d] = -1
-            starts = starts + (np.asarray(within[d], dtype=np.int64) * strides[d]).reshape(shape)
-        starts = starts.ravel()
+    if all(len(within[d]) == 1 for d in range(k)):
+        # one run (points and rows: the common case, kept out of numpy)
+        start = sum(int(within[d][0]) * strides[d] for d in range(k))
+        return np.array([start * itemsize], np.int64), np.array([run * itemsize], np.int64), k
+    starts = np.zeros((1,) * k, dtype=np.int64)
+    for d in range(k):
+        shape = [1] * k
+        shape[d] = -1
+        starts = starts + (np.asarray(within[d], dtype=np.int64) * strides[d]).reshape(shape)
+    starts = starts.ravel()
     if len(starts) > 1:
         brk = np.flatnonzero(starts[1:] != starts[:-1] + run) + 1
         first = np.concatenate(([0], brk))
@@ -243,6 +273,9 @@ class PlanEntry:
     itemsize: int
     inline: bytes | None = None
     _within: tuple[np.ndarray, ...] = field(default=(), repr=False)
+    _full: tuple[bool, ...] | None = field(default=None, repr=False)
+    #: distinct selected elements in this chunk
+    n_unique: int = 0
 
     @property
     def missing(self) -> bool:
@@ -254,7 +287,7 @@ class PlanEntry:
 
     @cached_property
     def _spans(self):
-        return chunk_spans(self._within, self.chunk_shape, self.itemsize)
+        return chunk_spans(self._within, self.chunk_shape, self.itemsize, self._full)
 
     @property
     def span_starts(self) -> np.ndarray:
@@ -281,11 +314,10 @@ class PlanEntry:
 
     @property
     def n_selected(self) -> int:
-        return int(np.prod([len(w) for w in self._within], dtype=np.int64))
-
-    @property
-    def n_unique(self) -> int:
-        return int(np.prod([len(np.unique(w)) if len(w) > 1 else len(w) for w in self._within], dtype=np.int64))
+        n = 1
+        for w in self._within:
+            n *= len(w)
+        return n
 
     @property
     def bytes_needed(self) -> int:
@@ -580,29 +612,42 @@ def _entries(var: VArray, sel: tuple[DimSel, ...]) -> list[PlanEntry]:
     chunks = var.chunks
     if var.ndim == 0:
         pid = int(m.path_id[()]) if m.path_id.ndim == 0 else int(m.path_id.ravel()[0])
-        return [_entry(m, (), pid, (), (), (), True, raw, (), itemsize)]
+        return [_entry(m, (), pid, (), (), (), True, raw, (), itemsize, (), 1)]
     projs = [project_dim(d, c) for d, c in zip(sel, chunks)]
     if any(len(p.chunk) == 0 for p in projs):
         return []
     out: list[PlanEntry] = []
     counts = [len(p.chunk) for p in projs]
-    pid_grid = m.path_id
-    for combo in np.ndindex(*counts):
+    # manifest columns for every touched chunk at once
+    ix = np.ix_(*[np.asarray(p.chunk, dtype=np.intp) for p in projs])
+    pids = m.path_id[ix].ravel().tolist()
+    offs = m.offset[ix].ravel().tolist()
+    lens = m.length[ix].ravel().tolist()
+    dropped = [p.sel.dropped for p in projs]
+    for n, combo in enumerate(np.ndindex(*counts)):
         cidx = tuple(p.chunk[i] for p, i in zip(projs, combo))
         within = tuple(p.within[i] for p, i in zip(projs, combo))
-        chunk_sel = tuple(int(w[0]) if p.sel.dropped else w for p, w in zip(projs, within))
-        out_sel = tuple(p.out[i] for p, i in zip(projs, combo) if not p.sel.dropped)
-        complete = True
-        for d, (w, ci) in enumerate(zip(within, cidx)):
-            extent = min(chunks[d], var.shape[d] - ci * chunks[d])
-            if not (len(w) == extent and w[0] == 0 and w[-1] == extent - 1 and (extent < 3 or np.all(np.diff(w) == 1))):
-                complete = False
-                break
-        out.append(_entry(m, cidx, int(pid_grid[cidx]), within, chunk_sel, out_sel, complete, raw, chunks, itemsize))
+        chunk_sel = tuple(int(w[0]) if dr else w for dr, w in zip(dropped, within))
+        out_sel = tuple(p.out[i] for p, i, dr in zip(projs, combo, dropped) if not dr)
+        complete = all(p.complete[i] for p, i in zip(projs, combo))
+        full = tuple(p.full[i] for p, i in zip(projs, combo))
+        nu = 1
+        for p, i in zip(projs, combo):
+            nu *= p.n_unique[i]
+        pid = pids[n]
+        if pid == MISSING:
+            e = PlanEntry(cidx, "missing", None, 0, 0, chunk_sel, out_sel, complete, raw, chunks, itemsize, None,
+                          within, full, nu)
+        elif pid == INLINE:
+            e = _entry(m, cidx, pid, within, chunk_sel, out_sel, complete, raw, chunks, itemsize, full, nu)
+        else:
+            e = PlanEntry(cidx, "ref", m.paths[pid], int(offs[n]), int(lens[n]), chunk_sel, out_sel, complete, raw,
+                          chunks, itemsize, None, within, full, nu)
+        out.append(e)
     return out
 
 
-def _entry(m, cidx, pid, within, chunk_sel, out_sel, complete, raw, chunks, itemsize) -> PlanEntry:
+def _entry(m, cidx, pid, within, chunk_sel, out_sel, complete, raw, chunks, itemsize, full, n_unique) -> PlanEntry:
     if pid == MISSING:
         kind, path, off, ln, data = "missing", None, 0, 0, None
     elif pid == INLINE:
@@ -612,7 +657,6 @@ def _entry(m, cidx, pid, within, chunk_sel, out_sel, complete, raw, chunks, item
     else:
         kind, path, data = "ref", m.paths[pid], None
         off, ln = int(m.offset[cidx]), int(m.length[cidx])
-    if not within:
-        within = ()
     return PlanEntry(tuple(int(c) for c in cidx), kind, path, off, ln, chunk_sel, out_sel, complete, raw,
-                     tuple(int(c) for c in chunks), itemsize, data, tuple(np.asarray(w, dtype=np.int64) for w in within))
+                     tuple(int(c) for c in chunks), itemsize, data, tuple(np.asarray(w, dtype=np.int64) for w in within),
+                     tuple(full), n_unique)
