@@ -229,3 +229,42 @@ def test_malformed_parquet(tmp_path, nc4):
     (pathlib.Path(out) / "air" / "refs.1.parq").unlink()
     ds = scan_refs(out)
     assert ds["air"].manifest.path_id.ravel()[2:4].tolist() == [MISSING, MISSING]
+
+
+# -- property: write then scan_refs is the identity on manifests ------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from vz_jupyter.core.model import Manifest, VArray, VDataset  # noqa: E402
+
+
+@st.composite
+def manifests(draw):
+    ndim = draw(st.integers(0, 3))
+    grid = tuple(draw(st.lists(st.integers(1, 4), min_size=ndim, max_size=ndim)))
+    n = int(np.prod(grid)) if grid else 1
+    npaths = draw(st.integers(1, 3))
+    paths = tuple(f"/data/dir{i % 2}/file {i}.nc" if i != 2 else "https://example.org/x/f.nc" for i in range(npaths))
+    kinds = draw(st.lists(st.sampled_from(["ref", "missing", "inline"]), min_size=n, max_size=n))
+    pid = np.array([draw(st.integers(0, npaths - 1)) if k == "ref" else MISSING for k in kinds], dtype=np.uint32)
+    off = np.array([draw(st.integers(0, 2**40)) if k == "ref" else 0 for k in kinds], dtype=np.uint64)
+    ln = np.array([draw(st.integers(1, 2**30)) if k == "ref" else 0 for k in kinds], dtype=np.uint64)
+    inline = {i: draw(st.binary(min_size=0, max_size=12)) for i, k in enumerate(kinds) if k == "inline"}
+    m = Manifest(paths, pid.reshape(grid), off.reshape(grid), ln.reshape(grid)).with_inline(inline)
+    chunks = tuple(draw(st.integers(1, 3)) for _ in grid)
+    shape = tuple(g * c - draw(st.integers(0, c - 1)) for g, c in zip(grid, chunks))
+    return m, shape, chunks
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=manifests(), record_size=st.integers(1, 7), fmt=st.sampled_from(["r.json", "r.parquet"]))
+def test_property_write_then_scan_refs_is_identity(tmp_path_factory, data, record_size, fmt):
+    m, shape, chunks = data
+    dims = tuple(f"d{i}" for i in range(len(shape)))
+    v = VArray("v", dims, shape, np.dtype("<u2"), chunks, ({"id": "zlib", "level": 1},), np.uint16(7), {"k": [1, 2]}, m)
+    ds = VDataset({"v": v}, attrs={"a": "b"})
+    out = tmp_path_factory.mktemp("prop") / fmt
+    vz.write(ds, out, **({"record_size": record_size} if fmt.endswith("parquet") else {}))
+    back = scan_refs(out)
+    assert back["v"].manifest.equals(m.compact_paths())
+    assert back["v"].shape == shape and back["v"].chunks == chunks and back["v"].fill_value == 7
