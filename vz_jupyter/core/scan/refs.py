@@ -56,12 +56,25 @@ def scan_refs(path: str | os.PathLike | Mapping, storage_options: dict | None = 
     except OSError as e:
         raise ScanError(path, f"cannot read: {e.strerror or e}") from None
     try:
-        refs = json.loads(raw)
+        refs = _loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ScanError(path, f"not valid kerchunk JSON ({_one_line(e)})") from None
     if not isinstance(refs, dict):
         raise ScanError(path, f"not a kerchunk reference set (top level is a {type(refs).__name__}, not an object)")
     return _from_refs_dict(refs, path, storage_options)
+
+
+def _loads(raw: bytes):
+    """JSON parsing (ujson when installed: about twice as fast on big reference
+    sets; the standard library names the error position when it fails)."""
+    try:
+        import ujson
+    except ImportError:  # pragma: no cover
+        return json.loads(raw)
+    try:
+        return ujson.loads(raw)
+    except (ValueError, OverflowError):
+        return json.loads(raw)  # raises a JSONDecodeError with the position (or parses)
 
 
 def _one_line(e: BaseException) -> str:
