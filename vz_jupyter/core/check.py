@@ -833,7 +833,8 @@ class _Checker:
         if gaps:
             files = [L[b] for _, b, _ in gaps]
             unit = format_duration if cal else (lambda x: f"{x:g}")
-            ex = "; ".join(f"{unit(g)} between {_base(L[a])} and {_base(L[b])}" for a, b, g in gaps[:3])
+            ex = "; ".join(f"a jump of {unit(g)} (~{max(1, round(g / step) - 1)} missing step{'s' if round(g / step) - 1 != 1 else ''}) "
+                           f"between {_base(L[a])} and {_base(L[b])}" for a, b, g in gaps[:3])
             self.add("warning", "gap",
                      f"{len(gaps)} gap{'s' if len(gaps) != 1 else ''} along {dim!r} (usual step {unit(step)}): {ex}",
                      dim, files, fix="missing files? if intended, nothing to do: the combined coordinate keeps the real times")
