@@ -402,3 +402,15 @@ def test_report_caps_long_lists():
     html = rep._repr_html_()
     assert "+30 more warnings" in html and "+28 more files" in html and "+100 more files" in html
     assert "+30 more warnings" in repr(rep)
+
+
+def test_real_file_twice_is_a_duplicate(real_data):
+    path = real_data / "air.nc"
+    if not path.exists():
+        pytest.skip("air.nc not in the real sample files")
+    dsets = vz.scan([path, path])
+    rep = vz.check(dsets, "time")
+    f = only(rep, "duplicate")
+    assert f.severity == "error" and f.files == (str(path),)
+    with pytest.raises(vz.CheckFailed, match="duplicate"):
+        vz.concat(dsets, "time")

@@ -31,9 +31,10 @@ def assert_same(a, b):
 
 # ----------------------------------------------------------------------------- concat
 
-@pytest.mark.parametrize("target", ["c.json", "c.parquet"])
-def test_concat_per_file_time_units_equals_open_mfdataset(tmp_path, target):
-    files = archive(tmp_path, n_files=5, per_file={
+@pytest.mark.parametrize("target,fmt", [("c.json", "NETCDF4"), ("c.parquet", "NETCDF4"),
+                                        ("c.json", "NETCDF3_64BIT_OFFSET")])
+def test_concat_per_file_time_units_equals_open_mfdataset(tmp_path, target, fmt):
+    files = archive(tmp_path, n_files=5, fmt=fmt, per_file={
         1: {"units": "hours since 2000-01-01 04:00:00"},
         2: {"units": "days since 1999-12-31"},
         4: {"units": "minutes since 2000-01-01 16:00:00"},
