@@ -65,7 +65,7 @@ def _finding_html(f, max_files: int) -> str:
 
 def report_html(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MAX_FILES) -> str:
     ne, nw, ni = len(report.errors), len(report.warnings), len(report.infos)
-    status = badge("errors" if ne else "ok", "error" if ne else "ok")
+    status = badge("errors", "error") if ne else badge("warnings", "warn") if nw else badge("ok", "ok")
     head = (
         f"<div class=\"vz-header\"><span class=\"vz-obj-type\">vz.Report</span>{status}"
         f"<div class=\"vz-header-stats\"><span>{escape(report.what())}</span>"
