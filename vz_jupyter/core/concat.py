@@ -113,6 +113,10 @@ def _concat_inline(name: str, items: list[VArray], reason: str, axis: int) -> VA
                 out = np.where(np.logical_or.reduce(masks), float(np.asarray(fills[0]).ravel()[0]), out)
             conv.append(out)
         values = np.concatenate(conv, axis=axis)
+        # undo float round-off of the unit conversion (23.999999999997 -> 24)
+        rounded = np.round(values)
+        close = np.abs(values - rounded) <= 1e-9 * np.maximum(1.0, np.abs(values))
+        values = np.where(close, rounded, values)
         if first.dtype.kind in "iu":
             rounded = np.round(values)
             if np.all(np.abs(values - rounded) < 1e-6) and np.all(np.abs(rounded) < np.iinfo(first.dtype).max):
