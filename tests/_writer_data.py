@@ -94,3 +94,87 @@ def assert_equals_original(src: Path, got) -> None:
         return
     with xr.open_dataset(src, decode_cf=False) as orig:
         assert_same_dataset(orig, got, check_attrs=False)
+
+
+# -- a loopback HTTP server with Range support (for URL sources) -----------------------
+import contextlib
+import os
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class RangeHandler(BaseHTTPRequestHandler):
+    root = "."
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    requests: list = []
+
+    def log_message(self, *a):
+        pass
+
+    def _file(self):
+        p = os.path.join(self.root, self.path.lstrip("/").split("?")[0])
+        return p if os.path.isfile(p) else None
+
+    def do_HEAD(self):
+        p = self._file()
+        if not p:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(os.path.getsize(p)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+
+    def do_GET(self):
+        p = self._file()
+        if not p:
+            self.send_error(404)
+            return
+        size = os.path.getsize(p)
+        rng = self.headers.get("Range")
+        with open(p, "rb") as f:
+            if rng:
+                m = re.match(r"bytes=(\d*)-(\d*)", rng)
+                a = int(m.group(1)) if m.group(1) else 0
+                b = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
+                f.seek(a)
+                body = f.read(b - a + 1)
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {a}-{b}/{size}")
+            else:
+                body = f.read()
+                self.send_response(200)
+        type(self).requests.append((self.path, rng))
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextlib.contextmanager
+def serve_folder(folder, port: int = 0):
+    """Serve ``folder`` on 127.0.0.1; yields (base_url, handler class)."""
+    handler = type("H", (RangeHandler,), {"root": str(folder), "requests": []})
+    srv = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", handler
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def rebase(vds, folder, base_url):
+    """The same dataset with local paths under ``folder`` turned into URLs."""
+    from vz_jupyter.core.model import Manifest, Source
+
+    variables = {}
+    for name, v in vds.variables.items():
+        m = v.manifest
+        paths = tuple(base_url + "/" + os.path.relpath(p, folder) for p in m.paths)
+        variables[name] = v.replace(manifest=Manifest(paths, m.path_id, m.offset, m.length, m.inline))
+    sources = tuple(Source(base_url + "/" + os.path.relpath(s.path, folder), s.size) for s in vds.sources)
+    return vds.replace(variables=variables, sources=sources)

@@ -213,3 +213,40 @@ def test_real_files(real_data, tmp_path, name):
     src = real_data / name
     out = vz.write(vz.scan(src)[0], tmp_path / "r.icechunk")
     assert_equals_original(src, vz.open(out, decode=False))
+
+
+def test_http_sources_through_an_http_container(tmp_path):
+    """URL sources: an http container is declared and chunks are fetched with
+    range requests from a loopback server (on port 80: Icechunk 1.1 ignores
+    ports, see the next test)."""
+    from _writer_data import rebase, serve_folder
+
+    src = make_nc4(tmp_path / "a.nc", seed=2)
+    ds = vz.scan(src)[0]
+    try:
+        server = serve_folder(tmp_path, port=80)
+        base, handler = server.__enter__()
+    except OSError:
+        pytest.skip("cannot listen on 127.0.0.1:80 here")
+    try:
+        assert base == "http://127.0.0.1:80"
+        base = "http://127.0.0.1"
+        out = vz.write(rebase(ds, tmp_path, base), tmp_path / "h.icechunk")
+        repo = ic.Repository.open(ic.local_filesystem_storage(out))
+        assert [c.url_prefix for c in repo.config.virtual_chunk_containers.values()] == [base + "/"]
+        with xr.open_dataset(src, decode_cf=False) as orig:
+            assert_same_dataset(orig, vz.open(out, decode=False).load())
+        assert any(r[1] for r in handler.requests)  # ranged GETs were made
+    finally:
+        server.__exit__(None, None, None)
+
+
+def test_urls_with_a_port_are_refused_clearly(tmp_path):
+    from _writer_data import rebase
+
+    src = make_nc4(tmp_path / "a.nc", seed=2)
+    remote = rebase(vz.scan(src)[0], tmp_path, "http://127.0.0.1:8123")
+    with pytest.raises(WriteError, match=r"ignores the port of URLs such as http://127.0.0.1:8123/a.nc") as e:
+        vz.write(remote, tmp_path / "h.icechunk")
+    assert str(e.value).startswith(str(tmp_path / "h.icechunk") + ": ") and "\n" not in str(e.value)
+    assert not (tmp_path / "h.icechunk").exists()

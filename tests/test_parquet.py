@@ -228,3 +228,16 @@ def test_real_files(real_data, tmp_path, name):
     src = real_data / name
     out = vz.write(vz.scan(src)[0], tmp_path / "r.parquet", record_size=10)
     assert_equals_original(src, vz.open(out, decode=False))
+
+
+def test_http_sources(tmp_path):
+    """Parquet references to URLs read through fsspec's HTTP filesystem."""
+    from _writer_data import rebase, serve_folder
+
+    src = make_nc4(tmp_path / "a.nc", seed=4)
+    ds = vz.scan(src)[0]
+    with serve_folder(tmp_path) as (base, handler):
+        out = vz.write(rebase(ds, tmp_path, base), tmp_path / "h.parquet")
+        with xr.open_dataset(src, decode_cf=False) as orig:
+            assert_same_dataset(orig, vz.open(out, decode=False).load())
+        assert handler.requests

@@ -95,24 +95,76 @@ def _parquet_protocols(root: str) -> set:
     return protocols or {"file"}
 
 
+def _async_filesystems(protocols, remote_options: dict | None = None) -> dict:
+    """fsspec filesystems for the protocols referenced, usable from zarr's event
+    loop: async filesystems (http, s3, ...) made asynchronous, others wrapped.
+    (Left to itself, ReferenceFileSystem makes them synchronous and zarr then
+    fails with 'target filesystem must have same value of asynchronous'.)"""
+    import fsspec
+    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+    def make(protocol):
+        cls = fsspec.get_filesystem_class(protocol)
+        if cls.async_impl:
+            return fsspec.filesystem(protocol, asynchronous=True, **(remote_options or {}))
+        return AsyncFileSystemWrapper(fsspec.filesystem(protocol, **(remote_options or {})), asynchronous=True)
+
+    fss = {p: make(p) for p in set(protocols) | {"file"}}
+    fss[None] = fss["file"]
+    return fss
+
+
+def _protocol(url) -> str | None:
+    if not isinstance(url, str) or url.startswith("{{"):
+        return None
+    return url.split("://", 1)[0] if "://" in url else "file"
+
+
 def parquet_store(root: str, remote_options: dict | None = None, engine: str | None = None):
     """A read-only zarr store over a kerchunk parquet reference directory, read
-    with fastparquet when installed, else pyarrow (fsspec's two engines)."""
+    with pyarrow (or fastparquet when pyarrow is missing): fsspec's two engines."""
     import fsspec
     from fsspec.implementations.reference import ReferenceFileSystem
     from zarr.storage import FsspecStore
 
     mapper = _lazy_mapper_class()(root, fs=fsspec.filesystem("file"), engine=engine or _parquet_engine())
-    protocols = _parquet_protocols(root)
-    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
-
-    def _async(fs):
-        return fs if fs.async_impl else AsyncFileSystemWrapper(fs, asynchronous=True)
-
-    fss = {p: _async(fsspec.filesystem(p, **(remote_options or {}))) for p in protocols}
-    fss.setdefault("file", _async(fsspec.filesystem("file")))
-    fss[None] = fss["file"]
+    fss = _async_filesystems(_parquet_protocols(root), remote_options)
     fs = ReferenceFileSystem(fo=mapper, fs=fss, asynchronous=True)
+    return FsspecStore(fs, read_only=True, path="")
+
+
+def json_store(target, storage_options: dict | None = None, remote_options: dict | None = None):
+    """A read-only zarr store over kerchunk JSON references (a file or URL, an
+    in-memory dict, or a VDataset serialized on the fly)."""
+    import fsspec
+    from fsspec.implementations.reference import ReferenceFileSystem
+    from zarr.storage import FsspecStore
+
+    if isinstance(target, VDataset):
+        from .serialize.kerchunk_json import to_kerchunk_json
+
+        refs = to_kerchunk_json(target)
+    elif isinstance(target, dict):
+        refs = target
+    else:
+        path = os.fspath(target)
+        if "://" not in path and not os.path.exists(path):
+            raise VZError(f"{path}: no such file or directory")
+        try:
+            with fsspec.open(path, "rb", **(storage_options or {})) as f:
+                refs = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise VZError(f"{path}: not a kerchunk reference file ({e})") from None
+        if not isinstance(refs, dict):
+            raise VZError(f"{path}: not a kerchunk reference file (top level is not an object)")
+    protocols = {_protocol(u) for u in (refs.get("templates") or {}).values()}
+    entries = refs.get("refs", refs) if refs.get("version") == 1 else refs
+    if isinstance(entries, dict):
+        for v in entries.values():
+            if type(v) is list and v:
+                protocols.add(_protocol(v[0]))
+    protocols.discard(None)
+    fs = ReferenceFileSystem(fo=refs, fs=_async_filesystems(protocols, remote_options), asynchronous=True)
     return FsspecStore(fs, read_only=True, path="")
 
 
@@ -142,10 +194,11 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
                 store, consolidated=False, zarr_format=3, decode_cf=decode, chunks=chunks,
                 use_zarr_fill_value_as_mask=False, **kwargs,
             )
+    remote_options = kwargs.pop("remote_options", None)
     if isinstance(target, (str, os.PathLike)) and os.path.isdir(os.fspath(target)):
-        mapper = parquet_store(os.fspath(target), remote_options=kwargs.pop("remote_options", None))
+        mapper = parquet_store(os.fspath(target), remote_options=remote_options)
     else:
-        mapper = reference_mapper(target, storage_options=storage_options)
+        mapper = json_store(target, storage_options=storage_options, remote_options=remote_options)
     try:
         from xarray.backends.zarr import ZarrStore
 

@@ -187,11 +187,22 @@ def container_prefixes(paths: Sequence[str]) -> list[str]:
     return out
 
 
+def _has_port(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return "://" in url and not url.startswith("file://") and urlsplit(url).port is not None
+    except ValueError:
+        return False
+
+
 def _container(ic, prefix: str):
     scheme = prefix.split("://", 1)[0]
     if scheme == "file":
         return ic.VirtualChunkContainer(prefix, ic.local_filesystem_store(prefix[len("file://"):]))
-    if scheme in ("http", "https"):
+    if scheme == "http":
+        return ic.VirtualChunkContainer(prefix, ic.http_store({"allow_http": "true"}))
+    if scheme == "https":
         return ic.VirtualChunkContainer(prefix, ic.http_store())
     if scheme in ("s3", "s3a"):
         return ic.VirtualChunkContainer(prefix, ic.s3_store())
@@ -297,6 +308,13 @@ def write_icechunk(
                 ]
                 failed = store.set_virtual_refs(name, specs, validate_containers=True)
                 if failed:
+                    ported = [u for u in locs if _has_port(u)]
+                    if ported:
+                        raise WriteError(
+                            f"variable {name!r}: Icechunk {getattr(ic, '__version__', '')} ignores the port of "
+                            f"URLs such as {ported[0]} (fixed upstream in earth-mover/icechunk#2224); "
+                            f"write kerchunk JSON or parquet references for these sources"
+                        )
                     raise WriteError(
                         f"variable {name!r}: {len(failed)} references lie outside the declared containers "
                         f"({', '.join(prefixes)})"
