@@ -178,3 +178,21 @@ def rebase(vds, folder, base_url):
         variables[name] = v.replace(manifest=Manifest(paths, m.path_id, m.offset, m.length, m.inline))
     sources = tuple(Source(base_url + "/" + os.path.relpath(s.path, folder), s.size) for s in vds.sources)
     return vds.replace(variables=variables, sources=sources)
+
+
+def check_combined(tmp_path, target: str, **options) -> None:
+    """Three files concatenated along time, written to ``target``, equal to
+    ``xarray.open_mfdataset`` of the originals."""
+    import xarray as xr
+
+    import vz_jupyter as vz
+
+    files = [make_nc4(tmp_path / f"f{i}.nc", seed=i, t0=6 * i) for i in range(3)]
+    combined = vz.concat(vz.scan([str(f) for f in files]), dim="time")
+    out = vz.write(combined, tmp_path / target, **options)
+    got = vz.open(out, decode=False)
+    with xr.open_mfdataset(files, combine="nested", concat_dim="time", decode_cf=False, data_vars="minimal",
+                           coords="minimal", compat="override") as orig:
+        assert got.sizes["time"] == 18
+        for name in orig.variables:
+            np.testing.assert_array_equal(got[name].values, orig[name].values, err_msg=name)

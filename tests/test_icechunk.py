@@ -250,3 +250,9 @@ def test_urls_with_a_port_are_refused_clearly(tmp_path):
         vz.write(remote, tmp_path / "h.icechunk")
     assert str(e.value).startswith(str(tmp_path / "h.icechunk") + ": ") and "\n" not in str(e.value)
     assert not (tmp_path / "h.icechunk").exists()
+
+
+def test_combined_files(tmp_path):
+    from _writer_data import check_combined
+
+    check_combined(tmp_path, "c.icechunk")

@@ -241,3 +241,9 @@ def test_http_sources(tmp_path):
         with xr.open_dataset(src, decode_cf=False) as orig:
             assert_same_dataset(orig, vz.open(out, decode=False).load())
         assert handler.requests
+
+
+def test_combined_files(tmp_path):
+    from _writer_data import check_combined
+
+    check_combined(tmp_path, "c.parquet", record_size=5)
