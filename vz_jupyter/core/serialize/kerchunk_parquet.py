@@ -55,6 +55,11 @@ class ParquetRefs:
             f"files={self.n_files}>"
         )
 
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(repr(self))}</pre>"
+
 
 # pandas metadata so both of fsspec's engines read the columns back as kerchunk
 # does: fastparquet gives int64 offsets/sizes (not float64), ``None`` for a null
