@@ -133,6 +133,22 @@ def test_write_icechunk_direct_branch_and_message(tmp_path):
     np.testing.assert_array_equal(got["v"].values, expected)
 
 
+def test_other_branch(tmp_path):
+    ds, expected = _encoded_dataset(tmp_path)
+    write_icechunk(ds, tmp_path / "b", branch="import")
+    repo = ic.Repository.open(ic.local_filesystem_storage(str(tmp_path / "b")))
+    assert set(repo.list_branches()) == {"main", "import"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = xr.open_zarr(open_icechunk_store(tmp_path / "b", branch="import"), consolidated=False, zarr_format=3,
+                           mask_and_scale=False)
+        np.testing.assert_array_equal(got["v"].values, expected)
+        import zarr
+
+        with pytest.raises(zarr.errors.GroupNotFoundError):  # main holds only the initial, empty commit
+            zarr.open_group(open_icechunk_store(tmp_path / "b"), mode="r")
+
+
 def test_container_prefixes():
     assert container_prefixes(["/a/b/c.nc", "/a/b/d/e.nc"]) == ["file:///a/b/"]
     assert container_prefixes(["/x.nc"]) == ["file:///"]

@@ -258,6 +258,8 @@ def write_icechunk(
         config=config,
         authorize_virtual_chunk_access=ic.containers_credentials({p: None for p in prefixes}) if prefixes else None,
     )
+    if branch != "main":
+        repo.create_branch(branch, repo.lookup_branch("main"))
     session = repo.writable_session(branch)
     store = session.store
     sums = _checksums(vds) if checksums else {}
