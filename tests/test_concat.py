@@ -299,3 +299,18 @@ def test_join_manifests_vectorised_equals_model_concat(n, other, rnd):
     assert fast.equals(concat_manifests(ms, 0))
     for a, b in zip(_split(fast, 0, [m.grid[0] for m in ms]), ms):
         assert a.equals(b)
+
+
+def test_combine_nested_stack_inside_concat(tmp_path):
+    grid_files = [[make_nc(tmp_path / f"t{t}_m{m}.nc", 4 * t) for m in range(3)] for t in range(2)]
+    combined = vz.combine_nested([list(vz.scan(r)) for r in grid_files], ["time", "member"])
+    assert combined["air"].dims == ("member", "time", "lat", "lon")
+    with vz.open(vz.write(combined, tmp_path / "g.json")) as a, \
+            xr.open_mfdataset(grid_files, combine="nested", concat_dim=["time", "member"]) as b:
+        assert_same(a, b)
+    # a bad file deep in the grid is named by the check of its level
+    grid_files[1][2] = make_nc(tmp_path / "bad.nc", 4, dtype="f8")
+    with pytest.raises(vz.CheckFailed) as ei:
+        vz.combine_nested([list(vz.scan(r)) for r in grid_files], ["time", "member"])
+    f = ei.value.report.by_code("dtype")[0]
+    assert [os.path.basename(p) for p in f.files] == ["bad.nc"]
