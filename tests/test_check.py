@@ -414,3 +414,23 @@ def test_real_file_twice_is_a_duplicate(real_data):
     assert f.severity == "error" and f.files == (str(path),)
     with pytest.raises(vz.CheckFailed, match="duplicate"):
         vz.concat(dsets, "time")
+
+
+def test_storage_fill_differs(tmp_path):
+    """The storage fill (what unwritten chunks read as) differs but no _FillValue:
+    a warning while every chunk is written, an error once the odd file has holes."""
+    from vz_jupyter.core.model import MISSING, Manifest
+
+    files = archive(tmp_path, n_files=3)
+    dsets = list(vz.scan(files))
+    air = dsets[1]["air"]
+    dsets[1] = dsets[1].with_variable(air.replace(fill_value=-1.0))
+    f = [x for x in findings(vz.check(dsets, "time"), "fill-value") if "storage" in x.message][0]
+    assert f.severity == "warning" and names(f) == {"air_01.nc"}
+    m = air.manifest
+    pid = m.path_id.copy()
+    pid[0] = MISSING
+    holed = Manifest(m.paths, pid, m.offset, m.length, m.inline)
+    dsets[1] = dsets[1].with_variable(air.replace(fill_value=-1.0, manifest=holed))
+    f = [x for x in findings(vz.check(dsets, "time"), "fill-value") if "storage" in x.message][0]
+    assert f.severity == "error" and names(f) == {"air_01.nc"} and "unwritten" in f.message
