@@ -170,6 +170,8 @@ def test_codec_translation_orders_and_refuses():
     bad = v.replace(codecs=({"id": "zlib", "level": 1}, {"id": "delta", "dtype": "<f4"}))
     with pytest.raises(WriteError, match="delta"):
         v3_codecs(bad)
+    with pytest.raises(WriteError, match="'pickle' cannot be written"):
+        v3_codecs(v.replace(codecs=({"id": "pickle"},)))
     with pytest.raises(WriteError, match="no-such-codec"):
         v3_codecs(v.replace(codecs=({"id": "no-such-codec"},)))
 
@@ -272,3 +274,14 @@ def test_combined_files(tmp_path):
     from _writer_data import check_combined
 
     check_combined(tmp_path, "c.icechunk")
+
+
+def test_opening_registers_no_pickle_codec():
+    from zarr import registry
+
+    from vz_jupyter.core.serialize.icechunk import register_numcodecs_wrappers
+
+    register_numcodecs_wrappers()
+    assert registry.get_codec_class("numcodecs.vz.lzf")  # vz's HDF5 codecs are readable
+    with pytest.raises(KeyError):
+        registry.get_codec_class("numcodecs.pickle")

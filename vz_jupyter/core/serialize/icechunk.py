@@ -36,6 +36,9 @@ from .zarr_meta import json_value, zattrs
 BATCH = 100_000
 
 _ARRAY_TO_ARRAY_HINT = {"delta", "fixedscaleoffset", "quantize", "astype", "bitround", "packbits", "categorize"}
+#: numcodecs codecs never wrapped as bytes -> bytes codecs: object codecs, and
+#: pickle (reading a repository must not unpickle what it says)
+_NOT_BYTES_CODECS = {"pickle", "json2", "msgpack2", "vlen-utf8", "vlen-bytes", "vlen-array", "categorize"}
 
 
 def _import_icechunk():
@@ -79,7 +82,7 @@ def register_numcodecs_wrappers() -> None:
     from numcodecs.registry import codec_registry
 
     for cid in list(codec_registry):
-        if cid in _ARRAY_TO_ARRAY_HINT:
+        if cid in _ARRAY_TO_ARRAY_HINT or cid in _NOT_BYTES_CODECS:
             continue
         try:
             _zarr_codec_class(cid)
@@ -112,6 +115,8 @@ def v3_codecs(var: VArray) -> dict[str, Any]:
         cid = str(cfg.pop("id", ""))
         if not cid:
             raise WriteError(f"variable {var.name!r}: codec without an id: {cfg}")
+        if cid in _NOT_BYTES_CODECS:
+            raise WriteError(f"variable {var.name!r}: codec {cid!r} cannot be written to an Icechunk (zarr v3) array here")
         try:
             import numcodecs
 
