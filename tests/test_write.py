@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import vz_jupyter as vz
-from vz_jupyter.core import serialize as ser
 from vz_jupyter.core.errors import VZError, WriteError
 from vz_jupyter.core.model import Manifest, Source, VArray, VDataset, VDatasetList
 

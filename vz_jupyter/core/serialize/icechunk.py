@@ -23,13 +23,13 @@ import datetime as _dt
 import math
 import os
 import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from .. import codecs as _vz_codecs  # noqa: F401  (registers vz codecs with numcodecs)
 from ..errors import VZError, WriteError
-from ..model import INLINE, MAX_PATH_ID, VArray, VDataset
+from ..model import MAX_PATH_ID, VArray, VDataset
 from .zarr_meta import json_value, zattrs
 
 #: virtual references handed to Icechunk per call

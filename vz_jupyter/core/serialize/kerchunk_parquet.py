@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..model import INLINE, MAX_PATH_ID, Manifest, VDataset
+from ..model import MAX_PATH_ID, Manifest, VDataset
 from .zarr_meta import metadata
 
 DEFAULT_RECORD_SIZE = 100_000
