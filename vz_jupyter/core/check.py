@@ -427,12 +427,9 @@ def check(
         raise VZError(f"check(kind={kind!r}) needs the dimension to combine along (dim=...)")
     if not dsets:
         c.add("error", "no-files", "no datasets to combine", fix="scan some files first")
-    elif kind == "concat":
-        c.run_concat()
-    elif kind == "stack":
-        c.run_stack()
     else:
-        c.run_merge()
+        c.same_file_twice()
+        {"concat": c.run_concat, "stack": c.run_stack, "merge": c.run_merge}[kind]()
     return Report(c.findings, dim=dim, kind=kind, files=labels)
 
 
@@ -446,11 +443,32 @@ class _Checker:
         self.read = read_coords
         self.compare_bytes = compare_bytes
         self.findings: list[Finding] = []
+        self.twice: set[int] = set()
 
     def add(self, severity, code, message, variable=None, files=(), fix=None):
         self.findings.append(Finding(severity, code, message, variable, tuple(files), fix))
 
     # -- shared pieces -------------------------------------------------------
+    def same_file_twice(self):
+        if self.kind == "merge":
+            return
+        seen: dict[str, int] = {}
+        twice = []
+        for i, ds in enumerate(self.dsets):
+            if len(ds.sources) != 1:
+                continue
+            p = ds.sources[0].path
+            if p in seen:
+                twice.append(i)
+            else:
+                seen[p] = i
+        self.twice = set(twice)
+        if twice:
+            files = [self.labels[i] for i in twice]
+            self.add("error", "duplicate",
+                     f"the same file is given more than once: {_name_files(files)}",
+                     None, files, fix=f"remove the repeated entr{'y' if len(files) == 1 else 'ies'}")
+
     def var_names(self) -> list[str]:
         names: dict[str, None] = {}
         for ds in self.dsets:
@@ -793,6 +811,7 @@ class _Checker:
             else:
                 seen[key] = i
         dup_set = {b for _, b in dup_pairs}
+        dup_pairs = [(a, b) for a, b in dup_pairs if b not in self.twice]  # reported as the same file twice
         if dup_pairs:
             files = [L[b] for _, b in dup_pairs]
             ex = "; ".join(f"{_base(L[b])} repeats {_base(L[a])}" for a, b in dup_pairs[:3])
