@@ -17,15 +17,15 @@ import math
 import os
 import weakref
 from collections import Counter
+from dataclasses import dataclass
 from types import MappingProxyType
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .cf import format_duration, format_seconds, normalize_calendar, read_values, time_encoding
+from .cf import format_duration, format_seconds, read_values, time_encoding
 from .errors import VZError
-from .model import INLINE, MAX_PATH_ID, VArray, VDataset
+from .model import VArray, VDataset
 from .sort import dataset_label
 
 SEVERITIES = ("error", "warning", "info")

@@ -13,16 +13,15 @@ they are re-encoded to the first file's units on the way (``fix_time``).
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .cf import convert_time, inline_values_var, read_values, time_encoding
+from .cf import convert_time, inline_values_var, time_encoding
 from .check import check as _check
 from .check import TIME_FIX_MAX_BYTES, _is_coord, cached_values, concat_inline_reason
 from .errors import CheckFailed, VZError
-from .model import MAX_PATH_ID, Manifest, VArray, VDataset, VDatasetList, concat_manifests
+from .model import MAX_PATH_ID, Manifest, VArray, VDataset, concat_manifests
 from .sort import dataset_label, pattern_values
 
 
@@ -384,4 +383,4 @@ def combine(
     return stack(dsets, dim, pattern=pattern, check=check)
 
 
-__all__ = ["concat", "stack", "merge", "combine_nested", "combine", "VDatasetList"]
+__all__ = ["concat", "stack", "merge", "combine_nested", "combine", "join_manifests"]
