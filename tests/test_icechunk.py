@@ -151,7 +151,10 @@ def test_other_branch(tmp_path):
 
 def test_container_prefixes():
     assert container_prefixes(["/a/b/c.nc", "/a/b/d/e.nc"]) == ["file:///a/b/"]
-    assert container_prefixes(["/x.nc"]) == ["file:///"]
+    assert container_prefixes(["/a/x.nc", "/b/c/y.nc"]) == ["file:///a/", "file:///b/"]
+    assert container_prefixes(["/data/a b/x.nc", "/data/a b/y.nc"]) == ["file:///data/"]  # no %-escapes in prefixes
+    with pytest.raises(WriteError, match="directly in /"):
+        container_prefixes(["/x.nc", "/a/y.nc"])
     assert container_prefixes(["https://h.org/d/1.nc", "s3://bkt/k/2.nc", "https://h.org/e/3.nc"]) == [
         "https://h.org/", "s3://bkt/",
     ]
@@ -174,6 +177,18 @@ def test_codec_translation_orders_and_refuses():
         v3_codecs(v.replace(codecs=({"id": "pickle"},)))
     with pytest.raises(WriteError, match="no-such-codec"):
         v3_codecs(v.replace(codecs=({"id": "no-such-codec"},)))
+
+
+@pytest.mark.parametrize("folder", ["dir with space", "pct%20x", "hash#dir", "ünï", "q?"])
+def test_awkward_file_names(tmp_path, folder):
+    """Local paths become percent-encoded file:// locations under a clean prefix."""
+    from _writer_data import assert_equals_original
+
+    src = tmp_path / folder / f"{folder}.nc"
+    src.parent.mkdir()
+    make_nc4(src)
+    out = vz.write(vz.scan(str(src).replace("?", "[?]"))[0], tmp_path / "r.icechunk")
+    assert_equals_original(src, vz.open(out, decode=False))
 
 
 def test_open_rejects_a_plain_directory(tmp_path):

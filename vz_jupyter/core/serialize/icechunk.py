@@ -168,21 +168,47 @@ def _one_line(e: BaseException) -> str:
 
 
 # -- containers -------------------------------------------------------------
+def _file_url(path: str) -> str:
+    """``file://`` URL of a local path, percent-encoded (spaces, ``#``, ``%``,
+    ``?`` and non-ASCII names are otherwise mangled by Icechunk's URL parsing)."""
+    from urllib.parse import quote
+
+    return "file://" + quote(path, safe="/")
+
+
 def _location(path: str) -> str:
     """Icechunk location of a manifest path: ``file://`` URL for local paths."""
     if "://" in path:
         return path
-    return "file://" + os.path.abspath(path)
+    return _file_url(os.path.abspath(path))
 
 
 def container_prefixes(paths: Sequence[str]) -> list[str]:
     """URL prefixes to declare as virtual chunk containers: the common folder of
     local files, and ``scheme://netloc/`` of every URL."""
+    from urllib.parse import quote
+
     local = [os.path.abspath(p[len("file://"):] if p.startswith("file://") else p) for p in paths if "://" not in p or p.startswith("file://")]
     out: list[str] = []
     if local:
+        # Icechunk matches prefixes against decoded locations: a prefix must not
+        # need percent-encoding, and file:/// alone is refused (needs a path)
         common = os.path.commonpath([os.path.dirname(p) for p in local])
-        out.append("file://" + common.rstrip("/") + "/")
+        while common != "/" and quote(common, safe="/") != common:
+            common = os.path.dirname(common)
+        if common != "/":
+            out.append("file://" + common.rstrip("/") + "/")
+        else:
+            for p in local:
+                if p.count("/") < 2:
+                    raise WriteError(f"{p}: Icechunk cannot reference files directly in / (a container needs a folder)")
+            for top in sorted({p.split("/")[1] for p in local}):
+                if quote(top) != top:
+                    raise WriteError(
+                        f"/{top}: Icechunk cannot declare a virtual chunk container for this folder name; "
+                        f"write kerchunk JSON or parquet references instead"
+                    )
+                out.append(f"file:///{top}/")
     for p in paths:
         if "://" in p and not p.startswith("file://"):
             scheme, rest = p.split("://", 1)
@@ -204,7 +230,9 @@ def _has_port(url: str) -> bool:
 def _container(ic, prefix: str):
     scheme = prefix.split("://", 1)[0]
     if scheme == "file":
-        return ic.VirtualChunkContainer(prefix, ic.local_filesystem_store(prefix[len("file://"):]))
+        from urllib.parse import unquote
+
+        return ic.VirtualChunkContainer(prefix, ic.local_filesystem_store(unquote(prefix[len("file://"):])))
     if scheme == "http":
         return ic.VirtualChunkContainer(prefix, ic.http_store({"allow_http": "true"}))
     if scheme == "https":
