@@ -3,10 +3,33 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-# Register the HDF5 plugin filters (blosc, zstd, lz4, bitshuffle) with h5py's HDF5 now:
-# netCDF4's wheels bundle their own filter plugins, and once netCDF4 has been imported
-# first, creating or reading blosc datasets through h5py fails in the plugin's callback.
-import hdf5plugin as _hdf5plugin  # noqa: F401,E402
+
+
+def _init_hdf5_filters() -> None:
+    """Register hdf5plugin's filters (blosc, zstd, lz4, bitshuffle) with h5py's HDF5.
+
+    netCDF4's wheels bundle filter plugins built against *their* HDF5 and, on import,
+    point ``HDF5_PLUGIN_PATH`` at them; child processes (Jupyter kernels) inherit it.
+    If h5py's HDF5 starts with that path, it loads those foreign plugins instead of
+    hdf5plugin's and blosc datasets fail with "error during user callback". So h5py
+    is initialised with the variable hidden, and the variable is put back for netCDF4.
+    """
+    import os
+    import sys
+
+    hidden = None
+    path = os.environ.get("HDF5_PLUGIN_PATH", "")
+    if "h5py" not in sys.modules and "netCDF4" in path.replace(os.sep, "/"):
+        hidden = os.environ.pop("HDF5_PLUGIN_PATH")
+    try:
+        import h5py  # noqa: F401
+        import hdf5plugin  # noqa: F401
+    finally:
+        if hidden is not None:
+            os.environ["HDF5_PLUGIN_PATH"] = hidden
+
+
+_init_hdf5_filters()
 
 from .core.errors import CheckFailed, ScanError, VZError, WriteError
 from .core.model import Manifest, Source, VArray, VDataset, VDatasetList
