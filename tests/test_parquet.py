@@ -247,3 +247,18 @@ def test_combined_files(tmp_path):
     from _writer_data import check_combined
 
     check_combined(tmp_path, "c.parquet", record_size=5)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_inline_bytes_that_look_like_base64(tmp_path, engine):
+    """fsspec base64-decodes values starting with 'base64:', raw bytes included;
+    such inlined chunks must still read back as themselves."""
+    from vz_jupyter.core.scan.refs import scan_refs
+
+    chunks = [b"base64:A", b"plainAAA"]
+    m = Manifest((), np.full(2, INLINE, np.uint32), np.zeros(2), np.full(2, 8), {0: chunks[0], 1: chunks[1]})
+    v = VArray("b", ("x",), (16,), np.dtype("|u1"), (8,), (), 0, {}, m)
+    out = vz.write(VDataset({"b": v}), tmp_path / "b.parquet")
+    got = _open_engine(out, engine)["b"].values
+    assert got.tobytes() == b"".join(chunks)
+    assert scan_refs(out)["b"].manifest.equals(m)

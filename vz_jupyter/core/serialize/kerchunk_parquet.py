@@ -82,6 +82,17 @@ _PANDAS_META = json.dumps(
 ).encode()
 
 
+def _raw_value(data: bytes) -> bytes:
+    """fsspec base64-decodes any reference value starting with ``base64:``, raw
+    parquet bytes included: such data is stored base64-encoded itself."""
+    data = bytes(data)
+    if data.startswith(b"base64:"):
+        import base64
+
+        return b"base64:" + base64.b64encode(data)
+    return data
+
+
 def _raw_column(pa, inline: Mapping[int, bytes], start: int, n: int):
     """A binary column of ``n`` rows, null except for inlined chunks whose flat
     number falls in ``[start, start + n)``. Built from buffers (vectorised)."""
@@ -89,13 +100,14 @@ def _raw_column(pa, inline: Mapping[int, bytes], start: int, n: int):
     if not keys:
         return pa.nulls(n, type=pa.binary())
     rows = np.asarray(keys, dtype=np.int64) - start
+    values = [_raw_value(inline[k]) for k in keys]
     lengths = np.zeros(n, dtype=np.int64)
-    lengths[rows] = [len(inline[k]) for k in keys]
+    lengths[rows] = [len(v) for v in values]
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     valid = np.zeros(n, dtype=bool)
     valid[rows] = True
-    data = b"".join(bytes(inline[k]) for k in keys)
+    data = b"".join(values)
     typ = pa.large_binary() if offsets[-1] >= 2**31 else pa.binary()
     off = offsets if typ == pa.large_binary() else offsets.astype(np.int32)
     bitmap = np.packbits(valid, bitorder="little")
