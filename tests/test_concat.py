@@ -314,3 +314,31 @@ def test_combine_nested_stack_inside_concat(tmp_path):
         vz.combine_nested([list(vz.scan(r)) for r in grid_files], ["time", "member"])
     f = ei.value.report.by_code("dtype")[0]
     assert [os.path.basename(p) for p in f.files] == ["bad.nc"]
+
+
+def test_time_bounds_with_per_file_units_are_re_encoded(tmp_path):
+    netCDF4 = pytest.importorskip("netCDF4")
+    files = []
+    for k in range(3):
+        p = tmp_path / f"b{k}.nc"
+        with netCDF4.Dataset(p, "w") as nc:
+            nc.createDimension("time", None)
+            nc.createDimension("nv", 2)
+            t = nc.createVariable("time", "f8", ("time",))
+            t.units = f"hours since 2000-01-0{k + 1}"
+            t.bounds = "time_bnds"
+            t[:] = np.arange(4) + 0.5
+            b = nc.createVariable("time_bnds", "f8", ("time", "nv"))
+            b.units = t.units
+            b[:] = np.stack([np.arange(4), np.arange(4) + 1], axis=1)
+            v = nc.createVariable("x", "f4", ("time",))
+            v[:] = np.arange(4) + 10 * k
+        files.append(str(p))
+    # day-long gaps between files are fine (a warning); the units differ (fixed)
+    rep = vz.check(vz.scan(files), "time")
+    assert not rep.has_errors and {f.variable for f in rep.by_code("time-units")} == {"time", "time_bnds"}
+    combined = vz.concat(vz.scan(files), "time")
+    assert combined["time_bnds"].shape == (12, 2) and combined["time_bnds"].manifest.n_inline == 1
+    with vz.open(vz.write(combined, tmp_path / "b.json")) as a, mf(files, "time") as b:
+        assert_same(a, b)
+        np.testing.assert_array_equal(a.time_bnds.values, b.time_bnds.values)
