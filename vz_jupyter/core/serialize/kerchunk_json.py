@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from typing import Any
 
 import numpy as np
 
 from ..model import INLINE, MAX_PATH_ID, VDataset
-from .zarr_meta import chunk_key, metadata
+from .zarr_meta import metadata
 
 
 def encode_inline(data: bytes) -> str:
@@ -20,6 +21,15 @@ def encode_inline(data: bytes) -> str:
     except UnicodeDecodeError:
         pass
     return "base64:" + base64.b64encode(data).decode("ascii")
+
+
+def chunk_keys(name: str, grid: tuple[int, ...]) -> list[str]:
+    """All chunk keys ``name/i.j.k`` of a grid in C order (``name/0`` for scalars)."""
+    if not grid:
+        return [f"{name}/0"]
+    parts = [[str(i) for i in range(g)] for g in grid]
+    prefix = name + "/"
+    return [prefix + ".".join(t) for t in itertools.product(*parts)]
 
 
 def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
@@ -45,16 +55,15 @@ def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
         else:
             names = list(m.paths)
         pid = m.path_id.ravel()
-        off = m.offset.ravel()
-        ln = m.length.ravel()
-        grid = m.grid
-        idx_all = np.indices(grid).reshape(len(grid), -1).T if grid else np.zeros((1, 0), dtype=int)
-        for flat in np.flatnonzero(pid <= MAX_PATH_ID).tolist():
-            key = chunk_key(name, tuple(idx_all[flat].tolist()))
-            refs[key] = [names[pid[flat]], int(off[flat]), int(ln[flat])]
-        for flat in np.flatnonzero(pid == INLINE).tolist():
-            key = chunk_key(name, tuple(idx_all[flat].tolist()))
-            refs[key] = encode_inline(m.inline[flat])
+        keys = chunk_keys(name, m.grid)
+        sel = np.flatnonzero(pid <= MAX_PATH_ID)
+        if len(sel):
+            urls = np.array(names, dtype=object)[pid[sel]].tolist()
+            offs = m.offset.ravel()[sel].tolist()
+            lens = m.length.ravel()[sel].tolist()
+            refs.update(zip([keys[i] for i in sel.tolist()], map(list, zip(urls, offs, lens))))
+        for flat, data in m.inline.items():
+            refs[keys[flat]] = encode_inline(data)
     out: dict[str, Any] = {"version": 1}
     if tmpl:
         out["templates"] = tmpl
