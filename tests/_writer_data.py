@@ -196,3 +196,44 @@ def check_combined(tmp_path, target: str, **options) -> None:
         assert got.sizes["time"] == 18
         for name in orig.variables:
             np.testing.assert_array_equal(got[name].values, orig[name].values, err_msg=name)
+
+
+def random_virtual_dataset(folder: Path, draw_grid, chunks, kinds, dtype, seed=0):
+    """A VDataset over a raw file of full-size (edge chunks padded) C-order chunks,
+    with the given per-chunk kinds ('ref', 'missing', 'inline'), and the array
+    those references must read as."""
+    from vz_jupyter.core.model import INLINE, MISSING, Manifest, Source, VArray, VDataset
+
+    grid = tuple(draw_grid)
+    shape = tuple(g * c for g, c in zip(grid, chunks))
+    rng = np.random.default_rng(seed)
+    full = np.asarray(rng.integers(0, 100, shape) if np.dtype(dtype).kind in "iu" else rng.normal(size=shape)).astype(dtype)
+    fill = np.dtype(dtype).type(-1 if np.dtype(dtype).kind != "u" else 255)
+    expected = full.copy()
+    n = int(np.prod(grid)) if grid else 1
+    pid = np.zeros(n, np.uint32)
+    off = np.zeros(n, np.uint64)
+    ln = np.zeros(n, np.uint64)
+    inline = {}
+    fname = folder / f"random{seed}.bin"
+    with open(fname, "wb") as f:
+        pos = 0
+        for flat in range(n):
+            idx = np.unravel_index(flat, grid) if grid else ()
+            sl = tuple(slice(i * c, (i + 1) * c) for i, c in zip(idx, chunks))
+            b = np.ascontiguousarray(full[sl] if sl else full).tobytes()  # (full[()] would be a native scalar)
+            if kinds[flat] == "missing":
+                pid[flat] = MISSING
+                expected[sl] = fill
+            elif kinds[flat] == "inline":
+                pid[flat] = INLINE
+                inline[flat] = b
+                ln[flat] = len(b)
+            else:
+                f.write(b)
+                off[flat], ln[flat] = pos, len(b)
+                pos += len(b)
+    m = Manifest((str(fname),), pid.reshape(grid), off.reshape(grid), ln.reshape(grid), inline)
+    dims = tuple(f"d{i}" for i in range(len(grid)))
+    v = VArray("v", dims, shape, np.dtype(dtype), chunks, (), fill, {}, m)
+    return VDataset({"v": v}, sources=(Source(str(fname)),)), expected
