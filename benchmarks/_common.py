@@ -69,6 +69,14 @@ def ensure_corpus(preset: str = "scan", out: str | None = None, **overrides) -> 
     """Paths of a generated corpus (generated once, reused while its params match)."""
     if BENCH_DIR not in sys.path:
         sys.path.insert(0, BENCH_DIR)
+    try:
+        import netCDF4  # noqa: F401
+        import numpy  # noqa: F401
+    except ImportError:
+        # run from an interpreter without the project's dependencies: generate with the
+        # project's python (same code, same files, same manifest)
+        kwargs = dict(overrides, preset=preset, out=out)
+        return run_worker(project_python(), os.path.join(BENCH_DIR, "make_corpus.py"), "make_corpus", kwargs)
     from make_corpus import make_corpus
 
     return make_corpus(preset, out, **overrides)
