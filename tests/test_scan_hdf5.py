@@ -534,3 +534,53 @@ def test_file_already_open_elsewhere(tmp_path):
     with h5py.File(path, "r"):
         ds = scan_file(path)
     assert "edges" in ds
+
+
+def test_dims_without_netcdf4_coordinates(tmp_path):
+    """Older netCDF-C wrote no _Netcdf4Coordinates: dims come from REFERENCE_LIST."""
+    path = make_nc_groups(str(tmp_path / "g.nc"))
+    before = {g: {n: v.dims for n, v in scan_file(path, group=g).variables.items()} for g in ("", "forecast")}
+    with h5py.File(path, "r+") as f:
+        def strip(name, obj):
+            if isinstance(obj, h5py.Dataset) and "_Netcdf4Coordinates" in obj.attrs:
+                del obj.attrs["_Netcdf4Coordinates"]
+        f.visititems(strip)
+    after = {g: {n: v.dims for n, v in scan_file(path, group=g).variables.items()} for g in ("", "forecast")}
+    assert after == before
+    assert after["forecast"]["temp"] == ("step", "x")
+
+
+def test_dimension_scales_in_another_group(tmp_path):
+    """Scales outside the variable's group ancestry are found through DIMENSION_LIST."""
+    path = str(tmp_path / "d.h5")
+    with h5py.File(path, "w") as f:
+        x = f.create_dataset("dims/xs", data=np.arange(4.0))
+        x.make_scale("xs")
+        d = f.create_dataset("data/v", data=np.ones((2, 4)))
+        d.dims[1].attach_scale(x)
+    ds = scan_file(path, group="data")
+    assert ds["v"].dims == ("phony_dim_0", "xs")
+
+
+@pytest.mark.parametrize("kind", ["nc", "h5"])
+def test_corrupted_bytes_give_scan_errors(tmp_path, kind):
+    """Random byte damage (seeded) never escapes as anything but a one-line
+    ScanError, and never hangs."""
+    from _h5files import make_h5_filter
+
+    src = make_nc_dtypes(str(tmp_path / "s.nc")) if kind == "nc" else make_h5_filter(str(tmp_path / "s.h5"), "shuffle_zlib")
+    clean = open(src, "rb").read()
+    rng = np.random.default_rng(7 if kind == "nc" else 8)
+    errors = 0
+    for i in range(120):
+        data = bytearray(clean)
+        for _ in range(int(rng.integers(1, 20))):
+            data[int(rng.integers(8, len(data)))] = int(rng.integers(0, 256))
+        p = tmp_path / f"bad{i}.{kind}"
+        p.write_bytes(bytes(data))
+        try:
+            scan_file(str(p), inline_threshold=10**6)
+        except ScanError as e:
+            errors += 1
+            assert str(p) in str(e) and "\n" not in str(e)
+    assert errors > 0

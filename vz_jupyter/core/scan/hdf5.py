@@ -432,7 +432,7 @@ class _Scanner:
                 vars_.append(v)
             # named datatypes and others are not variables
 
-        self._assign_dims(gid, gpath, vars_)
+        self._assign_dims(gid, gpath, vars_, is_netcdf)
 
         # data variables: scales that are only dimensions are not variables
         variables: dict[str, VArray] = {}
@@ -458,7 +458,7 @@ class _Scanner:
                 ) from None
             except (ScanError, UnsupportedFeature):
                 raise
-            except (OSError, RuntimeError, KeyError, ValueError) as e:
+            except Exception as e:  # corrupt files raise all sorts (OSError, zlib.error, OverflowError, ...)
                 raise ScanError(self.path, f"variable {v.name!r}: {condense_h5_error(e)}") from None
             variables[v.name] = va
             if v.is_scale and va.ndim >= 1 and va.dims[0] == v.name:
@@ -485,46 +485,120 @@ class _Scanner:
         )
 
     # dimensions ----------------------------------------------------------------------
-    def _assign_dims(self, gid, gpath: str, vars_: list[_Var]) -> None:
-        by_path: dict[bytes, str] = {}  # object path -> dim name
+    def _scales_in(self, gp: str) -> list[tuple[str, Any]]:
+        """(name, DatasetID) of the dimension scales in group ``gp``."""
+        out = []
+        g = h5o.open(self.fid, (gp or "/").encode())
+        for name, kind in self.members(g):
+            if kind != "dataset":
+                continue
+            try:
+                ds = h5o.open(g, name.encode())
+                if h5a.exists(ds, b"CLASS") and _read_attr(ds, b"CLASS") == "DIMENSION_SCALE":
+                    out.append((name, ds))
+            except Exception:
+                continue
+        return out
+
+    def _assign_dims(self, gid, gpath: str, vars_: list[_Var], is_netcdf: bool = False) -> None:
+        """Name every axis. In order of preference (and cost):
+
+        1. netCDF-C's ``_Netcdf4Coordinates`` (dimension ids) against the scales'
+           ``_Netcdf4Dimid``: plain integer attributes;
+        2. the scales' ``REFERENCE_LIST`` (fixed-size records of object reference +
+           axis): one read per scale, no variable-length data;
+        3. the variable's ``DIMENSION_LIST`` (variable-length references; a corrupt
+           global heap can make HDF5 spin on it, so it is the last resort);
+        4. phony dimensions.
+        Scales are looked up in this group and its ancestors (NetCDF4 scoping).
+        """
+        # scales visible from this group: (name, dsid), inner groups first
+        scales: list[tuple[str, Any]] = [(v.name, v.dsid) for v in vars_ if v.is_scale]
+        if gpath:
+            parts = gpath.split("/")
+            seen = {n for n, _ in scales}
+            for k in range(len(parts) - 1, -1, -1):
+                for n, ds in self._scales_in("/".join(parts[:k])):
+                    if n not in seen:
+                        scales.append((n, ds))
+                        seen.add(n)
         dimids: dict[int, str] | None = None
 
         def dimid_map() -> dict[int, str]:
             nonlocal dimids
             if dimids is None:
                 dimids = {}
-                # this group and its ancestors (inner names win)
-                parts = gpath.split("/") if gpath else []
-                chain = ["/".join(parts[:k]) for k in range(len(parts), -1, -1)]
-                for gp in chain:
-                    g = h5o.open(self.fid, (gp or "/").encode())
-                    for name, kind in self.members(g):
-                        if kind != "dataset":
-                            continue
-                        try:
-                            ds = h5o.open(g, name.encode())
-                            if h5a.exists(ds, b"_Netcdf4Dimid"):
-                                i = int(np.asarray(_read_attr(ds, b"_Netcdf4Dimid")).reshape(-1)[0])
-                                dimids.setdefault(i, name)
-                        except Exception:
-                            continue
+                for n, ds in scales:
+                    try:
+                        if h5a.exists(ds, b"_Netcdf4Dimid"):
+                            i = int(np.asarray(_read_attr(ds, b"_Netcdf4Dimid")).reshape(-1)[0])
+                            dimids.setdefault(i, n)
+                    except Exception:
+                        continue
             return dimids
 
+        def from_nc_coords(v: _Var) -> bool:
+            try:
+                ids = np.asarray(_read_attr(v.dsid, b"_Netcdf4Coordinates")).reshape(-1)
+            except Exception:
+                return False
+            m = dimid_map()
+            if len(ids) != len(v.shape) or not all(int(i) in m for i in ids):
+                return False
+            v.dims = [m[int(i)] for i in ids]
+            return True
+
+        pending: list[_Var] = []
         for v in vars_:
             if v.is_scale:
                 if len(v.shape) >= 1:
                     v.dims[0] = v.name
                 if len(v.shape) > 1 and v.nc_coords:
+                    from_nc_coords(v)
+                continue
+            if not v.shape or not (v.dimlist or v.nc_coords):
+                continue
+            if v.nc_coords and scales and from_nc_coords(v):
+                continue
+            if v.dimlist:
+                pending.append(v)
+        if pending and scales:
+            base = f"/{gpath}/" if gpath else "/"
+            by_path = {(base + v.name).encode(): v for v in pending}
+            by_addr: dict[int, _Var] | None = None
+            for sname, sds in scales:
+                try:
+                    if not h5a.exists(sds, b"REFERENCE_LIST"):
+                        continue
+                    aid = h5a.open(sds, b"REFERENCE_LIST")
+                    rl = np.empty(aid.shape, dtype=aid.dtype)
+                    aid.read(rl)
+                except Exception:
+                    continue
+                if rl.dtype.names is None or len(rl.dtype.names) < 2:
+                    continue
+                refs = rl[rl.dtype.names[0]].reshape(-1)
+                axes = rl[rl.dtype.names[1]].reshape(-1)
+                for ref, axis in zip(refs, axes):
                     try:
-                        ids = np.asarray(_read_attr(v.dsid, b"_Netcdf4Coordinates")).reshape(-1)
-                        m = dimid_map()
-                        if len(ids) == len(v.shape) and all(int(i) in m for i in ids):
-                            v.dims = [m[int(i)] for i in ids]
+                        p = h5r.get_name(ref, self.fid)
+                        v = by_path.get(p)
+                        if v is None:  # reached through another link name
+                            if by_addr is None:
+                                by_addr = {h5o.get_info(x.dsid).addr: x for x in pending}
+                            v = by_addr.get(h5o.get_info(h5r.dereference(ref, self.fid)).addr)
                     except Exception:
-                        pass
+                        continue
+                    if v is not None and 0 <= int(axis) < len(v.dims) and v.dims[int(axis)] is None:
+                        v.dims[int(axis)] = sname
+        for v in pending:
+            if all(d is not None for d in v.dims):
                 continue
-            if not v.dimlist or not v.shape:
-                continue
+            if is_netcdf:  # NetCDF4 scales always live in the ancestry: the file is damaged
+                raise ScanError(
+                    self.path, f"variable {v.name!r}: its dimension scales cannot be resolved (damaged file?)"
+                )
+            # scales outside this group's ancestry (plain HDF5): DIMENSION_LIST
             try:
                 aid = h5a.open(v.dsid, b"DIMENSION_LIST")
                 arr = np.empty(aid.shape, dtype=aid.dtype)
@@ -532,18 +606,13 @@ class _Scanner:
             except Exception:
                 continue
             for d, refs in enumerate(arr.reshape(-1)[: len(v.shape)]):
-                if refs is None or len(refs) == 0:
+                if v.dims[d] is not None or refs is None or len(refs) == 0:
                     continue
-                ref = refs[0]
                 try:
-                    p = h5r.get_name(ref, self.fid)
+                    p = h5r.get_name(refs[0], self.fid)
                 except Exception:
                     continue
-                name = by_path.get(p)
-                if name is None:
-                    name = p.rsplit(b"/", 1)[-1].decode("utf-8", "replace")
-                    by_path[p] = name
-                v.dims[d] = name
+                v.dims[d] = p.rsplit(b"/", 1)[-1].decode("utf-8", "replace")
         # phony dimensions, named as netCDF-C does: one per distinct length in the
         # group, a new one when a variable needs the same length twice
         phony: list[tuple[str, int]] = []
@@ -845,7 +914,7 @@ def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 50
         return sc.scan(group)
     except (ScanError, UnsupportedFeature):
         raise
-    except (OSError, RuntimeError, KeyError, ValueError) as e:
+    except Exception as e:  # corrupt files: any h5py/numpy error becomes a one-line ScanError
         raise ScanError(path, condense_h5_error(e)) from None
     finally:
         sc.close()
