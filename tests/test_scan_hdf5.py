@@ -584,3 +584,18 @@ def test_corrupted_bytes_give_scan_errors(tmp_path, kind):
             errors += 1
             assert str(p) in str(e) and "\n" not in str(e)
     assert errors > 0
+
+
+@pytest.mark.parametrize("group", [None, "g", "g/k", "h", "h/z"])
+def test_phony_dims_numbered_across_groups_like_netcdf_c(tmp_path, group):
+    path = str(tmp_path / "ph.h5")
+    with h5py.File(path, "w") as f:
+        f.create_dataset("a", data=np.ones((3, 4)))
+        f.create_dataset("g/b", data=np.ones((4, 5)))
+        f.create_dataset("g/c", data=np.ones((3,)))
+        f.create_dataset("g/k/e", data=np.ones((3, 3)))
+        f.create_dataset("h/d", data=np.ones((7,)))
+        f.create_dataset("h/z/y", data=np.ones((2,)))
+    ds = scan_file(path, group=group)
+    with xr.open_dataset(path, engine="netcdf4", group=group) as exp:
+        assert {k: v.dims for k, v in ds.variables.items()} == {k: v.dims for k, v in exp.variables.items()}

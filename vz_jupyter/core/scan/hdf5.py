@@ -262,6 +262,28 @@ def _attr_names(oid) -> list[bytes]:
     return names
 
 
+def _alloc_phony(dims: list[list], shapes: list[tuple], start: int) -> list[list[str]]:
+    """Name the unnamed axes as netCDF-C does within one group: reuse a phony dim of
+    the same length unless this variable already uses it, else make
+    ``phony_dim_{start + k}``."""
+    phony: list[tuple[str, int]] = []
+    out = []
+    for names, shape in zip(dims, shapes):
+        names = list(names)
+        used = {d for d in names if d is not None}
+        for i, s in enumerate(shape):
+            if names[i] is not None:
+                continue
+            match = next((n for n, ln in phony if ln == s and n not in used), None)
+            if match is None:
+                match = f"phony_dim_{start + len(phony)}"
+                phony.append((match, s))
+            names[i] = match
+            used.add(match)
+        out.append(names)
+    return out
+
+
 # --------------------------------------------------------------------------- the scanner
 class _Var:
     """What the first pass learns about one dataset."""
@@ -613,24 +635,66 @@ class _Scanner:
                 except Exception:
                     continue
                 v.dims[d] = p.rsplit(b"/", 1)[-1].decode("utf-8", "replace")
-        # phony dimensions, named as netCDF-C does: one per distinct length in the
-        # group, a new one when a variable needs the same length twice
-        phony: list[tuple[str, int]] = []
-        counter = 0
-        for v in vars_:
-            if all(d is not None for d in v.dims):
+        # phony dimensions, named as netCDF-C names them (see _phony_offset)
+        need = [v for v in vars_ if any(d is None for d in v.dims)]
+        if need:
+            start = self._phony_offset(gpath)
+            for v, names in zip(need, _alloc_phony([v.dims for v in need], [v.shape for v in need], start)):
+                v.dims = names
+
+    # phony dimension numbering ------------------------------------------------------------
+    def _group_phony_count(self, gp: str) -> int:
+        """How many phony dims netCDF-C creates for group ``gp``'s own datasets."""
+        g = h5o.open(self.fid, (gp or "/").encode())
+        dims, shapes = [], []
+        for name, kind in self.members(g):
+            if kind != "dataset":
                 continue
-            used: set[str] = {d for d in v.dims if d is not None}
-            for i, (d, s) in enumerate(zip(v.dims, v.shape)):
-                if d is not None:
+            try:
+                ds = h5o.open(g, name.encode())
+                shape = ds.shape
+                if shape is None or not shape:
                     continue
-                match = next((n for n, ln in phony if ln == s and n not in used), None)
-                if match is None:
-                    match = f"phony_dim_{counter}"
-                    counter += 1
-                    phony.append((match, s))
-                v.dims[i] = match
-                used.add(match)
+                if h5a.exists(ds, b"DIMENSION_LIST"):
+                    continue
+                if h5a.exists(ds, b"CLASS") and _read_attr(ds, b"CLASS") == "DIMENSION_SCALE":
+                    continue
+            except Exception:
+                continue
+            dims.append([None] * len(shape))
+            shapes.append(tuple(shape))
+        if not shapes:
+            return 0
+        return len({n for names in _alloc_phony(dims, shapes, 0) for n in names})
+
+    def _subtree_phony_count(self, gp: str) -> int:
+        g = h5o.open(self.fid, (gp or "/").encode())
+        total = 0
+        for name, kind in self.members(g):
+            if kind == "group":
+                total += self._subtree_phony_count(f"{gp}/{name}" if gp else name)
+        return total + self._group_phony_count(gp)
+
+    def _phony_offset(self, gpath: str) -> int:
+        """netCDF-C numbers phony dims across the whole file, visiting child groups
+        (in link order) before a group's own datasets. The first number of this
+        group is the count made in every group visited before it: its own
+        sub-groups, and the earlier siblings' sub-trees of it and of each ancestor."""
+        off = 0
+        g = h5o.open(self.fid, (gpath or "/").encode())
+        for name, kind in self.members(g):
+            if kind == "group":
+                off += self._subtree_phony_count(f"{gpath}/{name}" if gpath else name)
+        parts = gpath.split("/") if gpath else []
+        for k in range(len(parts), 0, -1):
+            parent = "/".join(parts[: k - 1])
+            pg = h5o.open(self.fid, (parent or "/").encode())
+            for name, kind in self.members(pg):
+                if name == parts[k - 1]:
+                    break
+                if kind == "group":
+                    off += self._subtree_phony_count(f"{parent}/{name}" if parent else name)
+        return off
 
     # one variable ----------------------------------------------------------------------
     def make_var(self, v: _Var, dim_sizes: dict[str, int]) -> VArray:
