@@ -178,6 +178,9 @@ def make_h5_dtypes(path):
         comp["b"] = np.linspace(0, 1, 6)
         comp["c"] = [b"x", b"yy", b"zzz", b"", b"a", b"bc"]
         f.create_dataset("compound", data=comp, chunks=(4,))
+        fillrec = np.array((-1, np.nan, b"?"), dtype=ct)
+        cz = f.create_dataset("compound_z", shape=(10,), dtype=ct, chunks=(3,), compression="gzip", shuffle=True, fillvalue=fillrec)
+        cz[0:3] = comp[:3]  # chunks 1..3 never written: read as the fill record
         f.create_dataset("cplx", data=(rng.normal(size=5) + 1j * rng.normal(size=5)).astype("c8"))
         f.create_dataset("scalar_i", data=np.int16(-5))
         f.create_dataset("scalar_f", data=np.float64(2.5), dtype=">f8")

@@ -326,5 +326,29 @@ class H5Bitshuffle(Codec):
         return _finish(b"".join(pieces), out)
 
 
-for _cls in (H5LZF, H5LZ4, H5Bitshuffle):
+# --------------------------------------------------------------------------- compound fields
+class StructField(Codec):
+    """Decode-only: take one field out of a chunk of packed structured records
+    (HDF5 compound type), so each field can be its own zarr array. First in the
+    encode-order pipeline, hence last to run when decoding."""
+
+    codec_id = "vz.field"
+
+    def __init__(self, dtype, field: str):
+        self.dtype = [[str(n), str(t)] for n, t in dtype]
+        self.field = str(field)
+        self._dt = np.dtype([(n, t) for n, t in self.dtype])
+        if self.field not in self._dt.names:
+            raise ValueError(f"no field {self.field!r} in {self._dt}")
+
+    def encode(self, buf):
+        raise NotImplementedError("one field of a compound chunk cannot be encoded back into the chunk")
+
+    def decode(self, buf, out=None):
+        data = _as_bytes(buf)
+        rec = np.frombuffer(data, dtype=self._dt)
+        return _finish(np.ascontiguousarray(rec[self.field]).tobytes(), out)
+
+
+for _cls in (H5LZF, H5LZ4, H5Bitshuffle, StructField):
     register_codec(_cls)

@@ -482,6 +482,10 @@ class _Scanner:
                 raise
             except Exception as e:  # corrupt files raise all sorts (OSError, zlib.error, OverflowError, ...)
                 raise ScanError(self.path, f"variable {v.name!r}: {condense_h5_error(e)}") from None
+            if isinstance(va, list):  # compound: one variable per field
+                for fv in va:
+                    variables[fv.name] = fv
+                continue
             variables[v.name] = va
             if v.is_scale and va.ndim >= 1 and va.dims[0] == v.name:
                 coords.append(v.name)
@@ -697,7 +701,7 @@ class _Scanner:
         return off
 
     # one variable ----------------------------------------------------------------------
-    def make_var(self, v: _Var, dim_sizes: dict[str, int]) -> VArray:
+    def make_var(self, v: _Var, dim_sizes: dict[str, int]) -> VArray | list[VArray]:
         dsid = v.dsid
         tid = dsid.get_type()
         dtype, how = self._dtype(tid)
@@ -733,6 +737,30 @@ class _Scanner:
                     raise _Skip("data stored in external raw files (H5Pset_external) is not supported")
                 codecs = []
                 manifest = self._contiguous_manifest(dsid, shape)
+        if how == "compound":
+            # xarray cannot read structured zarr arrays: one variable per field,
+            # all sharing the chunks, each extracting its field after decoding
+            full = np.zeros((1,), dtype=dtype)
+            try:
+                if dcpl.fill_value_defined() != 0:
+                    dcpl.get_fill_value(full)
+            except Exception:
+                pass
+            descr = [[n, dtype.fields[n][0].str] for n in dtype.names]
+            return [
+                VArray(
+                    name=f"{v.name}.{n}",
+                    dims=dims,
+                    shape=shape,
+                    dtype=dtype.fields[n][0],
+                    chunks=chunks,
+                    codecs=({"id": "vz.field", "dtype": descr, "field": n}, *codecs),
+                    fill_value=full[0][n],
+                    attrs={**attrs, "compound_variable": v.name},
+                    manifest=manifest,
+                )
+                for n in dtype.names
+            ]
         return VArray(
             name=v.name,
             dims=dims,
@@ -764,10 +792,7 @@ class _Scanner:
             dt = tid.dtype
             if dt.kind == "c":
                 return dt, "raw"
-            self._compound_dtype(tid)  # says what exactly is unsupported, if anything
-            raise _Skip(
-                "compound (structured) type: zarr reads it but xarray cannot, so it is left out"
-            )
+            return self._compound_dtype(tid), "compound"
         if cls == getattr(h5t, "COMPLEX", -999):
             return tid.dtype, "raw"
         if cls == h5t.ARRAY:
