@@ -5,7 +5,6 @@ compared value by value with the original read by xarray (netCDF4 engine) or h5p
 from __future__ import annotations
 
 import os
-import shutil
 
 import h5py
 import hdf5plugin
@@ -17,7 +16,7 @@ import xarray as xr
 import vz_jupyter as vz
 from vz_jupyter.core import codecs as vzc
 from vz_jupyter.core.errors import ScanError, UnsupportedFeature
-from vz_jupyter.core.model import INLINE, MISSING
+from vz_jupyter.core.model import INLINE
 from vz_jupyter.core.scan import scan_file
 from vz_jupyter.core.scan.hdf5 import condense_h5_error, scan_hdf5
 

@@ -7,8 +7,13 @@ Everything is read through h5py's low-level API, once per file:
   contiguous data as one chunk; compact data and small variables inlined;
 * the filter pipeline mapped to numcodecs configurations in HDF5's (encode) order;
   chunks that skipped a filter (``filter_mask``) are re-encoded and inlined;
-* dimensions from NetCDF4 / HDF5 dimension scales (``DIMENSION_LIST`` resolved
-  once per variable), ``phony_dim_N`` names otherwise, as netCDF-C names them.
+* dimensions from NetCDF4 / HDF5 dimension scales (netCDF-C's dimension ids
+  first, then the scales' ``REFERENCE_LIST``, ``DIMENSION_LIST`` last), and
+  ``phony_dim_N`` names otherwise, numbered exactly as netCDF-C numbers them;
+* types: numbers of either byte order, bools/enums as their base integer type,
+  fixed-length strings, variable-length strings (read and inlined as vlen-utf8),
+  compound records split into one variable per field (``vz.field`` codec);
+  references, ragged arrays, opaque and array types go to ``VDataset.skipped``.
 """
 from __future__ import annotations
 
