@@ -627,3 +627,18 @@ def test_struct_field_codec():
     np.testing.assert_array_equal(np.frombuffer(c.decode(rec.tobytes()), ">f4"), [2.5, -1.0])
     with pytest.raises(NotImplementedError):
         c.encode(rec.tobytes())
+
+
+def test_group_link_cycles_terminate(tmp_path):
+    path = str(tmp_path / "cyc.h5")
+    with h5py.File(path, "w") as f:
+        g = f.create_group("g")
+        g.create_dataset("v", data=np.arange(3))
+        g["up"] = f  # hard link back to the root
+        g["soft_up"] = h5py.SoftLink("/g")
+        f.create_dataset("w", data=np.arange(4.0))
+    ds = scan_file(path)
+    assert set(ds.variables) == {"w"}
+    assert "g" in ds.groups and "g/up" in ds.groups and "g/soft_up" in ds.groups
+    sub = scan_file(path, group="g/up/g")
+    assert set(sub.variables) == {"v"}

@@ -17,6 +17,7 @@ Everything is read through h5py's low-level API, once per file:
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
@@ -31,6 +32,8 @@ try:  # h5py is a hard dependency, but keep import errors readable
     from h5py import h5, h5a, h5d, h5l, h5o, h5r, h5s, h5t
 except ImportError as _e:  # pragma: no cover
     raise ImportError(f"vz_jupyter needs h5py to scan HDF5/NetCDF4 files: {_e}") from None
+
+log = logging.getLogger(__name__)
 
 #: attributes written by netCDF-C / the HDF5 dimension-scale API, not shown to users
 HIDDEN_ATTRS = frozenset(
@@ -289,6 +292,11 @@ def _alloc_phony(dims: list[list], shapes: list[tuple], start: int) -> list[list
     return out
 
 
+def _addr(oid) -> int:
+    """The object's address in the file (identifies it across link names)."""
+    return h5o.get_info(oid).addr
+
+
 # --------------------------------------------------------------------------- the scanner
 class _Var:
     """What the first pass learns about one dataset."""
@@ -338,7 +346,12 @@ class _Scanner:
             self._fd = None
 
     # groups ------------------------------------------------------------------------
-    def all_groups(self, gid, prefix: str) -> list[str]:
+    def all_groups(self, gid, prefix: str, seen: set | None = None) -> list[str]:
+        """Paths of every group below ``gid``; a group reached again through
+        another (hard or soft) link is listed but not entered twice, so link
+        cycles cannot recurse forever."""
+        if seen is None:
+            seen = {_addr(gid)}
         out: list[str] = []
         for name, kind in self.members(gid):
             if kind == "group":
@@ -346,7 +359,11 @@ class _Scanner:
                 out.append(full)
                 try:
                     sub = h5o.open(gid, name.encode())
-                    out.extend(self.all_groups(sub, full))
+                    a = _addr(sub)
+                    if a in seen:
+                        continue
+                    seen.add(a)
+                    out.extend(self.all_groups(sub, full, seen))
                 except Exception:
                     pass
         return out
@@ -414,13 +431,17 @@ class _Scanner:
 
         members = self.members(gid)
         subgroups = []
+        seen_groups = {_addr(gid)}
         vars_: list[_Var] = []
         for name, kind in members:
             if kind == "group":
                 full = f"{gpath}/{name}" if gpath else name
                 subgroups.append(full)
                 try:
-                    subgroups.extend(self.all_groups(h5o.open(gid, name.encode()), full))
+                    sub = h5o.open(gid, name.encode())
+                    if _addr(sub) not in seen_groups:
+                        seen_groups.add(_addr(sub))
+                        subgroups.extend(self.all_groups(sub, full, seen_groups))
                 except Exception:
                     pass
             elif kind == "external":
@@ -502,6 +523,8 @@ class _Scanner:
                 coords.append(c)
 
         attrs = read_attrs(gid, root_attr_names if not gpath else None)
+        if self.n_reencoded:
+            log.info("%s: %d chunk(s) had skipped filters (filter_mask); re-encoded and inlined", self.path, self.n_reencoded)
         from . import file_source
 
         fmt = "NetCDF4" if is_netcdf else "HDF5"
@@ -676,12 +699,16 @@ class _Scanner:
             return 0
         return len({n for names in _alloc_phony(dims, shapes, 0) for n in names})
 
-    def _subtree_phony_count(self, gp: str) -> int:
+    def _subtree_phony_count(self, gp: str, seen: set | None = None) -> int:
         g = h5o.open(self.fid, (gp or "/").encode())
+        seen = set() if seen is None else seen
+        if _addr(g) in seen:  # link cycle
+            return 0
+        seen.add(_addr(g))
         total = 0
         for name, kind in self.members(g):
             if kind == "group":
-                total += self._subtree_phony_count(f"{gp}/{name}" if gp else name)
+                total += self._subtree_phony_count(f"{gp}/{name}" if gp else name, seen)
         return total + self._group_phony_count(gp)
 
     def _phony_offset(self, gpath: str) -> int:
