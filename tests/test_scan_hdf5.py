@@ -642,3 +642,14 @@ def test_group_link_cycles_terminate(tmp_path):
     assert "g" in ds.groups and "g/up" in ds.groups and "g/soft_up" in ds.groups
     sub = scan_file(path, group="g/up/g")
     assert set(sub.variables) == {"v"}
+
+
+def test_vlen_strings_too_many_are_skipped(tmp_path, monkeypatch):
+    import vz_jupyter.core.scan.hdf5 as mod
+
+    path = make_h5_dtypes(str(tmp_path / "t.h5"))
+    monkeypatch.setattr(mod, "MAX_VLEN_VALUES", 3)
+    ds = scan_file(path)
+    skipped = dict(ds.skipped)
+    assert "too many to inline" in skipped["vlen"] and "vlen_ascii" in ds  # 4 values > 3, 2 values <= 3
+    assert ds.attrs["empty"] is None
