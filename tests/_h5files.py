@@ -119,6 +119,25 @@ def make_nc_filters(path):
     return path
 
 
+def make_nc_plugin_filters(path):
+    """netCDF-C's own plugin filters (zstd, bzip2, blosc variants), written by
+    netCDF4-python."""
+    rng = _rng()
+    with _nc(path) as ds:
+        ds.createDimension("x", 1000)
+        ds.createDimension("y", 7)
+        for c in ["zstd", "bzip2", "blosc_lz4", "blosc_zstd", "blosc_lz4hc", "blosc_zlib", "blosc_lz"]:
+            v = ds.createVariable(c, "f4", ("y", "x"), compression=c, complevel=5, chunksizes=(3, 300))
+            v[:] = np.cumsum(rng.normal(size=(7, 1000)), axis=1).astype("f4")
+    return path
+
+
+def nc_plugins_available() -> bool:
+    import netCDF4
+
+    return bool(netCDF4.__has_zstandard_support__ and netCDF4.__has_bzip2_support__ and netCDF4.__has_blosc_support__)
+
+
 def make_nc_groups(path):
     rng = _rng()
     with _nc(path) as ds:
@@ -351,6 +370,7 @@ CASES = {
     "nc_layouts": (make_nc_layouts, "xarray"),
     "nc_filters": (make_nc_filters, "xarray"),
     "nc_unlimited_ragged": (make_nc_unlimited_ragged, "xarray"),
+    "nc_plugin_filters": (make_nc_plugin_filters, "xarray"),
     "h5_dtypes": (make_h5_dtypes, "h5py"),
     "h5_layouts": (make_h5_layouts, "h5py"),
     "h5_layouts2": (make_h5_layouts2, "h5py"),

@@ -110,6 +110,11 @@ def compare_h5py(path, refs, ds, *, group=None):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_roundtrip_case(case, tmp_path):
     writer, oracle = CASES[case]
+    if case == "nc_plugin_filters":
+        from _h5files import nc_plugins_available
+
+        if not nc_plugins_available():
+            pytest.skip("this netCDF4-python build has no zstd/bzip2/blosc filters")
     path = str(tmp_path / (case + (".nc" if case.startswith("nc_") else ".h5")))
     writer(path)
     ds, refs = roundtrip(path, tmp_path)
