@@ -132,6 +132,35 @@ def make_nc_plugin_filters(path):
     return path
 
 
+def make_nc_xarray_written(path):
+    """What users make most: xarray.to_netcdf with CF times, NaNs and packing."""
+    import pandas as pd
+    import xarray as xr
+
+    rng = _rng()
+    temp = rng.normal(280, 5, size=(10, 4, 6)).astype("f4")
+    temp[2, 1, :] = np.nan
+    ds = xr.Dataset(
+        {
+            "temp": (("time", "lat", "lon"), temp, {"units": "K", "long_name": "air temperature"}),
+            "precip": (("time", "lat", "lon"), rng.gamma(1, 2, size=(10, 4, 6))),
+            "station": ("lat", np.array(["a", "bb", "ccc", "d"], dtype=object)),
+        },
+        coords={
+            "time": pd.date_range("2001-01-01", periods=10, freq="6h"),
+            "lat": np.linspace(-30, 30, 4),
+            "lon": np.arange(6) * 60.0,
+        },
+        attrs={"Conventions": "CF-1.8"},
+    )
+    enc = {
+        "temp": {"zlib": True, "complevel": 3, "chunksizes": (5, 4, 6), "_FillValue": -9999.0},
+        "precip": {"dtype": "i2", "scale_factor": 0.01, "_FillValue": -32768, "zlib": True},
+    }
+    ds.to_netcdf(path, engine="netcdf4", encoding=enc, unlimited_dims=["time"])
+    return path
+
+
 def nc_plugins_available() -> bool:
     import netCDF4
 
@@ -371,6 +400,7 @@ CASES = {
     "nc_filters": (make_nc_filters, "xarray"),
     "nc_unlimited_ragged": (make_nc_unlimited_ragged, "xarray"),
     "nc_plugin_filters": (make_nc_plugin_filters, "xarray"),
+    "nc_xarray_written": (make_nc_xarray_written, "xarray"),
     "h5_dtypes": (make_h5_dtypes, "h5py"),
     "h5_layouts": (make_h5_layouts, "h5py"),
     "h5_layouts2": (make_h5_layouts2, "h5py"),
