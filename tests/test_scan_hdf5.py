@@ -658,3 +658,46 @@ def test_vlen_strings_too_many_are_skipped(tmp_path, monkeypatch):
     skipped = dict(ds.skipped)
     assert "too many to inline" in skipped["vlen"] and "vlen_ascii" in ds  # 4 values > 3, 2 values <= 3
     assert ds.attrs["empty"] is None
+
+
+def test_http_scan_reads_little(tmp_path):
+    """Scanning over HTTP (loopback server) gives the local manifests and
+    fetches a small part of the file, in few requests."""
+    from _writer_data import serve_folder
+
+    path = str(tmp_path / "big.nc")
+    import netCDF4
+
+    rng = np.random.default_rng(0)
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("t", None)
+        ds.createDimension("y", 90)
+        ds.createDimension("x", 180)
+        ds.createVariable("t", "f8", ("t",))[:] = np.arange(12)
+        for name in ("a", "b", "c"):
+            v = ds.createVariable(name, "f4", ("t", "y", "x"), zlib=True, complevel=1, chunksizes=(1, 90, 180))
+            v[:] = rng.normal(size=(12, 90, 180)).astype("f4")
+            v.units = "1"
+    size = os.path.getsize(path)
+    local = scan_file(path)
+    with serve_folder(tmp_path) as (base, handler):
+        handler.requests.clear()
+        remote = scan_file(f"{base}/big.nc")
+        fetched = 0
+        for _, rng_header in handler.requests:
+            a, b = rng_header.split("=")[1].split("-")
+            fetched += int(b) - int(a) + 1
+        n_requests = len(handler.requests)
+        assert remote.sources[0].path == f"{base}/big.nc" and remote.sources[0].size == size
+        for name, var in local.variables.items():
+            np.testing.assert_array_equal(remote[name].manifest.offset, var.manifest.offset)
+            np.testing.assert_array_equal(remote[name].manifest.length, var.manifest.length)
+            assert dict(remote[name].manifest.inline) == dict(var.manifest.inline)
+            assert remote[name].attrs == var.attrs and remote[name].dims == var.dims
+        refs = str(tmp_path / "remote.json")
+        vz.write(remote, refs)
+        got = vz.open(refs, decode=False)
+        with xr.open_dataset(path, decode_cf=False) as exp:
+            np.testing.assert_array_equal(got["b"].values, exp["b"].values)
+    assert fetched < size / 4, (fetched, size)  # ~200 kB of a 2 MB file
+    assert n_requests <= 20

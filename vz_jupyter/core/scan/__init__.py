@@ -81,8 +81,17 @@ def sniff(path: str, head: bytes) -> str:
     raise ScanError(path, "not an HDF5, NetCDF or kerchunk reference file (unrecognised leading bytes)")
 
 
+def _open_small(fs, path: str):
+    """Open for a few small reads: a remote file must not fetch fsspec's default
+    multi-megabyte read-ahead block just to sniff 8 bytes."""
+    try:
+        return fs.open(path, "rb", block_size=1 << 12)
+    except TypeError:
+        return fs.open(path, "rb")
+
+
 def _read_head(path: str, fs, n: int = 8) -> bytes:
-    with fs.open(path, "rb") as f:
+    with _open_small(fs, path) as f:
         head = f.read(n)
         if head.startswith(HDF5_MAGIC) or head[:4] in NC3_MAGICS:
             return head

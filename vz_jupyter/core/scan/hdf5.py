@@ -317,8 +317,9 @@ class _Var:
 
 
 class _Scanner:
-    def __init__(self, path: str, f: "h5py.File", fs, inline_threshold: int):
+    def __init__(self, path: str, f: "h5py.File", fs, inline_threshold: int, fobj=None):
         self.path = path
+        self.fobj = fobj
         self.f = f
         self.fid = f.id
         self.fs = fs
@@ -331,6 +332,12 @@ class _Scanner:
     def read_bytes(self, offset: int, size: int) -> bytes:
         if size == 0:
             return b""
+        if self.fobj is not None:  # the file object h5py reads through: its cache helps
+            self.fobj.seek(offset)
+            data = self.fobj.read(size)
+            if len(data) != size:
+                raise ScanError(self.path, f"chunk at byte {offset} runs past the end of the file (truncated file?)")
+            return data
         if self.fs is not None:
             return self.fs.cat_file(self.path, start=offset, end=offset + size)
         if self._fd is None:
@@ -987,6 +994,18 @@ class _Scanner:
         )
 
 
+#: block size for remote reads: HDF5 metadata is small and scattered, so small
+#: cached blocks beat fsspec's default multi-megabyte read-ahead by far
+REMOTE_BLOCK_SIZE = 1 << 16
+
+
+def _open_remote(fs, path: str):
+    try:
+        return fs.open(path, "rb", block_size=REMOTE_BLOCK_SIZE, cache_type="blockcache")
+    except TypeError:  # filesystems without buffered-file options
+        return fs.open(path, "rb")
+
+
 def _open_local(path: str) -> "h5py.File":
     """Open read-only without file locking (read-only shares need that); when the
     same process already holds the file open with another locking setting, HDF5
@@ -1010,7 +1029,7 @@ def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 50
     fobj = None
     try:
         if fs is not None:
-            fobj = fs.open(path, "rb")
+            fobj = _open_remote(fs, path)
             f = h5py.File(fobj, "r")
         else:
             f = _open_local(path)
@@ -1030,7 +1049,7 @@ def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 50
         if fs is None and not os.path.exists(path):
             raise ScanError(path, "no such file") from None
         raise ScanError(path, f"cannot open as HDF5: {condense_h5_error(e)}") from None
-    sc = _Scanner(path, f, fs, inline_threshold)
+    sc = _Scanner(path, f, fs, inline_threshold, fobj=fobj)
     try:
         return sc.scan(group)
     except (ScanError, UnsupportedFeature):
