@@ -701,3 +701,14 @@ def test_http_scan_reads_little(tmp_path):
             np.testing.assert_array_equal(got["b"].values, exp["b"].values)
     assert fetched < size / 4, (fetched, size)  # ~200 kB of a 2 MB file
     assert n_requests <= 20
+
+
+def test_get_chunk_info_fallback_matches_chunk_iter(tmp_path, monkeypatch):
+    import vz_jupyter.core.scan.hdf5 as mod
+
+    path = make_h5_layouts(str(tmp_path / "l.h5"))
+    fast = scan_file(path, inline_threshold=0)
+    monkeypatch.setattr(mod, "_HAS_CHUNK_ITER", False)
+    slow = scan_file(path, inline_threshold=0)
+    for name, var in fast.variables.items():
+        assert slow[name].manifest.equals(var.manifest), name

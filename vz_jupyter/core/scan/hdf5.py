@@ -35,6 +35,9 @@ except ImportError as _e:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+#: ``DatasetID.chunk_iter`` (h5py >= 3.8 on HDF5 >= 1.12.3) visits the chunk index once
+_HAS_CHUNK_ITER = hasattr(h5d.DatasetID, "chunk_iter")
+
 #: attributes written by netCDF-C / the HDF5 dimension-scale API, not shown to users
 HIDDEN_ATTRS = frozenset(
     {
@@ -892,7 +895,7 @@ class _Scanner:
         sizes: list = []
         masks: list = []
 
-        if hasattr(dsid, "chunk_iter"):
+        if _HAS_CHUNK_ITER:
 
             def cb(info):
                 coords.append(info.chunk_offset)
@@ -901,7 +904,7 @@ class _Scanner:
                 masks.append(info.filter_mask)
 
             dsid.chunk_iter(cb)
-        else:  # pragma: no cover - h5py < 3.8
+        else:  # h5py < 3.8 / HDF5 < 1.12.3: one index walk per chunk (slow)
             for i in range(dsid.get_num_chunks()):
                 info = dsid.get_chunk_info(i)
                 coords.append(info.chunk_offset)
