@@ -712,3 +712,24 @@ def test_get_chunk_info_fallback_matches_chunk_iter(tmp_path, monkeypatch):
     slow = scan_file(path, inline_threshold=0)
     for name, var in fast.variables.items():
         assert slow[name].manifest.equals(var.manifest), name
+
+
+def test_scan_results_pickle_for_process_executors(tmp_path):
+    """Scan results cross process boundaries (ProcessPool / dask executors)."""
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    paths = [make_nc_dtypes(str(tmp_path / "a.nc")), make_h5_dtypes(str(tmp_path / "b.h5"))]
+    local = [scan_file(p) for p in paths]
+    for ds in local:
+        back = pickle.loads(pickle.dumps(ds))
+        assert list(back.variables) == list(ds.variables) and back.attrs.keys() == ds.attrs.keys()
+        for name, var in ds.variables.items():
+            assert back[name].manifest.equals(var.manifest) and back[name].codecs == var.codecs
+            assert back[name].dtype == var.dtype and back[name].dims == var.dims
+        assert back.sources == ds.sources and back.coords == ds.coords
+    with ProcessPoolExecutor(2) as ex:
+        remote = vz.scan(paths, executor=ex)
+    for a, b in zip(remote, local):
+        assert list(a.variables) == list(b.variables)
+        assert all(a[n].manifest.equals(b[n].manifest) for n in b.variables)

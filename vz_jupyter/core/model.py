@@ -464,3 +464,26 @@ class VDatasetList(tuple):
         from ..display.html import dataset_list_html
 
         return dataset_list_html(self)
+
+
+# -- pickling ---------------------------------------------------------------------
+# Process pools and dask executors send scan results between processes; the
+# read-only mapping proxies inside these frozen objects cannot be pickled, so
+# each object is rebuilt from plain-dict copies of its fields (and re-frozen by
+# __post_init__).
+def _thaw(v: Any) -> Any:
+    if isinstance(v, MappingProxyType):
+        return {k: _thaw(x) for k, x in v.items()}
+    if type(v) is tuple:
+        return tuple(_thaw(x) for x in v)
+    return v
+
+
+def _reduce_frozen(self):
+    from dataclasses import fields
+
+    return (type(self), tuple(_thaw(getattr(self, f.name)) for f in fields(self)))
+
+
+for _cls in (Manifest, VArray, VDataset):
+    _cls.__reduce__ = _reduce_frozen
