@@ -403,9 +403,11 @@ class _Scanner:
                 continue
             try:
                 info = h5o.get_info(gid, bname)
-            except Exception:
-                out.append((name, "dangling"))
-                continue
+            except Exception as e:
+                if ltype == h5l.TYPE_SOFT:
+                    out.append((name, "dangling"))
+                    continue
+                raise ScanError(self.path, f"object {name!r} cannot be read: {condense_h5_error(e)}") from None
             if info.type == h5o.TYPE_GROUP:
                 out.append((name, "group"))
             elif info.type == h5o.TYPE_DATASET:
