@@ -281,6 +281,28 @@ def make_h5_layouts2(path):
     return path
 
 
+def make_h5_chunk_indexes(path):
+    """HDF5 1.10+ chunk indexes (libver latest): fixed array, extensible array,
+    version-2 B-tree, single chunk, implicit (early allocation, no filters)."""
+    rng = _rng()
+    with h5py.File(path, "w", libver="latest") as f:
+        f.create_dataset("fixed_array", data=rng.normal(size=(20, 30)), chunks=(6, 7), compression="gzip")
+        ea = f.create_dataset("extensible", shape=(5, 8), maxshape=(None, 8), chunks=(2, 8), dtype="i4", fillvalue=-1)
+        ea[:] = rng.integers(0, 99, size=(5, 8))
+        ea.resize((9, 8))  # new rows never written
+        bt = f.create_dataset("btree2", shape=(4, 4), maxshape=(None, None), chunks=(3, 3), dtype="f4")
+        bt[:] = rng.normal(size=(4, 4)).astype("f4")
+        bt.resize((7, 5))
+        bt[6, 4] = 5.0
+        f.create_dataset("single", data=rng.normal(size=(6, 5)), chunks=(6, 5), compression="gzip")
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((4,))
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        dsid = h5py.h5d.create(f.id, b"implicit", h5py.h5t.NATIVE_INT16, h5py.h5s.create_simple((10,)), dcpl=dcpl)
+        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, np.arange(10, dtype="i2"))
+    return path
+
+
 PLUGIN_FILTERS = {
     "zlib": dict(compression="gzip", compression_opts=6),
     "shuffle_zlib": dict(compression="gzip", shuffle=True),
@@ -405,6 +427,7 @@ CASES = {
     "h5_layouts": (make_h5_layouts, "h5py"),
     "h5_layouts2": (make_h5_layouts2, "h5py"),
     "h5_filter_mask": (make_h5_filter_mask, "h5py"),
+    "h5_chunk_indexes": (make_h5_chunk_indexes, "h5py"),
     "h5_dimscales": (make_h5_dimscales, "h5py"),
 }
 for _k in PLUGIN_FILTERS:
