@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PORT   ?= 8888
+# JupyterLab refuses to run as root (CI, containers) without --allow-root
+ROOTFLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: demo test setup setup-test browser sample-data clean
 
@@ -24,7 +26,7 @@ sample-data: setup
 
 demo: setup sample-data
 	@echo "Starting JupyterLab on the tutorials (open the URL printed below; Ctrl-C stops it)."
-	$(VENV)/bin/jupyter lab notebooks/ --no-browser --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=$(CURDIR)
+	$(VENV)/bin/jupyter lab notebooks/ --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOTFLAG) --ServerApp.root_dir=$(CURDIR)
 
 test: setup browser
 	VZ_REQUIRE_BROWSER=1 $(PY) -m pytest -q -p no:cacheprovider --nbmake tests/ notebooks/
