@@ -129,3 +129,38 @@ def test_console_script_runs(daily, tmp_path):
     assert r.returncode == 0, r.stderr
     r = subprocess.run([exe, "scan", str(tmp_path / "missing.nc")], capture_output=True, text=True)
     assert r.returncode == 1 and "missing.nc" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_plan_prints_summary_and_bad_selections_are_usage_errors(tmp_path):
+    f = make_netcdf3(tmp_path / "p.nc")
+    refs = tmp_path / "p.json"
+    assert run("scan", str(f), "-o", str(refs))[0] == 0
+    code, stdout, err = run("plan", str(refs), "precip[0:3, 5:10, 7]", "--execute")
+    assert code == 0, err
+    assert "bytes to read" in stdout and "precip" in stdout and "executed" in stdout
+    code, _, err = run("plan", str(refs), "precip[0:3")
+    assert code == 2 and "precip[0:3" in err
+    code, _, err = run("plan", str(refs), "nope[0]")
+    assert code == 2 and "nope" in err
+
+
+def test_check_and_combine_exit_codes(tmp_path):
+    good = make_daily_netcdf4(tmp_path / "good", n_files=3)
+    out = tmp_path / "all.json"
+    code, stdout, err = run("check", *map(str, good), "--dim", "time")
+    assert code == 0, stdout + err
+    code, stdout, err = run("combine", *map(str, good), "--dim", "time", "-o", str(out))
+    assert code == 0, stdout + err
+    with xr.open_mfdataset(good, combine="nested", concat_dim="time") as want:
+        xr.testing.assert_allclose(vz.open(out).load(), want.load())
+    bad = make_daily_netcdf4(tmp_path / "bad", n_files=2, start_day=10, scale_factor=None)
+    import netCDF4
+    with netCDF4.Dataset(bad[1], "a") as nc:
+        nc["air"].scale_factor = 0.5
+    out2 = tmp_path / "bad.json"
+    code, stdout, err = run("combine", *map(str, bad), "--dim", "time", "-o", str(out2))
+    assert code == 1
+    assert os.path.basename(bad[1]) in stdout and "scale" in stdout
+    assert not out2.exists()
+    code, stdout, _ = run("check", *map(str, bad), "--dim", "time")
+    assert code == 1 and os.path.basename(bad[1]) in stdout

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Sequence
 
-from .core.errors import CheckFailed, VZError
+from .core.errors import CheckFailed, SelectionError, VZError
 
 
 class UsageError(Exception):
@@ -203,6 +203,9 @@ def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         return e.status
     except UsageError as e:
         err.write(f"{e}\n")
+        return 2
+    except SelectionError as e:  # a selection the user typed wrongly is a usage error
+        err.write(f"vz: {e}\n")
         return 2
     except VZError as e:
         err.write(f"vz: {e}\n")
