@@ -302,6 +302,7 @@ def test_combine_widget_in_jupyterlab(lab, tmp_path):
                 "Array.from(document.querySelectorAll('.vz-combine-ok')).some(e => e.textContent.includes('wrote'))",
                 timeout=10_000)
             assert page.locator("button.vz-write-button").is_disabled()  # exists now; overwrite unticked
+            page.locator(".vz-combine").first.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "combine-written.png"), full_page=True)
         finally:
             browser.close()
