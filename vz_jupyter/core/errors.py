@@ -2,6 +2,8 @@
 variable) and the problem, so the CLI and magics can show it as is."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 class VZError(Exception):
     """Base class: a problem with the user's data or request (CLI exit code 1)."""
@@ -34,3 +36,18 @@ class CheckFailed(VZError):
 
 class SelectionError(VZError, IndexError):
     """A selection string or object could not be understood."""
+
+
+@contextmanager
+def reading(path: str):
+    """Turn the OS errors of reading ``path`` into one-line :class:`ScanError`s."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise ScanError(path, "no such file") from None
+    except PermissionError:
+        raise ScanError(path, "permission denied") from None
+    except IsADirectoryError:
+        raise ScanError(path, "is a directory, not a file") from None
+    except OSError as e:
+        raise ScanError(path, f"cannot read: {e.strerror or e}") from None

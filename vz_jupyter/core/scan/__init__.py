@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Sequence
 
 import fsspec
 
-from ..errors import ScanError, UnsupportedFeature
+from ..errors import ScanError, UnsupportedFeature, reading
 from ..model import Source, VDataset, VDatasetList
 
 #: chunks (and whole small variables) at most this many bytes are inlined
@@ -144,16 +144,8 @@ def scan_file(
 
                 return scan_refs(path)
             raise ScanError(path, "is a directory, not a file (pass a glob such as DIR/*.nc)")
-    try:
+    with reading(path):
         head = _read_head(path, fs)
-    except FileNotFoundError:
-        raise ScanError(path, "no such file") from None
-    except PermissionError:
-        raise ScanError(path, "permission denied") from None
-    except IsADirectoryError:
-        raise ScanError(path, "is a directory, not a file") from None
-    except OSError as e:
-        raise ScanError(path, f"cannot read: {e.strerror or e}") from None
     kind = sniff(path, head)
     if kind == "hdf5":
         from .hdf5 import scan_hdf5

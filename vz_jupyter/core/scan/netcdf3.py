@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import ScanError
+from ..errors import ScanError, reading
 from ..model import Manifest, VArray, VDataset
 
 __all__ = ["scan_netcdf3", "parse_header", "Header", "NC3Var", "NC_TYPES", "DEFAULT_FILL", "FORMAT_NAMES"]
@@ -502,14 +502,8 @@ def scan_netcdf3(path: str, *, inline_threshold: int = 500, fs=None) -> VDataset
     path = str(path)
     if fs is None:
         path = os.path.abspath(os.path.expanduser(path))
-    try:
+    with reading(path):
         reader = _Reader(path, fs)
-    except FileNotFoundError:
-        raise ScanError(path, "no such file") from None
-    except PermissionError:
-        raise ScanError(path, "permission denied") from None
-    except OSError as e:
-        raise ScanError(path, f"cannot read: {e.strerror or e}") from None
     try:
         try:
             source = file_source(path, fs, format="NetCDF3")

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import ScanError, UnsupportedFeature
+from ..errors import ScanError, UnsupportedFeature, reading
 from ..model import INLINE, MISSING, Manifest, Source, VArray, VDataset
 
 _SPECIAL_FLOATS = {"NaN": math.nan, "nan": math.nan, "Infinity": math.inf, "-Infinity": -math.inf,
@@ -44,17 +44,11 @@ def scan_refs(path: str | os.PathLike | Mapping, storage_options: dict | None = 
         fs, _, _ = fsspec.get_fs_token_paths(path, storage_options=storage_options or {})
     else:
         fs = fsspec.filesystem("file")
-    try:
+    with reading(path):
         if fs.isdir(path):
             return _from_parquet(path, fs, storage_options)
         with fs.open(path, "rb") as f:
             raw = f.read()
-    except FileNotFoundError:
-        raise ScanError(path, "no such file") from None
-    except PermissionError:
-        raise ScanError(path, "permission denied") from None
-    except OSError as e:
-        raise ScanError(path, f"cannot read: {e.strerror or e}") from None
     try:
         refs = _loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
