@@ -330,6 +330,9 @@ def test_to_reductionist(tmp_path):
     assert len(reqs) == 4
     ok = [r for r in reqs if "request" in r]
     assert len(ok) == 3
+    assert all(r["endpoint"] == "/v2/sum/" for r in reqs)
+    assert plan(VDataset({"x": var}), "x").to_reductionist("mean")[0]["endpoint"] == "/v2/sum/"
+    assert plan(VDataset({"x": var}), "x").to_reductionist("max")[0]["endpoint"] == "/v2/max/"
     body = next(r["request"] for r in ok if r["chunk"] == [0, 0])
     assert body["url"] == "https://store.example/r.bin"
     assert body["dtype"] == "float32" and body["byte_order"] == "little"

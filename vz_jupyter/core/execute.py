@@ -657,16 +657,19 @@ def _rd_missing(attrs, dtype) -> tuple[dict | None, str | None]:
 def to_reductionist(plan: ReadPlan, op: str = "sum", *, axis=None, url_for=None, strict: bool = False) -> list[dict]:
     """One item per touched chunk, in plan order.
 
-    Representable chunks give ``{"chunk": [...], "operation": op, "request":
-    body}`` where ``body`` is a Reductionist v2 request (POST it to
-    ``/v2/{operation}``); the others give ``{"chunk": [...], "operation": op,
-    "reason": "..."}``. ``url_for(path) -> url`` maps local paths to the S3/HTTPS
+    Representable chunks give ``{"chunk": [...], "operation": op, "endpoint":
+    "/v2/sum/", "request": body}`` where ``body`` is a Reductionist v2 request
+    (POST it as JSON to the server's ``endpoint``; a ``mean`` is sent as ``sum``,
+    the response carries the per-chunk counts to combine); the others give
+    ``{"chunk": [...], "operation": op, "endpoint": ..., "reason": "..."}``. ``url_for(path) -> url`` maps local paths to the S3/HTTPS
     URLs the server can read. ``strict=True`` raises :class:`VZError` on the
     first chunk that cannot be expressed.
     """
     if op not in OPS:
         raise SelectionError(f"unknown reduction {op!r}; choose one of {', '.join(OPS)}")
     var = plan.var
+    # Reductionist has count/min/max/sum/select; a mean is per-chunk sums and counts combined
+    endpoint = "/v2/" + ("sum" if op == "mean" else op) + "/"
     axes = _axes(plan, axis)
     kept_dims = [d for d, s in enumerate(plan.selection) if not s.dropped]
     var_axes = [kept_dims[a] for a in axes]
@@ -681,7 +684,7 @@ def to_reductionist(plan: ReadPlan, op: str = "sum", *, axis=None, url_for=None,
     common_reason = common_reason or why
     out = []
     for e in plan.entries:
-        item: dict[str, Any] = {"chunk": list(e.chunk_index), "operation": op}
+        item: dict[str, Any] = {"chunk": list(e.chunk_index), "operation": op, "endpoint": endpoint}
         reason = common_reason
         url = None
         if reason is None and e.kind == "missing":

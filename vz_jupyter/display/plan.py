@@ -48,12 +48,12 @@ def plan_text(plan) -> str:
     ]
     rows = plan.per_file()
     if rows:
-        lines.append("  per file:  chunks  requests  to read  needed  path")
+        lines.append(f"  {'chunks':>8} {'requests':>9} {'to read':>10} {'needed':>10}  file")
         for r in rows[:MAX_FILES]:
-            lines.append(f"    {r.n_chunks:>12,} {r.n_requests:>9,} {format_bytes(r.bytes_to_read):>9} "
-                         f"{format_bytes(r.bytes_needed):>8}  {r.path}")
+            lines.append(f"  {r.n_chunks:>8,} {r.n_requests:>9,} {format_bytes(r.bytes_to_read):>10} "
+                         f"{format_bytes(r.bytes_needed):>10}  {r.path}")
         if len(rows) > MAX_FILES:
-            lines.append(f"    +{len(rows) - MAX_FILES} more files")
+            lines.append(f"  +{len(rows) - MAX_FILES} more files")
     stats = plan.last_stats
     if stats is not None:
         lines.append(f"  last run: {stats}")
