@@ -146,7 +146,7 @@ class RangeHandler(BaseHTTPRequestHandler):
             else:
                 body = f.read()
                 self.send_response(200)
-        type(self).requests.append((self.path, rng))
+        type(self).requests.append((self.path, rng, len(body)))
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()

@@ -4,10 +4,7 @@ the original file (raw values, ``decode_cf=False``)."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -16,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vz_jupyter as vz
+from _writer_data import serve_folder
 from conftest import REAL_FILES
 from test_plan_core import dim_key
 from vz_jupyter.core.plan import plan
@@ -164,71 +162,13 @@ def test_reduction_matches_xarray_decoded(files):
 
 
 # ---------------------------------------------------------------------------
-# HTTP with Range requests
-
-
-class _RangeHandler(BaseHTTPRequestHandler):
-    root = "."
-    log: list = []
-    protocol_version = "HTTP/1.1"  # keep-alive, like a real object store
-    disable_nagle_algorithm = True  # headers and body are separate writes
-
-
-    def log_message(self, *a):  # keep test output quiet
-        pass
-
-    def _file(self):
-        p = os.path.join(self.root, self.path.lstrip("/").split("?")[0])
-        return p if os.path.isfile(p) else None
-
-    def do_HEAD(self):
-        p = self._file()
-        if not p:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(os.path.getsize(p)))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-
-    def do_GET(self):
-        p = self._file()
-        if not p:
-            self.send_error(404)
-            return
-        size = os.path.getsize(p)
-        rng = self.headers.get("Range")
-        with open(p, "rb") as f:
-            if rng:
-                m = re.match(r"bytes=(\d*)-(\d*)", rng)
-                a = int(m.group(1)) if m.group(1) else 0
-                b = int(m.group(2)) if m.group(2) else size - 1
-                b = min(b, size - 1)
-                f.seek(a)
-                body = f.read(b - a + 1)
-                self.send_response(206)
-                self.send_header("Content-Range", f"bytes {a}-{b}/{size}")
-            else:
-                body = f.read()
-                self.send_response(200)
-            type(self).log.append((self.path, rng, len(body)))
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Accept-Ranges", "bytes")
-            self.end_headers()
-            self.wfile.write(body)
+# HTTP with Range requests (the loopback server of tests/_writer_data.py)
 
 
 @pytest.fixture
 def http_root(tmp_path):
-    handler = type("H", (_RangeHandler,), {"root": str(tmp_path), "log": []})
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    try:
-        yield tmp_path, f"http://127.0.0.1:{srv.server_address[1]}", handler
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with serve_folder(tmp_path) as (base, handler):
+        yield tmp_path, base, handler
 
 
 def _rebase(ds, old_dir, base):
@@ -252,10 +192,10 @@ def test_execute_over_http(files, http_root, which):
     assert ds["air"].manifest.paths[0].startswith("http://127.0.0.1")
     sel = (slice(1, 12, 2), slice(2, 8), 5)
     p = plan(ds, sel, variable="air")
-    handler.log.clear()
+    handler.requests.clear()
     got = p.execute()
     np.testing.assert_array_equal(got, xr_isel(src, "air", sel))
-    ranged = [x for x in handler.log if x[1]]
+    ranged = [x for x in handler.requests if x[1]]
     assert len(ranged) == p.n_requests == p.last_stats.n_requests
     assert sum(x[2] for x in ranged) == p.bytes_to_read
     # a reduction over HTTP agrees with the local one

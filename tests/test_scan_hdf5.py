@@ -684,7 +684,7 @@ def test_http_scan_reads_little(tmp_path):
         handler.requests.clear()
         remote = scan_file(f"{base}/big.nc")
         fetched = 0
-        for _, rng_header in handler.requests:
+        for _, rng_header, _n in handler.requests:
             a, b = rng_header.split("=")[1].split("-")
             fetched += int(b) - int(a) + 1
         n_requests = len(handler.requests)
