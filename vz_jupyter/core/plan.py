@@ -28,7 +28,6 @@ Byte accounting
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from functools import cached_property

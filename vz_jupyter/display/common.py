@@ -406,3 +406,13 @@ def manifest_stats(m) -> ManifestStats:
     except TypeError:
         pass
     return st
+
+
+def dataset_totals(ds) -> tuple[int, int]:
+    """(chunks, stored bytes) of a dataset, from the cached manifest stats."""
+    n = b = 0
+    for v in ds.variables.values():
+        st = manifest_stats(v.manifest)
+        n += st.n_chunks
+        b += st.referenced_bytes + st.inline_bytes
+    return n, b

@@ -7,13 +7,14 @@ words) and aggregating chunk maps. Limits live in :class:`Limits`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 from ..core.model import VArray, VDataset
 from .chunkmap import chunk_map_svg
 from .common import (
     Safe,
+    dataset_totals,
     attrs_html,
     badge,
     collapsible,
@@ -298,16 +299,6 @@ def dataset_html(ds: VDataset, *, limits: Limits | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- lists
-def _ds_totals(ds: VDataset) -> tuple[int, int]:
-    """(chunks, stored bytes) of a dataset from cached manifest stats."""
-    n = b = 0
-    for v in ds.variables.values():
-        st = manifest_stats(v.manifest)
-        n += st.n_chunks
-        b += st.referenced_bytes + st.inline_bytes
-    return n, b
-
-
 def _formats(ds: VDataset) -> str:
     return ", ".join(sorted({s.format for s in ds.sources if s.format})) or "?"
 
@@ -318,7 +309,7 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
     ``max_full`` datasets rendered in full (collapsible)."""
     dsets = list(dsets)
     lim = limits or (Limits() if len(dsets) == 1 else NESTED)
-    totals = [_ds_totals(d) for d in dsets]
+    totals = [dataset_totals(d) for d in dsets]
     total_chunks = sum(t[0] for t in totals)
     total_bytes = sum(t[1] for t in totals)
     n_skipped = sum(len(d.skipped) for d in dsets)

@@ -7,7 +7,6 @@ a per-file table, with the text summary embedded as the fallback.
 """
 from __future__ import annotations
 
-import math
 import posixpath
 
 from .common import Safe, escape, format_bytes, format_int, plural, table, wrap_repr

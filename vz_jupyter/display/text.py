@@ -9,7 +9,8 @@ import datetime as _dt
 from typing import Sequence
 
 from ..core.model import Source, VArray, VDataset
-from .common import format_bytes, format_int, format_value, manifest_stats, more_text, plural, shorten
+from .common import (dataset_totals, format_bytes, format_int, format_value, manifest_stats, more_text, plural,
+                     shorten)
 
 __all__ = ["dataset_text", "dataset_list_text", "variable_line", "source_line", "format_mtime",
            "dataset_summary"]
@@ -128,15 +129,6 @@ def dataset_text(ds: VDataset, *, max_vars: int = MAX_VARS) -> str:
     return "\n".join(lines)
 
 
-def _ds_totals(ds: VDataset) -> tuple[int, int]:
-    n = b = 0
-    for v in ds.variables.values():
-        st = manifest_stats(v.manifest)
-        n += st.n_chunks
-        b += st.referenced_bytes + st.inline_bytes
-    return n, b
-
-
 def _first_path(ds: VDataset) -> str:
     if len(ds.sources) == 1:
         return ds.sources[0].path
@@ -147,7 +139,7 @@ def _first_path(ds: VDataset) -> str:
 
 def dataset_list_text(dsets: Sequence[VDataset], *, max_rows: int = 50) -> str:
     dsets = list(dsets)
-    totals = [_ds_totals(d) for d in dsets]
+    totals = [dataset_totals(d) for d in dsets]
     total_chunks = sum(t[0] for t in totals)
     total_bytes = sum(t[1] for t in totals)
     lines = [f"<vz.VDatasetList> {plural(len(dsets), 'dataset')}, {plural(total_chunks, 'chunk')}, "

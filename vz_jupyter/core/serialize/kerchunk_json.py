@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import INLINE, MAX_PATH_ID, VDataset
+from ..model import MAX_PATH_ID, VDataset
 from .zarr_meta import metadata
 
 

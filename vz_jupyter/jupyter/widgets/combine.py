@@ -29,7 +29,7 @@ import traitlets
 
 from ...core.errors import VZError, WriteError
 from ...core.model import VDataset
-from .canvas import ChunkMapCanvas, _labels, canvas_payload
+from .canvas import ChunkMapCanvas, _labels
 
 FORMATS = (
     ("kerchunk JSON (.json)", "kerchunk-json"),
