@@ -263,6 +263,25 @@ def test_size_budget_1000_variables_500_files():
     assert "chunk maps drawn for" in h
 
 
+def test_size_budget_1000_variables_of_a_million_chunks():
+    """1,000 variables x 1,000,000 chunks over 500 files (one shared manifest:
+    20 MB, not 20 GB) render under budget; only a few maps are drawn."""
+    paths = [f"/archive/f{i:03d}.nc" for i in range(500)]
+    pid = (np.arange(1_000_000) // 2000).astype(np.uint32).reshape(1000, 1000)
+    base = grid_var("v0", (1000, 1000), paths, pid)
+    ds = VDataset({f"v{k}": base.replace(name=f"v{k}") for k in range(1000)}, sources=sources(paths))
+    h = dataset_html(ds)
+    assert len(h.encode()) <= BUDGET
+    assert "1,000,000,000 chunks" in h
+    lim = Limits()
+    n_maps = h.count('class="vz-chunkmap"')
+    assert 0 < n_maps <= lim.max_maps
+    assert f"chunk maps drawn for {n_maps} of 1,000 variables" in h
+    assert "1,000 × 1,000 chunks shown as" in h
+    hl = dataset_list_html(VDatasetList([ds] * 5))
+    assert len(hl.encode()) <= BUDGET
+
+
 def test_size_budget_huge_grid_and_cap_sentence():
     paths = [f"/d/f{i}.h5" for i in range(500)]
     grid = (2000, 3000)

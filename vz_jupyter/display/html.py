@@ -237,7 +237,9 @@ def sources_html(ds: VDataset, lim: Limits = Limits()) -> str:
 
 def _maps_html(ds: VDataset, lim: Limits) -> tuple[str, str]:
     """(html, summary) of the chunk-map section."""
+    # data variables before coordinates; single-chunk variables (nothing to see) last
     names = list(ds.data_vars) + list(ds.coords)
+    names.sort(key=lambda n: ds.variables[n].manifest.n_chunks <= 1)  # stable
     parts = []
     size = 0
     drawn = 0
