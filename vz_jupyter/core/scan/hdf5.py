@@ -356,14 +356,14 @@ class _Scanner:
             self._fd = None
 
     # groups ------------------------------------------------------------------------
-    def all_groups(self, gid, prefix: str, seen: set | None = None) -> list[str]:
+    def all_groups(self, gid, prefix: str, seen: set | None = None, members=None) -> list[str]:
         """Paths of every group below ``gid``; a group reached again through
         another (hard or soft) link is listed but not entered twice, so link
         cycles cannot recurse forever."""
         if seen is None:
             seen = {_addr(gid)}
         out: list[str] = []
-        for name, kind in self.members(gid):
+        for name, kind in members if members is not None else self.members(gid):
             if kind == "group":
                 full = f"{prefix}/{name}" if prefix else name
                 out.append(full)
@@ -442,20 +442,11 @@ class _Scanner:
         is_netcdf = bool({b"_NCProperties", b"_nc3_strict"} & set(root_attr_names))
 
         members = self.members(gid)
-        subgroups = []
-        seen_groups = {_addr(gid)}
+        subgroups = self.all_groups(gid, gpath, members=members)
         vars_: list[_Var] = []
         for name, kind in members:
             if kind == "group":
-                full = f"{gpath}/{name}" if gpath else name
-                subgroups.append(full)
-                try:
-                    sub = h5o.open(gid, name.encode())
-                    if _addr(sub) not in seen_groups:
-                        seen_groups.add(_addr(sub))
-                        subgroups.extend(self.all_groups(sub, full, seen_groups))
-                except Exception:
-                    pass
+                continue
             elif kind == "external":
                 self.skipped.append((name, "external link to another file (not followed)"))
             elif kind == "dangling":
