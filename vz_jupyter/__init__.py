@@ -40,6 +40,7 @@ from .core.sort import sort
 from .core.check import Finding, Report, check
 from .core.concat import combine, combine_nested, concat, merge, stack
 from .core.plan import ReadPlan, plan
+from . import display as _display  # noqa: F401,E402  (registers the renderers core objects use)
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython

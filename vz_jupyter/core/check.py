@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from . import formatting
 from .cf import format_duration, format_seconds, read_values, time_encoding
 from .errors import VZError
 from .model import VArray, VDataset
@@ -182,14 +183,10 @@ class Report:
         }
 
     def __repr__(self) -> str:
-        from ..display.report import report_text
-
-        return report_text(self)
+        return formatting.as_text(self)
 
     def _repr_html_(self) -> str:
-        from ..display.report import report_html
-
-        return report_html(self)
+        return formatting.as_html(self)
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -21,6 +21,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from . import formatting
+
 #: ``path_id`` value of a chunk that was never written (reads as the fill value)
 MISSING = np.uint32(0xFFFFFFFF)
 #: ``path_id`` value of a chunk whose bytes live in ``Manifest.inline``
@@ -441,14 +443,10 @@ class VDataset:
         return _plan(self, selection, variable=variable)
 
     def __repr__(self) -> str:
-        from ..display.text import dataset_text
-
-        return dataset_text(self)
+        return formatting.as_text(self)
 
     def _repr_html_(self) -> str:
-        from ..display.html import dataset_html
-
-        return dataset_html(self)
+        return formatting.as_html(self)
 
 
 class VDatasetList(tuple):
@@ -456,14 +454,10 @@ class VDatasetList(tuple):
     rich display."""
 
     def __repr__(self) -> str:
-        from ..display.text import dataset_list_text
-
-        return dataset_list_text(self)
+        return formatting.as_text(self)
 
     def _repr_html_(self) -> str:
-        from ..display.html import dataset_list_html
-
-        return dataset_list_html(self)
+        return formatting.as_html(self)
 
 
 # -- pickling ---------------------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import formatting
 from .errors import SelectionError, VZError
 from .model import INLINE, MISSING, VArray, VDataset, VDatasetList
 from .selection import DimSel, format_selection, normalize_selection, parse_selection
@@ -533,17 +534,13 @@ class ReadPlan:
 
     # -- text ---------------------------------------------------------------
     def summary(self) -> str:
-        from ..display.plan import plan_text
-
-        return plan_text(self)
+        return formatting.as_text(self)
 
     def __repr__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        from ..display.plan import plan_html
-
-        return plan_html(self)
+        return formatting.as_html(self)
 
 
 # ---------------------------------------------------------------------------
