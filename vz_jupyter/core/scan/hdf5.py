@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ScanError, UnsupportedFeature
+from ..codecs import bitshuffle_codec, lz4_codec
 from ..model import INLINE, MISSING, Manifest, VArray, VDataset
 
 try:  # h5py is a hard dependency, but keep import errors readable
@@ -147,19 +148,13 @@ def _one_filter(fid: int, vals: tuple[int, ...], name: str, dtype: np.dtype, chu
             raise _BadFilter(fid, name, f"an unknown blosc compressor code {vals[6]}")
         return {"id": "blosc", "cname": cname, "clevel": clevel, "shuffle": shuffle, "blocksize": 0}
     if fid == 32004:
-        return {"id": "vz.h5lz4", "blocksize": vals[0] if vals else 0}
+        return lz4_codec(vals[0] if vals else 0)
     if fid == 32008:
         es = vals[2] if len(vals) > 2 and vals[2] else itemsize
         comp = vals[4] if len(vals) > 4 else 0
         if comp not in (0, 2, 3):
             raise _BadFilter(fid, name, f"an unknown bitshuffle compression mode {comp}")
-        return {
-            "id": "vz.bitshuffle",
-            "elementsize": es,
-            "blocksize": vals[3] if len(vals) > 3 else 0,
-            "compression": comp,
-            "level": vals[5] if len(vals) > 5 else 0,
-        }
+        return bitshuffle_codec(es, vals[3] if len(vals) > 3 else 0, comp, vals[5] if len(vals) > 5 else 0)
     if fid == 32015:
         return {"id": "zstd", "level": vals[0] if vals else 3}
     if fid == 307:
