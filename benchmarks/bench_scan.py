@@ -34,6 +34,17 @@ Memory columns:
   objects), measured with tracemalloc, divided by the chunk references.
 
 Results go to benchmarks/results/scan-<stamp>.json and scan-latest.json.
+
+Wide files (``--wide N``): scan cost must grow linearly with the number of
+variables. Two NetCDF4 files with N variables each (time x 10 floats, two
+attributes, one chunk), one as netCDF-C writes it today (``_Netcdf4Coordinates``
+on every variable) and one as older netCDF-C and h5py dimension-scale writers do
+(dimension scales only: ``DIMENSION_LIST`` / ``REFERENCE_LIST``). Each tool scans
+each file in a fresh process; the table gives seconds per file and the ratio to
+the h5py floor (target: vz_jupyter <= 3x the floor)::
+
+    python benchmarks/bench_scan.py --wide 2000            # all tools
+    python benchmarks/bench_scan.py --wide 2000 --tools vz_jupyter,h5py_floor
 """
 from __future__ import annotations
 
@@ -276,6 +287,83 @@ def worker_h5py_floor(files, repeat=3, warmup=1, memory=True):
     return out
 
 
+def make_wide(out: str, n_vars: int) -> list[str]:
+    """Two NetCDF4 files with ``n_vars`` variables each (see the module docstring);
+    reused when present."""
+    import shutil
+
+    import h5py
+    import netCDF4
+    import numpy as np
+
+    os.makedirs(out, exist_ok=True)
+    nc4 = os.path.join(out, f"wide{n_vars}_nc4.nc")
+    old = os.path.join(out, f"wide{n_vars}_dimscales_only.nc")
+    if not os.path.exists(nc4):
+        tmp = nc4 + ".tmp"
+        with netCDF4.Dataset(tmp, "w", format="NETCDF4") as d:
+            d.createDimension("time", None)
+            d.createDimension("x", 10)
+            d.createVariable("time", "f8", ("time",))[:] = np.arange(3)
+            d.createVariable("x", "f4", ("x",))[:] = np.arange(10)
+            for i in range(n_vars):
+                v = d.createVariable(f"v{i:05d}", "f4", ("time", "x"))
+                v.units = "m"
+                v.long_name = f"variable {i}"
+                v[:] = np.full((3, 10), i, "f4")
+        os.replace(tmp, nc4)
+    if not os.path.exists(old):
+        tmp = old + ".tmp"
+        shutil.copy(nc4, tmp)
+        with h5py.File(tmp, "a") as f:
+            for v in f.values():
+                if "CLASS" not in v.attrs and "_Netcdf4Coordinates" in v.attrs:
+                    del v.attrs["_Netcdf4Coordinates"]
+        os.replace(tmp, old)
+    return [nc4, old]
+
+
+def main_wide(a, tools) -> int:
+    out = os.path.join(C.BENCH_DIR, "_corpus", f"wide{a.wide}")
+    print(f"corpus: making or reusing {os.path.relpath(out, C.ROOT)} ...", file=sys.stderr, flush=True)
+    files = C.run_worker(C.project_python(), __file__, "make_wide", {"out": out, "n_vars": a.wide})
+    info = C.machine_info()
+    results: dict = {}
+    for f in files:
+        label = os.path.basename(f)
+        for t in tools:
+            py = C.project_python() if t in ("vz_jupyter", "h5py_floor") else C.peers_python()
+            print(f"{label} {t}: {a.warmup} warm-up + {a.repeat} timed passes ...", file=sys.stderr, flush=True)
+            try:
+                r = C.run_worker(py, __file__, WORKERS[t], dict(files=[f], repeat=a.repeat, warmup=a.warmup, memory=False))
+                results.setdefault(label, {})[t] = {"seconds": r["timing"]["best"], "cpu_seconds": r["timing"]["cpu_best"],
+                                                    "chunks": r["chunks"]}
+            except C.WorkerError as e:
+                results.setdefault(label, {})[t] = {"error": str(e)}
+                print(f"{t}: FAILED\n{e}", file=sys.stderr)
+    rows = []
+    for label, res in results.items():
+        floor = res.get("h5py_floor", {}).get("seconds")
+        for t in TOOLS:
+            if t not in res:
+                continue
+            r = res[t]
+            if "error" in r:
+                rows.append([label, t, "failed", "", ""])
+                continue
+            ratio = r["seconds"] / floor if floor else None
+            rows.append([label, "h5py floor (ref.)" if t == "h5py_floor" else t, f"{r['seconds']:.2f}",
+                         f"{r['cpu_seconds']:.2f}", C.fmt_ratio(ratio)])
+    print()
+    print(f"wide-file scan — {a.wide} variables per file, best of {a.repeat} — {info['date']}, {info['cpus']} CPUs, "
+          f"load average {info.get('loadavg', '?')}")
+    print(C.format_table(rows, ["file", "tool", "s/file", "CPU s", "x h5py floor"]))
+    path = C.write_results("scan-wide", {"benchmark": "scan-wide", "machine": info, "n_vars": a.wide,
+                                         "repeat": a.repeat, "results": results})
+    print(f"results: {os.path.relpath(path, C.ROOT)}")
+    return 1 if any("error" in r for res in results.values() for r in res.values()) else 0
+
+
 WORKERS = {"h5py_floor": "worker_h5py_floor", "vz_jupyter": "worker_vz", "kerchunk": "worker_kerchunk", "virtualizarr": "worker_virtualizarr"}
 
 
@@ -365,12 +453,16 @@ def main(argv=None) -> int:
     ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS))
     ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
     ap.add_argument("--corpus", help="scan these NetCDF4 files' directory instead of the generated corpus")
+    ap.add_argument("--wide", type=int, metavar="N",
+                    help="instead: two files with N variables each, seconds per file vs the h5py floor")
     a = ap.parse_args(argv)
 
     tools = [t.strip() for t in a.tools.split(",") if t.strip()]
     bad = [t for t in tools if t not in TOOLS]
     if bad:
         ap.error(f"unknown tool(s) {', '.join(bad)}")
+    if a.wide:
+        return main_wide(a, tools)
 
     if a.corpus:
         import glob

@@ -346,11 +346,13 @@ def test_unlimited_ragged(tmp_path):
 
 def test_unsupported_types_skipped(tmp_path):
     path = make_h5_refs(str(tmp_path / "r.h5"))
-    ds = scan_file(path)
+    ds = scan_file(path, errors="skip")
     skipped = dict(ds.skipped)
-    assert set(skipped) == {"refs", "ragged", "arr_t"}
+    assert set(skipped) == {"refs", "ragged"}
     assert "references" in skipped["refs"] and "variable-length" in skipped["ragged"]
-    assert set(ds.variables) == {"a", "ok"}
+    # a small array-typed dataset is inlined as its decoded values, one extra dim
+    assert set(ds.variables) == {"a", "ok", "arr_t"}
+    assert ds["arr_t"].shape == (2, 3) and ds["arr_t"].dims[1] == "arr_t_dim0"
 
 
 def test_url_scan_via_fsspec(tmp_path):
@@ -523,11 +525,23 @@ def test_unsupported_filter(tmp_path, kind):
             f.create_dataset("temp", data=np.arange(1000, dtype="f4"), chunks=(100,), scaleoffset=2)
         else:
             f.create_dataset("temp", data=np.arange(1000, dtype="f4"), chunks=(100,), **hdf5plugin.Zfp(rate=8))
-    with pytest.raises(UnsupportedFeature) as e:
-        scan_file(str(p))
-    msg = _one_line(e, p)
     ids = {"szip": "id 4", "scaleoffset": "id 6", "zfp": "id 32013"}
+    # the file is not refused: the other variable is referenced, this one named
+    ds = scan_file(str(p), errors="skip")
+    assert list(ds.variables) == ["fine"]
+    (name, reason), = ds.skipped
+    assert name == "temp" and reason.startswith(kind) and ids[kind] in reason and "4 kB decoded" in reason
+    with pytest.raises(UnsupportedFeature) as e:
+        scan_file(str(p), errors="raise")
+    msg = _one_line(e, p)
     assert "'temp'" in msg and kind in msg and ids[kind] in msg
+    # within the inline threshold (decoded size) its decoded values are inlined
+    ds = scan_file(str(p), inline_threshold=4000)
+    assert not ds.skipped and ds["temp"].codecs == () and ds["temp"].manifest.n_inline == 1
+    with h5py.File(p, "r") as f:
+        exp = f["temp"][()]
+    got = np.frombuffer(ds["temp"].manifest.inline[0], dtype=ds["temp"].dtype)
+    np.testing.assert_array_equal(got, exp)
 
 
 def test_condense_h5_error():

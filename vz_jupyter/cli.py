@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Sequence
 
 from .core.errors import CheckFailed, SelectionError, VZError
@@ -43,6 +44,12 @@ def _add_sort_args(p):
     g.add_argument("--keep-order", action="store_true", help="keep the order the files were given in")
 
 
+def _add_errors_arg(p):
+    p.add_argument("--errors", choices=["raise", "warn", "skip"], default=None,
+                   help="unreadable files and variables: raise (stop), warn (leave out, say so) or skip "
+                        "(leave out quietly); default: a file is an error, a variable is left out with a warning")
+
+
 def build_parser(prog: str = "vz") -> Parser:
     parser = Parser(prog=prog, description="Virtual Zarr references over HDF5/NetCDF files.")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
@@ -56,10 +63,12 @@ def build_parser(prog: str = "vz") -> Parser:
     p.add_argument("--format", choices=["kerchunk-json", "kerchunk-parquet", "icechunk"], help="output format (default: from the name)")
     p.add_argument("--inline-threshold", type=int, default=None, metavar="BYTES", help="inline variables up to this many stored bytes (default 500)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    _add_errors_arg(p)
 
     p = sub.add_parser("info", help="describe references or files", description="Variables, shapes, chunks, codecs, sources and bytes referenced.")
     p.add_argument("target", nargs="+", help="reference file/folder, or data files")
     p.add_argument("--group", help="HDF5/NetCDF4 group (data files only)")
+    _add_errors_arg(p)
 
     p = sub.add_parser("check", help="report what would make a concatenation wrong")
     p.add_argument("files", nargs="+")
@@ -87,6 +96,8 @@ def _scan_kwargs(args) -> dict:
         kw["group"] = args.group
     if getattr(args, "inline_threshold", None) is not None:
         kw["inline_threshold"] = args.inline_threshold
+    if getattr(args, "errors", None):
+        kw["errors"] = args.errors
     return kw
 
 
@@ -117,7 +128,9 @@ def cmd_scan(args, out) -> int:
         return 0
     if len(dsets) == 1:
         path = write(dsets[0], args.output, format=args.format, overwrite=args.overwrite)
-        out.write(f"wrote {path}: {len(dsets[0].variables)} variables, {dsets[0].n_chunks} chunks\n")
+        skipped = len(dsets[0].skipped)
+        note = f"; {skipped} variable{'s' * (skipped != 1)} not referenced" if skipped else ""
+        out.write(f"wrote {path}: {len(dsets[0].variables)} variables, {dsets[0].n_chunks} chunks{note}\n")
         return 0
     folder = args.output
     if os.path.splitext(folder)[1] in (".json", ".parquet", ".parq", ".icechunk") and not os.path.isdir(folder):
@@ -133,7 +146,9 @@ def cmd_scan(args, out) -> int:
             raise VZError(f"{existing[0]}: already exists; pass --overwrite to replace it")
     for d, t in zip(dsets, targets):
         write(d, t, format=args.format, overwrite=args.overwrite)
-    out.write(f"wrote {len(targets)} reference files into {folder}\n")
+    skipped = sum(len(d.skipped) for d in dsets)
+    note = f"; {skipped} variable{'s' * (skipped != 1)} not referenced" if skipped else ""
+    out.write(f"wrote {len(targets)} reference files into {folder}{note}\n")
     return 0
 
 
@@ -186,6 +201,20 @@ def cmd_plan(args, out) -> int:
     return 0
 
 
+def _show_warnings(caught, err) -> None:
+    """Warnings (skipped variables, counted records, ...) as one ``vz: warning:``
+    line each on stderr; others as Python shows them."""
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            line = " ".join(str(w.message).split())
+            if line not in seen:
+                seen.add(line)
+                err.write(f"vz: warning: {line}\n")
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 COMMANDS = {"scan": cmd_scan, "info": cmd_info, "check": cmd_check, "combine": cmd_combine, "plan": cmd_plan}
 
 
@@ -198,7 +227,12 @@ def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         if not args.verb:
             parser.print_help(out)
             return 2
-        return COMMANDS[args.verb](args, out)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            try:
+                return COMMANDS[args.verb](args, out)
+            finally:
+                _show_warnings(caught, err)
     except _Exit as e:
         return e.status
     except UsageError as e:

@@ -22,6 +22,15 @@ class UnsupportedFeature(ScanError):
     """A file (or variable) uses something vz_jupyter cannot reference."""
 
 
+class SkippedVariableWarning(UserWarning):
+    """A variable could not be referenced and was left out (it is named, with the
+    reason, on ``VDataset.skipped``)."""
+
+
+class SkippedFileWarning(UserWarning):
+    """A file could not be read and was left out (``errors="warn"``)."""
+
+
 class WriteError(VZError):
     """References could not be written (target exists, unwritable, ...)."""
 

@@ -21,7 +21,8 @@ from ..core.errors import CheckFailed, VZError
 
 HELP = """%vz VERB ...  (vz_jupyter)
 
-  %vz scan PATHS... [-o NAME] [--group G]        scan files/globs/URLs -> datasets
+  %vz scan PATHS... [-o NAME] [--group G] [--errors raise|warn|skip]
+                                                  scan files/globs/URLs -> datasets
   %vz info TARGET...                              describe references or files
   %vz write DS TARGET [--format F] [--overwrite]  write references (json, parquet, icechunk)
   %vz open TARGET [-o NAME] [--raw]               open references as an xarray.Dataset
@@ -49,6 +50,7 @@ def _parser() -> Parser:
     p.add_argument("-o", "--out")
     p.add_argument("--group")
     p.add_argument("--inline-threshold", type=int)
+    p.add_argument("--errors", choices=["raise", "warn", "skip"])
     p = add("info")
     p.add_argument("target", nargs="+")
     p = add("write")
@@ -158,6 +160,8 @@ class VzMagics(Magics, Configurable):
         kw = {"inline_threshold": args.inline_threshold if args.inline_threshold is not None else self.inline_threshold}
         if args.group:
             kw["group"] = args.group
+        if args.errors:
+            kw["errors"] = args.errors
         return self._store(args.out, scan(args.paths, **kw))
 
     def _do_info(self, args):

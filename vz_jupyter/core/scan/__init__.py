@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+import stat as _stat
+import warnings
 from concurrent.futures import Executor
 from typing import Callable, Iterable, Sequence
 
 import fsspec
 
-from ..errors import ScanError, UnsupportedFeature, reading
+from ..errors import ScanError, SkippedFileWarning, SkippedVariableWarning, UnsupportedFeature, reading
 from ..model import Source, VDataset, VDatasetList
+
+#: what ``errors=`` accepts (see :func:`scan`)
+ERRORS = (None, "raise", "warn", "skip")
 
 #: chunks (and whole small variables) at most this many bytes are inlined
 DEFAULT_INLINE_THRESHOLD = 500
@@ -38,27 +43,66 @@ def normalize_path(path: str | os.PathLike) -> str:
     return os.path.abspath(os.path.expanduser(p))
 
 
+def _exists_literally(p: str) -> bool:
+    """Whether ``p``, taken as a name and not as a pattern, exists (``data[1].nc``
+    is a file name before it is a glob)."""
+    try:
+        if is_url(p):
+            fs, _, _ = fsspec.get_fs_token_paths(p)
+            return bool(fs.exists(p))
+        q = p[len("file://"):] if p.startswith("file://") else p
+        return os.path.lexists(os.path.expanduser(q))
+    except Exception:  # a pattern that is no valid name for the filesystem
+        return False
+
+
 def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
     """Expand globs (local or fsspec URLs) keeping the user's order for explicit
-    lists and sorted order within one glob. A pattern matching nothing is an error."""
+    lists and sorted order within one glob. A path that exists is taken literally
+    even when it contains glob characters. A pattern matching nothing is an error."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[str] = []
     for p in paths:
         p = os.fspath(p)
-        if any(ch in p for ch in "*?["):
-            if is_url(p):
-                fs, _, _ = fsspec.get_fs_token_paths(p)
-                proto = p.split("://", 1)[0]
-                matches = sorted(f"{proto}://{m}" if "://" not in m else m for m in fs.glob(p))
-            else:
-                matches = sorted(_glob.glob(os.path.expanduser(p)))
+        if any(ch in p for ch in "*?[") and not _exists_literally(p):
+            try:
+                if is_url(p):
+                    fs, _, _ = fsspec.get_fs_token_paths(p)
+                    proto = p.split("://", 1)[0]
+                    matches = sorted(f"{proto}://{m}" if "://" not in m else m for m in fs.glob(p))
+                else:
+                    matches = sorted(_glob.glob(os.path.expanduser(p)))
+            except (ValueError, OSError) as e:  # e.g. a bad character range for fsspec's regex
+                raise ScanError(p, f"not a usable file pattern ({e})") from None
             if not matches:
                 raise ScanError(p, "no files match this pattern")
             out.extend(normalize_path(m) for m in matches)
         else:
             out.append(normalize_path(p))
     return out
+
+
+_NOT_REGULAR = (
+    (_stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (_stat.S_ISSOCK, "a socket"),
+    (_stat.S_ISCHR, "a character device"),
+    (_stat.S_ISBLK, "a block device"),
+)
+
+
+def check_regular_file(path: str) -> os.stat_result:
+    """``os.stat`` of a local data file, refusing anything but a regular file
+    before it is opened: reading a FIFO or a terminal blocks forever, a device
+    never ends."""
+    with reading(path):
+        st = os.stat(path)
+    if _stat.S_ISREG(st.st_mode):
+        return st
+    if _stat.S_ISDIR(st.st_mode):
+        raise ScanError(path, "is a directory, not a file")
+    kind = next((what for test, what in _NOT_REGULAR if test(st.st_mode)), "not a regular file")
+    raise ScanError(path, f"is {kind}, not a regular file; only regular files can be scanned")
 
 
 def sniff(path: str, head: bytes) -> str:
@@ -73,7 +117,9 @@ def sniff(path: str, head: bytes) -> str:
     if head.lstrip()[:1] == b"{":
         return "refs-json"
     if head.startswith(b"CDF"):
-        raise UnsupportedFeature(path, f"unknown NetCDF3 version byte {head[3]!r}")
+        if len(head) < 4:
+            raise ScanError(path, f"truncated NetCDF3 file: only {len(head)} bytes")
+        raise UnsupportedFeature(path, f"unknown NetCDF3 version byte {head[3]} (expected 1, 2 or 5)")
     if head.startswith(b"PAR1"):
         raise ScanError(path, "a single parquet file is not a reference set; pass the parquet directory")
     if not head:
@@ -123,14 +169,44 @@ def file_source(path: str, fs=None, format: str = "") -> Source:
     return Source(path, info.get("size"), mtime, str(etag) if etag else None, format)
 
 
+def _check_errors(errors) -> None:
+    if errors not in ERRORS:
+        raise ValueError(f"errors must be None, 'raise', 'warn' or 'skip', not {errors!r}")
+
+
+def apply_errors(ds: VDataset, errors: str | None, stacklevel: int = 3) -> VDataset:
+    """Act on the variables a scan could not reference (``ds.skipped``): raise
+    (``"raise"``), warn with :class:`SkippedVariableWarning` (None, ``"warn"``) or
+    nothing (``"skip"``); they stay recorded on the result."""
+    if not ds.skipped or errors == "skip":
+        return ds
+    where = ds.sources[0].path if ds.sources else "?"
+    if errors == "raise":
+        name, reason = ds.skipped[0]
+        more = f" (and {len(ds.skipped) - 1} more variables)" if len(ds.skipped) > 1 else ""
+        raise UnsupportedFeature(where, f"variable {name!r} cannot be referenced: {reason}{more}")
+    for name, reason in ds.skipped:
+        warnings.warn(f"{where}: variable {name!r} not referenced: {reason}", SkippedVariableWarning,
+                      stacklevel=stacklevel)
+    return ds
+
+
 def scan_file(
     path: str | os.PathLike,
     *,
     group: str | None = None,
     inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
     storage_options: dict | None = None,
+    errors: str | None = None,
 ) -> VDataset:
-    """Scan one file (or reference set) into a :class:`VDataset`."""
+    """Scan one file (or reference set) into a :class:`VDataset`; ``errors`` as
+    in :func:`scan` (for this file's variables)."""
+    _check_errors(errors)
+    ds = _scan_file(path, group=group, inline_threshold=inline_threshold, storage_options=storage_options)
+    return apply_errors(ds, errors)
+
+
+def _scan_file(path, *, group, inline_threshold, storage_options) -> VDataset:
     path = normalize_path(path)
     if is_url(path):
         fs, _, _ = fsspec.get_fs_token_paths(path, storage_options=storage_options or {})
@@ -144,6 +220,7 @@ def scan_file(
 
                 return scan_refs(path)
             raise ScanError(path, "is a directory, not a file (pass a glob such as DIR/*.nc)")
+        check_regular_file(path)
     with reading(path):
         head = _read_head(path, fs)
     kind = sniff(path, head)
@@ -170,28 +247,52 @@ def scan(
     executor: Executor | None = None,
     storage_options: dict | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    errors: str | None = None,
 ) -> VDatasetList:
     """Scan files, globs or URLs; returns a :class:`VDatasetList` in input order.
 
     ``executor`` (any ``concurrent.futures.Executor``, e.g. a dask distributed
     client's) scans files in parallel; ``progress(done, total, path)`` is called
-    after each file. The first file that cannot be read raises a one-line
-    :class:`ScanError` naming it.
+    after each file.
+
+    ``errors`` says what a problem costs:
+
+    * None (default): a file that cannot be read raises a one-line
+      :class:`ScanError` naming it; a variable that cannot be referenced is left
+      out, recorded on ``VDataset.skipped`` as ``(name, reason)`` and announced
+      with a :class:`~vz_jupyter.core.errors.SkippedVariableWarning`;
+    * ``"raise"``: both are errors (:class:`UnsupportedFeature` for a variable);
+    * ``"warn"``: both are left out with a warning (``SkippedFileWarning`` for a file);
+    * ``"skip"``: both are left out silently (variables still recorded).
     """
+    _check_errors(errors)
     files = expand_paths(paths)
     if not files:
         raise ScanError(str(paths), "no files given")
     kwargs = dict(group=group, inline_threshold=inline_threshold, storage_options=storage_options)
     out: list[VDataset] = []
+
+    def keep(f: str, get: Callable[[], VDataset]) -> None:
+        try:
+            ds = get()
+        except ScanError as e:
+            if errors not in ("warn", "skip"):
+                raise
+            if errors == "warn":
+                warnings.warn(f"file left out: {e}", SkippedFileWarning, stacklevel=3)
+            return
+        out.append(apply_errors(ds, errors, stacklevel=4))
+
     if executor is None:
         for i, f in enumerate(files):
-            out.append(scan_file(f, **kwargs))
+            keep(f, lambda f=f: _scan_file(f, **kwargs))
             if progress:
                 progress(i + 1, len(files), f)
     else:
-        futures = [executor.submit(scan_file, f, **kwargs) for f in files]
+        # workers record skipped variables; warnings and errors are raised here
+        futures = [executor.submit(scan_file, f, errors="skip", **kwargs) for f in files]
         for i, (f, fut) in enumerate(zip(files, futures)):
-            out.append(fut.result())
+            keep(f, fut.result)
             if progress:
                 progress(i + 1, len(files), f)
     return VDatasetList(out)

@@ -56,6 +56,9 @@ HIDDEN_ATTRS = frozenset(
 )
 _HIDDEN_B = frozenset(a.encode() for a in HIDDEN_ATTRS)
 _NOT_A_VARIABLE = b"This is a netCDF dimension but not a netCDF variable"
+#: netCDF-C / h5netcdf store a variable named like a dimension it is not the
+#: coordinate of under this prefix; netCDF-C shows the name without it
+NC4_NON_COORD = "_nc4_non_coord_"
 
 #: vlen-string variables with more values than this are skipped, not inlined
 MAX_VLEN_VALUES = 1_000_000
@@ -82,7 +85,12 @@ _BLOSC_CNAMES = {0: "blosclz", 1: "lz4", 2: "lz4hc", 3: "snappy", 4: "zlib", 5: 
 
 
 class _Skip(Exception):
-    """A variable that cannot be represented (goes to VDataset.skipped)."""
+    """A variable that cannot be represented (goes to VDataset.skipped). ``final``:
+    its decoded values cannot be represented either (no use reading them)."""
+
+    def __init__(self, msg: str, final: bool = False):
+        super().__init__(msg)
+        self.final = final
 
 
 class _BadFilter(Exception):
@@ -479,6 +487,7 @@ class _Scanner:
             # named datatypes and others are not variables
 
         self._assign_dims(gid, gpath, vars_, is_netcdf)
+        _strip_non_coord_prefix(vars_)
 
         # data variables: scales that are only dimensions are not variables
         variables: dict[str, VArray] = {}
@@ -492,16 +501,17 @@ class _Scanner:
             if v.is_scale and v.scale_name.startswith(_NOT_A_VARIABLE):
                 continue
             try:
-                va = self.make_var(v, dim_sizes)
-            except _Skip as s:
-                self.skipped.append((v.name, str(s)))
-                continue
-            except _BadFilter as b:
-                raise UnsupportedFeature(
-                    self.path,
-                    f"variable {v.name!r} uses the {b.name} filter (id {b.fid}), which cannot be referenced: "
-                    f"{b.why}; rewrite the file without it (e.g. h5repack -f GZIP=4 or nccopy -d4)",
-                ) from None
+                try:
+                    va = self.make_var(v, dim_sizes)
+                except _Skip as s:
+                    if s.final:
+                        self.skipped.append((v.name, str(s)))
+                        continue
+                    va = self.inline_decoded(v, str(s))
+                except _BadFilter as b:
+                    va = self.inline_decoded(v, f"{b.name} filter (id {b.fid}) cannot be referenced: {b.why}")
+                if va is None:  # named on self.skipped with its reason
+                    continue
             except (ScanError, UnsupportedFeature):
                 raise
             except Exception as e:  # corrupt files raise all sorts (OSError, zlib.error, OverflowError, ...)
@@ -615,9 +625,14 @@ class _Scanner:
             if v.dimlist:
                 pending.append(v)
         if pending and scales:
-            base = f"/{gpath}/" if gpath else "/"
-            by_path = {(base + v.name).encode(): v for v in pending}
-            by_addr: dict[int, _Var] | None = None
+            # match references by object address: H5Rget_name searches the file
+            # for a path on every call, which made wide files quadratic
+            by_addr: dict[int, _Var] = {}
+            for x in pending:
+                try:
+                    by_addr[_addr(x.dsid)] = x
+                except Exception:
+                    continue
             for sname, sds in scales:
                 try:
                     if not h5a.exists(sds, b"REFERENCE_LIST"):
@@ -633,12 +648,7 @@ class _Scanner:
                 axes = rl[rl.dtype.names[1]].reshape(-1)
                 for ref, axis in zip(refs, axes):
                     try:
-                        p = h5r.get_name(ref, self.fid)
-                        v = by_path.get(p)
-                        if v is None:  # reached through another link name
-                            if by_addr is None:
-                                by_addr = {h5o.get_info(x.dsid).addr: x for x in pending}
-                            v = by_addr.get(h5o.get_info(h5r.dereference(ref, self.fid)).addr)
+                        v = by_addr.get(_addr(h5r.dereference(ref, self.fid)))
                     except Exception:
                         continue
                     if v is not None and 0 <= int(axis) < len(v.dims) and v.dims[int(axis)] is None:
@@ -744,7 +754,7 @@ class _Scanner:
         layout = dcpl.get_layout()
         fill = self._fill_value(dcpl, dtype)
         if layout == h5d.VIRTUAL:
-            raise _Skip("virtual dataset (VDS) mapping other datasets is not supported")
+            raise _Skip("virtual dataset (VDS) mapping other datasets is not supported", final=True)
         if layout == h5d.CHUNKED:
             chunks = tuple(int(c) for c in dcpl.get_chunk())
             # netCDF4 unlimited dims: variables shorter than the dim read as fill
@@ -764,7 +774,7 @@ class _Scanner:
                 manifest = self._compact_manifest(dsid, tid, dtype, shape)
             else:
                 if dcpl.get_external_count() > 0:
-                    raise _Skip("data stored in external raw files (H5Pset_external) is not supported")
+                    raise _Skip("data stored in external raw files (H5Pset_external) is not supported", final=True)
                 codecs = []
                 manifest = self._contiguous_manifest(dsid, shape)
         if how == "compound":
@@ -803,6 +813,47 @@ class _Scanner:
             manifest=manifest,
         )
 
+    # variables that cannot be referenced: decoded values, inlined -----------------------
+    def inline_decoded(self, v: _Var, reason: str) -> VArray | list[VArray] | None:
+        """A variable that cannot be referenced (``reason``) as its values decoded
+        by HDF5 and inlined, when Zarr can represent them and their decoded size
+        is within the inline threshold; otherwise it goes to ``self.skipped``
+        with the reason (and None is returned)."""
+        try:
+            dtype = v.dsid.dtype
+        except Exception:  # a type h5py cannot map (bitfield, time, ...)
+            self.skipped.append((v.name, reason))
+            return None
+        why_not = _unrepresentable(dtype)
+        if why_not:
+            self.skipped.append((v.name, reason if why_not in reason else f"{reason}; {why_not}"))
+            return None
+        n = int(np.prod(v.shape, dtype=np.int64))
+        nbytes = n * dtype.itemsize
+        if nbytes > self.inline_threshold or (dtype.hasobject and n > MAX_VLEN_VALUES):
+            self.skipped.append((
+                v.name,
+                f"{reason}; {_nbytes_text(nbytes)} decoded, more than the inline threshold "
+                f"({_nbytes_text(self.inline_threshold)}) for inlining its values",
+            ))
+            return None
+        try:
+            arr = read_values(self, v)
+        except ScanError:
+            raise
+        except Exception as e:
+            self.skipped.append((v.name, f"{reason}; its values cannot be decoded here either ({condense_h5_error(e)})"))
+            return None
+        attrs = read_attrs(v.dsid, v.attr_names)
+        out = []
+        compound = dtype.names is not None
+        for name, leaf in _leaves(v.name, arr):
+            extra = tuple(f"{name}_dim{k}" for k in range(leaf.ndim - len(v.dims)))
+            out.append(_inline_array(name, tuple(v.dims) + extra, leaf,
+                                     {**attrs, "compound_variable": v.name} if compound else attrs))
+        log.info("%s: variable %r inlined as decoded values (%s)", self.path, v.name, reason)
+        return out if compound else out[0]
+
     def _dtype(self, tid) -> tuple[np.dtype, str]:
         cls = tid.get_class()
         if cls == h5t.STRING:
@@ -815,9 +866,13 @@ class _Scanner:
             base = tid.get_super()
             return base.dtype, "raw"
         if cls == h5t.REFERENCE:
-            raise _Skip("holds HDF5 object/region references, which Zarr cannot represent")
+            raise _Skip("holds HDF5 object/region references, which Zarr cannot represent", final=True)
         if cls == h5t.VLEN:
-            raise _Skip("variable-length sequences (ragged arrays) are not supported")
+            try:
+                base = tid.get_super().dtype
+            except Exception:
+                base = "values"
+            raise _Skip(f"variable-length sequences of {base} (ragged arrays) have no Zarr data type", final=True)
         if cls == h5t.COMPOUND:
             dt = tid.dtype
             if dt.kind == "c":
@@ -828,12 +883,12 @@ class _Scanner:
         if cls == h5t.ARRAY:
             raise _Skip("HDF5 array-typed elements are not supported")
         if cls == h5t.OPAQUE:
-            raise _Skip("opaque (untyped) data is not supported")
+            raise _Skip("opaque (untyped) data is not supported", final=True)
         if cls == h5t.BITFIELD:
-            raise _Skip("bitfield data is not supported")
+            raise _Skip("bitfield data is not supported", final=True)
         if cls == h5t.TIME:
-            raise _Skip("HDF5 time type is not supported")
-        raise _Skip(f"HDF5 type class {cls} is not supported")
+            raise _Skip("HDF5 time type is not supported", final=True)
+        raise _Skip(f"HDF5 type class {cls} is not supported", final=True)
 
     def _compound_dtype(self, tid) -> np.dtype:
         n = tid.get_nmembers()
@@ -958,7 +1013,8 @@ class _Scanner:
         size = int(np.prod(shape, dtype=np.int64))
         if size > MAX_VLEN_VALUES:
             raise _Skip(
-                f"variable-length strings: {size:,} values are too many to inline (limit {MAX_VLEN_VALUES:,})"
+                f"variable-length strings: {size:,} values are too many to inline (limit {MAX_VLEN_VALUES:,})",
+                final=True,
             )
         from numcodecs import VLenUTF8
 
@@ -983,6 +1039,94 @@ class _Scanner:
             attrs=attrs,
             manifest=manifest,
         )
+
+
+def _strip_non_coord_prefix(vars_: list[_Var]) -> None:
+    """``_nc4_non_coord_x`` is shown as ``x``, as netCDF-C does, unless another
+    variable of the group is called ``x`` already."""
+    taken = {v.name for v in vars_ if not (v.is_scale and v.scale_name.startswith(_NOT_A_VARIABLE))}
+    for v in vars_:
+        if v.name.startswith(NC4_NON_COORD) and len(v.name) > len(NC4_NON_COORD):
+            new = v.name[len(NC4_NON_COORD):]
+            if new not in taken:
+                taken.add(new)
+                v.name = new
+
+
+def _nbytes_text(n: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} B"
+
+
+def _unrepresentable(dtype: np.dtype) -> str:
+    """Why decoded values of this (h5py) dtype have no Zarr v2 representation
+    that plain xarray reads ("" when they have one)."""
+    if dtype.names is not None:
+        for n in dtype.names:
+            why = _unrepresentable(dtype.fields[n][0])
+            if why:
+                return f"compound member {n!r}: {why}"
+        return ""
+    if dtype.subdtype is not None:
+        return _unrepresentable(dtype.subdtype[0])
+    if dtype.kind in "biufcS":
+        return ""
+    if dtype.kind == "O":
+        if h5py.check_string_dtype(dtype) is not None:
+            return ""
+        if h5py.check_ref_dtype(dtype) is not None:
+            return "object/region references have no Zarr data type"
+        base = h5py.check_vlen_dtype(dtype)
+        if base is not None:
+            return f"variable-length sequences of {base} (ragged arrays) have no Zarr data type"
+        return "Python objects have no Zarr data type"
+    if dtype.kind == "V":
+        return "opaque bytes have no Zarr data type xarray reads"
+    return f"numpy type {dtype} has no Zarr data type"
+
+
+def _leaves(name: str, arr: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(name, values) of every non-compound leaf of ``arr``: compound members
+    become ``name.member`` (nested: ``name.member.sub``)."""
+    if arr.dtype.names is None:
+        return [(name, arr)]
+    out = []
+    for n in arr.dtype.names:
+        out.extend(_leaves(f"{name}.{n}", np.asarray(arr[n])))
+    return out
+
+
+def _inline_array(name: str, dims: tuple, values: np.ndarray, attrs) -> VArray:
+    """One chunk holding ``values`` (decoded), inlined. No chunk is missing, so
+    there is no fill value to record (and none for a reader to mask with)."""
+    shape = values.shape
+    chunks = tuple(max(int(s), 1) for s in shape)
+    grid = tuple(1 if s else 0 for s in shape)
+    if values.dtype.kind == "O":
+        from numcodecs import VLenUTF8
+
+        strs = np.array([x.decode("utf-8", "replace") if isinstance(x, bytes) else ("" if x is None else str(x))
+                         for x in values.ravel()], dtype=object).reshape(shape)
+        data = bytes(VLenUTF8().encode(strs)) if values.size else b""
+        codecs: tuple = ({"id": "vlen-utf8"},)
+        dtype = np.dtype(object)
+    else:
+        values = np.ascontiguousarray(values)
+        data = values.tobytes()
+        codecs = ()
+        dtype = values.dtype
+    manifest = Manifest.empty(grid)
+    if values.size:
+        manifest = manifest.with_inline({0: data})
+    return VArray(name=name, dims=dims, shape=shape, dtype=dtype, chunks=chunks, codecs=codecs,
+                  fill_value=None, attrs=attrs, manifest=manifest)
+
+
+def read_values(sc: "_Scanner", v: _Var) -> np.ndarray:
+    """All values of a (small) dataset, decoded by HDF5."""
+    return np.asarray(h5py.Dataset(v.dsid)[()])
 
 
 #: block size for remote reads: HDF5 metadata is small and scattered, so small
@@ -1018,6 +1162,10 @@ def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 50
     """Scan one HDF5 / NetCDF4 file (local path, or URL with an fsspec ``fs``)."""
     path = str(path)
     fobj = None
+    if fs is None:
+        from . import check_regular_file
+
+        check_regular_file(path)  # HDF5 would block forever opening a FIFO
     try:
         if fs is not None:
             fobj = _open_remote(fs, path)

@@ -235,7 +235,9 @@ class _Parser:
         at = self.b.pos
         n = self.count()
         self.check_room(n, 1, f"bytes of a {what} name")
-        data = self.raw(n)
+        # old netCDF-C wrote some names NUL-padded; netCDF-C reads names as C
+        # strings, so trailing NULs are not part of the name
+        data = self.raw(n).rstrip(b"\x00")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -497,11 +499,12 @@ def scan_netcdf3(path: str, *, inline_threshold: int = 500, fs=None) -> VDataset
     ``fs`` is an fsspec filesystem for URLs (None for local paths). Variables of
     at most ``inline_threshold`` bytes are read and inlined.
     """
-    from . import file_source
+    from . import check_regular_file, file_source
 
     path = str(path)
     if fs is None:
         path = os.path.abspath(os.path.expanduser(path))
+        check_regular_file(path)  # a FIFO would block the first read forever
     with reading(path):
         reader = _Reader(path, fs)
     try:
