@@ -6,7 +6,14 @@ from contextlib import contextmanager
 
 
 class VZError(Exception):
-    """Base class: a problem with the user's data or request (CLI exit code 1)."""
+    """Base class: a problem with the user's data or request (CLI exit code 1).
+
+    The message never shows URL credentials: ``str()`` redacts them."""
+
+    def __str__(self) -> str:
+        from .urls import redact
+
+        return redact(super().__str__())
 
 
 class ScanError(VZError):

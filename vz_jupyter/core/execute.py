@@ -35,8 +35,10 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from . import codecs as _vz_codecs  # noqa: F401  (registers vz codecs with numcodecs)
+from .access import open_regular
 from .errors import SelectionError, VZError
 from .plan import PlanEntry, ReadPlan, entry_requests
+from .urls import redact, strip_credentials
 
 OPS = ("min", "max", "sum", "mean", "count")
 
@@ -88,9 +90,14 @@ class _Fetched:
 
 def _pack(starts: np.ndarray, ends: np.ndarray, blocks: Sequence[bytes], path: str) -> _Fetched:
     lens = ends - starts
-    for b, n in zip(blocks, lens.tolist()):
-        if len(b) != n:
-            raise VZError(f"{path}: short read ({len(b)} of {n} bytes); the file may be truncated or changed")
+    for s, b, n in zip(starts.tolist(), blocks, lens.tolist()):
+        if isinstance(b, BaseException):
+            raise _remote_error(b, path)
+        if len(b) < n:
+            raise VZError(f"{redact(path)}: short read ({len(b)} of {n} bytes at byte {s}); the file may be "
+                          f"truncated or changed")
+        if len(b) > n:
+            raise VZError(f"{redact(path)}: asked for {n} bytes at byte {s}, got {len(b)}")
     base = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
     if len(blocks) == 1:
         buf = np.frombuffer(blocks[0], dtype=np.uint8)
@@ -105,12 +112,8 @@ LOCAL_MMAP = True
 
 
 def _read_local(lp: str, starts: np.ndarray, ends: np.ndarray) -> _Fetched:
-    try:
-        fd = os.open(lp, os.O_RDONLY)
-    except FileNotFoundError:
-        raise VZError(f"{lp}: no such file (referenced by the plan)") from None
-    except OSError as e:
-        raise VZError(f"{lp}: cannot open ({e.strerror or e})") from None
+    # FIFOs, devices and sockets are refused (never opened blocking)
+    fd = open_regular(lp, " (referenced by the plan)")
     try:
         size = os.fstat(fd).st_size
         if int(ends.max()) > size:
@@ -150,9 +153,9 @@ def fetch_ranges(requests: dict[str, tuple[np.ndarray, np.ndarray]], *, storage_
             if fs is not None:
                 the_fs, p = fs, path
             else:
-                import fsspec
+                from .remote import filesystem
 
-                the_fs, p = fsspec.core.url_to_fs(path, **(storage_options or {}))
+                the_fs, p = filesystem(path, storage_options), path
             key = id(the_fs)
             remote.setdefault(key, (the_fs, []))[1].append((path, p))
     for the_fs, items in remote.values():
@@ -164,17 +167,25 @@ def fetch_ranges(requests: dict[str, tuple[np.ndarray, np.ndarray]], *, storage_
             ends.extend(e.tolist())
             owners.append((path, len(s)))
         try:
-            blocks = the_fs.cat_ranges(paths, starts, ends, on_error="raise")
-        except FileNotFoundError as e:
-            raise VZError(f"{e.filename or items[0][0]}: no such file (referenced by the plan)") from None
-        except OSError as e:
-            raise VZError(f"{items[0][0]}: cannot read ({e})") from None
+            blocks = the_fs.cat_ranges(paths, starts, ends, on_error="return")
+        except Exception as e:  # noqa: BLE001  (any filesystem library's error -> one line)
+            raise _remote_error(e, items[0][0]) from None
         i = 0
         for path, n in owners:
             s, e = requests[path]
             out[path] = _pack(s, e, blocks[i:i + n], path)
             i += n
     return out
+
+
+def _remote_error(e: BaseException, path: str) -> VZError:
+    if isinstance(e, VZError):
+        return e
+    if isinstance(e, FileNotFoundError):
+        return VZError(f"{redact(e.filename or path)}: no such file (referenced by the plan)")
+    from .remote import describe
+
+    return describe(e, path)
 
 
 # ---------------------------------------------------------------------------
@@ -694,8 +705,10 @@ def to_reductionist(plan: ReadPlan, op: str = "sum", *, axis=None, url_for=None,
         if reason is None:
             url = url_for(e.path) if url_for else e.path
             if not isinstance(url, str) or not url.split("://", 1)[0] in ("s3", "http", "https"):
-                reason = (f"{e.path} is not an s3:// or http(s):// URL; pass url_for= to map files to URLs "
+                reason = (f"{redact(e.path)} is not an s3:// or http(s):// URL; pass url_for= to map files to URLs "
                           f"Reductionist can read")
+            else:  # credentials go to Reductionist separately, never inside the request body
+                url = strip_credentials(url)
         sel = None
         if reason is None:
             sel = [_rd_slice(w) for w in e._within]

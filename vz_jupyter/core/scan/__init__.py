@@ -15,8 +15,9 @@ from typing import Callable, Iterable, Sequence
 
 import fsspec
 
-from ..errors import ScanError, SkippedFileWarning, SkippedVariableWarning, UnsupportedFeature, reading
+from ..errors import ScanError, SkippedFileWarning, SkippedVariableWarning, UnsupportedFeature, VZError, reading
 from ..model import Source, VDataset, VDatasetList
+from ..urls import is_url  # noqa: F401  (re-exported: scanners import it from here)
 
 #: what ``errors=`` accepts (see :func:`scan`)
 ERRORS = (None, "raise", "warn", "skip")
@@ -29,8 +30,12 @@ HDF4_MAGIC = b"\x0e\x03\x13\x01"
 NC3_MAGICS = {b"CDF\x01": "NetCDF3 classic", b"CDF\x02": "NetCDF3 64-bit offset", b"CDF\x05": "NetCDF3 CDF5"}
 
 
-def is_url(path: str) -> bool:
-    return "://" in str(path) and not str(path).startswith("file://")
+def remote_fs(path: str, storage_options: dict | None = None):
+    """The filesystem scanners read a URL through: timeouts and checked byte
+    ranges (see :mod:`vz_jupyter.core.remote`)."""
+    from ..remote import filesystem
+
+    return filesystem(path, storage_options)
 
 
 def normalize_path(path: str | os.PathLike) -> str:
@@ -48,8 +53,7 @@ def _exists_literally(p: str) -> bool:
     is a file name before it is a glob)."""
     try:
         if is_url(p):
-            fs, _, _ = fsspec.get_fs_token_paths(p)
-            return bool(fs.exists(p))
+            return bool(remote_fs(p).exists(p))
         q = p[len("file://"):] if p.startswith("file://") else p
         return os.path.lexists(os.path.expanduser(q))
     except Exception:  # a pattern that is no valid name for the filesystem
@@ -68,11 +72,14 @@ def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
         if any(ch in p for ch in "*?[") and not _exists_literally(p):
             try:
                 if is_url(p):
-                    fs, _, _ = fsspec.get_fs_token_paths(p)
                     proto = p.split("://", 1)[0]
-                    matches = sorted(f"{proto}://{m}" if "://" not in m else m for m in fs.glob(p))
+                    matches = sorted(f"{proto}://{m}" if "://" not in m else m for m in remote_fs(p).glob(p))
                 else:
                     matches = sorted(_glob.glob(os.path.expanduser(p)))
+            except FileNotFoundError:
+                matches = []
+            except VZError as e:  # a listing that fails or times out: one line
+                raise ScanError(p, str(e).split(": ", 1)[-1]) from None
             except (ValueError, OSError) as e:  # e.g. a bad character range for fsspec's regex
                 raise ScanError(p, f"not a usable file pattern ({e})") from None
             if not matches:
@@ -198,18 +205,22 @@ def scan_file(
     inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
     storage_options: dict | None = None,
     errors: str | None = None,
+    allowed_roots=None,
 ) -> VDataset:
     """Scan one file (or reference set) into a :class:`VDataset`; ``errors`` as
-    in :func:`scan` (for this file's variables)."""
+    in :func:`scan` (for this file's variables). References are confined (see
+    :mod:`vz_jupyter.core.access`): the paths they name must lie under their own
+    folder, their recorded roots or ``allowed_roots``."""
     _check_errors(errors)
-    ds = _scan_file(path, group=group, inline_threshold=inline_threshold, storage_options=storage_options)
+    ds = _scan_file(path, group=group, inline_threshold=inline_threshold, storage_options=storage_options,
+                    allowed_roots=allowed_roots)
     return apply_errors(ds, errors)
 
 
-def _scan_file(path, *, group, inline_threshold, storage_options) -> VDataset:
+def _scan_file(path, *, group, inline_threshold, storage_options, allowed_roots=None) -> VDataset:
     path = normalize_path(path)
     if is_url(path):
-        fs, _, _ = fsspec.get_fs_token_paths(path, storage_options=storage_options or {})
+        fs = remote_fs(path, storage_options)
     else:
         fs = fsspec.filesystem("file")
         if not os.path.exists(path):
@@ -218,7 +229,7 @@ def _scan_file(path, *, group, inline_threshold, storage_options) -> VDataset:
             if os.path.exists(os.path.join(path, ".zmetadata")):
                 from .refs import scan_refs
 
-                return scan_refs(path)
+                return scan_refs(path, allowed_roots=allowed_roots)
             raise ScanError(path, "is a directory, not a file (pass a glob such as DIR/*.nc)")
         check_regular_file(path)
     with reading(path):
@@ -236,7 +247,7 @@ def _scan_file(path, *, group, inline_threshold, storage_options) -> VDataset:
         return scan_netcdf3(path, inline_threshold=inline_threshold, fs=fs if is_url(path) else None)
     from .refs import scan_refs
 
-    return scan_refs(path, storage_options=storage_options)
+    return scan_refs(path, storage_options=storage_options, allowed_roots=allowed_roots)
 
 
 def scan(
@@ -248,6 +259,7 @@ def scan(
     storage_options: dict | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     errors: str | None = None,
+    allowed_roots=None,
 ) -> VDatasetList:
     """Scan files, globs or URLs; returns a :class:`VDatasetList` in input order.
 
@@ -264,12 +276,17 @@ def scan(
     * ``"raise"``: both are errors (:class:`UnsupportedFeature` for a variable);
     * ``"warn"``: both are left out with a warning (``SkippedFileWarning`` for a file);
     * ``"skip"``: both are left out silently (variables still recorded).
+
+    ``allowed_roots`` widens what existing references may read (see
+    :mod:`vz_jupyter.core.access`); remote reads time out as
+    :mod:`vz_jupyter.core.remote` describes (``storage_options={"timeout": s}``).
     """
     _check_errors(errors)
     files = expand_paths(paths)
     if not files:
         raise ScanError(str(paths), "no files given")
-    kwargs = dict(group=group, inline_threshold=inline_threshold, storage_options=storage_options)
+    kwargs = dict(group=group, inline_threshold=inline_threshold, storage_options=storage_options,
+                  allowed_roots=allowed_roots)
     out: list[VDataset] = []
 
     def keep(f: str, get: Callable[[], VDataset]) -> None:
