@@ -36,6 +36,15 @@ class _Exit(Exception):
         self.status = status
 
 
+ALLOW_HELP = ("also let references read under this folder, file or URL prefix (repeatable; 's3://' grants a "
+              "protocol, '*' turns the check off); by default they read only under their own folder and the "
+              "source folders recorded in them")
+
+
+def _add_allow(p):
+    p.add_argument("--allow", action="append", metavar="ROOT", default=None, help=ALLOW_HELP)
+
+
 def _add_sort_args(p):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--by", metavar="COORD", help="order files by the values of this coordinate (CF-decoded)")
@@ -64,16 +73,19 @@ def build_parser(prog: str = "vz") -> Parser:
     p.add_argument("--inline-threshold", type=int, default=None, metavar="BYTES", help="inline variables up to this many stored bytes (default 500)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     _add_errors_arg(p)
+    _add_allow(p)
 
     p = sub.add_parser("info", help="describe references or files", description="Variables, shapes, chunks, codecs, sources and bytes referenced.")
     p.add_argument("target", nargs="+", help="reference file/folder, or data files")
     p.add_argument("--group", help="HDF5/NetCDF4 group (data files only)")
     _add_errors_arg(p)
+    _add_allow(p)
 
     p = sub.add_parser("check", help="report what would make a concatenation wrong")
     p.add_argument("files", nargs="+")
     p.add_argument("--dim", required=True, help="dimension to concatenate along")
     _add_sort_args(p)
+    _add_allow(p)
 
     p = sub.add_parser("combine", help="check, then concatenate files into one reference set")
     p.add_argument("files", nargs="+")
@@ -82,16 +94,20 @@ def build_parser(prog: str = "vz") -> Parser:
     p.add_argument("-o", "--output", required=True, help="output: .json, .parquet or .icechunk")
     p.add_argument("--format", choices=["kerchunk-json", "kerchunk-parquet", "icechunk"])
     p.add_argument("--overwrite", action="store_true")
+    _add_allow(p)
 
     p = sub.add_parser("plan", help="show what reading a selection will fetch")
     p.add_argument("target", help="reference file/folder or data file")
     p.add_argument("selection", help='e.g. "air[0:10, 5:20, 3]"')
     p.add_argument("--execute", action="store_true", help="also run the plan and report bytes moved")
+    _add_allow(p)
     return parser
 
 
 def _scan_kwargs(args) -> dict:
     kw = {}
+    if getattr(args, "allow", None):
+        kw["allowed_roots"] = args.allow
     if getattr(args, "group", None):
         kw["group"] = args.group
     if getattr(args, "inline_threshold", None) is not None:
@@ -165,7 +181,7 @@ def cmd_check(args, out) -> int:
     from .core.check import check
     from .core.scan import scan
 
-    dsets = _sorted(scan(args.files), args)
+    dsets = _sorted(scan(args.files, **_scan_kwargs(args)), args)
     report = check(dsets, dim=args.dim)
     out.write(repr(report) + "\n")
     return 1 if report.has_errors else 0
@@ -176,7 +192,7 @@ def cmd_combine(args, out) -> int:
     from .core.scan import scan
     from .core.serialize import write
 
-    dsets = _sorted(scan(args.files), args)
+    dsets = _sorted(scan(args.files, **_scan_kwargs(args)), args)
     try:
         combined = concat(dsets, dim=args.dim)
     except CheckFailed as e:
@@ -191,7 +207,7 @@ def cmd_combine(args, out) -> int:
 def cmd_plan(args, out) -> int:
     from .core.plan import plan
 
-    p = plan(args.target, args.selection)
+    p = plan(args.target, args.selection, allowed_roots=args.allow)
     out.write(p.summary() + "\n")
     if args.execute:
         p.execute()
@@ -218,9 +234,31 @@ def _show_warnings(caught, err) -> None:
 COMMANDS = {"scan": cmd_scan, "info": cmd_info, "check": cmd_check, "combine": cmd_combine, "plan": cmd_plan}
 
 
+class TerminalText:
+    """A text stream that shows what the data says without letting it drive the
+    terminal: control characters, ANSI escape sequences and Unicode direction
+    overrides become visible escapes (``\x1b[2J``, ``\u202e``), URL
+    credentials become ``***``. Newlines (the output's own lines) are kept."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        from .core.urls import redact
+        from .display.common import printable
+
+        return self.stream.write(printable(redact(text), keep_lines=True))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = TerminalText(out or sys.stdout)
+    err = TerminalText(err or sys.stderr)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from builtins import open as builtins_open
 from typing import Any
 
 import numpy as np
@@ -13,27 +14,49 @@ from .errors import VZError
 from .model import VDataset
 
 
-def reference_mapper(target: str | dict | VDataset, storage_options: dict | None = None, remote_options: dict | None = None):
+def reference_mapper(target: str | dict | VDataset, storage_options: dict | None = None,
+                     remote_options: dict | None = None, *, allowed_roots=None, trust_recorded_roots: bool = True):
     """An fsspec mapper over references: a JSON file, a parquet directory, an
-    in-memory kerchunk dict, or a VDataset (serialized on the fly)."""
+    in-memory kerchunk dict, or a VDataset (serialized on the fly); confined
+    like :func:`open` (see :mod:`vz_jupyter.core.access`)."""
     import fsspec
+    from fsspec.implementations.reference import ReferenceFileSystem
+
+    from .access import recorded_roots
 
     if isinstance(target, VDataset):
         from .serialize.kerchunk_json import to_kerchunk_json
 
         target = to_kerchunk_json(target)
     fo: Any = target
+    conf = _confinement(target, allowed_roots, trust_recorded_roots)
     if isinstance(target, (str, os.PathLike)):
         fo = os.fspath(target)
         if "://" not in fo and not os.path.exists(fo):
             raise VZError(f"{fo}: no such file or directory")
-    fs = fsspec.filesystem(
-        "reference",
-        fo=fo,
-        remote_options=remote_options or {},
-        target_options=storage_options or {},
-    )
+        if os.path.isdir(fo):
+            urls = _parquet_urls(fo)
+            _check_urls(urls, conf)
+            fo = _lazy_mapper_class()(fo, fs=fsspec.filesystem("file"), engine=_parquet_engine())
+            protocols = {_protocol(u) for u in urls}
+        else:
+            fo = json.loads(_read_reference_file(fo, storage_options))
+            conf = conf.with_recorded(recorded_roots(fo)) if conf is not None else None
+    if isinstance(fo, dict):
+        protocols = {_protocol(u) for u in (fo.get("templates") or {}).values()}
+        entries = fo.get("refs", fo) if fo.get("version") == 1 else fo
+        protocols |= {_protocol(v[0]) for v in entries.values() if type(v) is list and v}
+    fss = _async_filesystems_sync(protocols - {None}, remote_options, conf)
+    fs = ReferenceFileSystem(fo=fo, fs=fss)
+    if conf is not None and isinstance(fo, dict):
+        _check_urls({v[0] for v in fs.references.values() if type(v) is list and v}, conf)
     return fs.get_mapper("")
+
+
+def _async_filesystems_sync(protocols, remote_options, conf) -> dict:
+    from .access import guarded_filesystems
+
+    return guarded_filesystems(protocols, conf, remote_options, asynchronous=False)
 
 
 def _parquet_engine() -> str:
@@ -95,23 +118,72 @@ def _parquet_protocols(root: str) -> set:
     return protocols or {"file"}
 
 
-def _async_filesystems(protocols, remote_options: dict | None = None) -> dict:
+def _async_filesystems(protocols, remote_options: dict | None = None, conf=None) -> dict:
     """fsspec filesystems for the protocols referenced, usable from zarr's event
-    loop: async filesystems (http, s3, ...) made asynchronous, others wrapped.
-    (Left to itself, ReferenceFileSystem makes them synchronous and zarr then
-    fails with 'target filesystem must have same value of asynchronous'.)"""
-    import fsspec
-    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+    loop (left to itself, ReferenceFileSystem makes them synchronous and zarr
+    then fails with 'target filesystem must have same value of asynchronous').
+    Every read is resolved and checked by ``conf`` (a
+    :class:`~vz_jupyter.core.access.Confinement`, or None for objects built in
+    Python), local files are read as regular files only, URLs with timeouts
+    and checked byte ranges."""
+    from .access import guarded_filesystems
 
-    def make(protocol):
-        cls = fsspec.get_filesystem_class(protocol)
-        if cls.async_impl:
-            return fsspec.filesystem(protocol, asynchronous=True, **(remote_options or {}))
-        return AsyncFileSystemWrapper(fsspec.filesystem(protocol, **(remote_options or {})), asynchronous=True)
+    return guarded_filesystems(protocols, conf, remote_options)
 
-    fss = {p: make(p) for p in set(protocols) | {"file"}}
-    fss[None] = fss["file"]
-    return fss
+
+def _check_urls(urls, conf) -> None:
+    """Refuse, before anything is read, a reference outside ``conf``'s roots."""
+    if conf is None:
+        return
+    for u in urls:
+        if isinstance(u, str) and u:
+            conf.resolve(u)
+
+
+def _parquet_urls(root: str) -> set:
+    """Every url referenced from a parquet reference directory (the path
+    dictionaries of all record files)."""
+    import pyarrow.parquet as pq
+
+    urls: set = set()
+    for name in sorted(os.listdir(root)):
+        folder = os.path.join(root, name)
+        if not os.path.isdir(folder):
+            continue
+        for fn in sorted(os.listdir(folder)):
+            if not (fn.startswith("refs.") and fn.endswith(".parq")):
+                continue
+            try:
+                col = pq.read_table(os.path.join(folder, fn), columns=["path"]).column("path")
+            except Exception:  # noqa: BLE001  (no path column, or unreadable: the reader reports it)
+                continue
+            for chunk in col.chunks:
+                values = chunk.dictionary if hasattr(chunk, "dictionary") else chunk.unique()
+                urls.update(v for v in values.to_pylist() if v)
+    return urls
+
+
+def _confinement(target, allowed_roots, trust_recorded_roots: bool):
+    """The confinement of references stored at ``target`` (None for objects
+    built in Python, unless ``allowed_roots`` is given)."""
+    from .access import Confinement, recorded_roots
+
+    if isinstance(target, VDataset):
+        return None
+    if isinstance(target, dict):
+        if allowed_roots is None:
+            return None
+        return Confinement.for_references(None, recorded_roots(target), allowed_roots,
+                                          trust_recorded_roots=trust_recorded_roots)
+    path = os.fspath(target)
+    recorded: list = []
+    if os.path.isdir(path):
+        try:
+            with builtins_open(os.path.join(path, ".zmetadata"), "rb") as f:
+                recorded = recorded_roots(json.load(f))
+        except (OSError, ValueError):
+            recorded = []
+    return Confinement.for_references(path, recorded, allowed_roots, trust_recorded_roots=trust_recorded_roots)
 
 
 def _protocol(url) -> str | None:
@@ -120,20 +192,22 @@ def _protocol(url) -> str | None:
     return url.split("://", 1)[0] if "://" in url else "file"
 
 
-def parquet_store(root: str, remote_options: dict | None = None, engine: str | None = None):
+def parquet_store(root: str, remote_options: dict | None = None, engine: str | None = None, conf=None):
     """A read-only zarr store over a kerchunk parquet reference directory, read
     with pyarrow (or fastparquet when pyarrow is missing): fsspec's two engines."""
     import fsspec
     from fsspec.implementations.reference import ReferenceFileSystem
     from zarr.storage import FsspecStore
 
+    urls = _parquet_urls(root)
+    _check_urls(urls, conf)
     mapper = _lazy_mapper_class()(root, fs=fsspec.filesystem("file"), engine=engine or _parquet_engine())
-    fss = _async_filesystems(_parquet_protocols(root), remote_options)
+    fss = _async_filesystems({_protocol(u) for u in urls} - {None}, remote_options, conf)
     fs = ReferenceFileSystem(fo=mapper, fs=fss, asynchronous=True)
     return FsspecStore(fs, read_only=True, path="")
 
 
-def json_store(target, storage_options: dict | None = None, remote_options: dict | None = None):
+def json_store(target, storage_options: dict | None = None, remote_options: dict | None = None, conf=None):
     """A read-only zarr store over kerchunk JSON references (a file or URL, an
     in-memory dict, or a VDataset serialized on the fly)."""
     import fsspec
@@ -151,8 +225,7 @@ def json_store(target, storage_options: dict | None = None, remote_options: dict
         if "://" not in path and not os.path.exists(path):
             raise VZError(f"{path}: no such file or directory")
         try:
-            with fsspec.open(path, "rb", **(storage_options or {})) as f:
-                refs = json.load(f)
+            refs = json.loads(_read_reference_file(path, storage_options))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise VZError(f"{path}: not a kerchunk reference file ({e})") from None
         if not isinstance(refs, dict):
@@ -164,13 +237,40 @@ def json_store(target, storage_options: dict | None = None, remote_options: dict
             if type(v) is list and v:
                 protocols.add(_protocol(v[0]))
     protocols.discard(None)
-    fs = ReferenceFileSystem(fo=refs, fs=_async_filesystems(protocols, remote_options), asynchronous=True)
+    if conf is not None and not isinstance(target, (dict, VDataset)):
+        from .access import recorded_roots
+
+        conf = conf.with_recorded(recorded_roots(refs))
+    fs = ReferenceFileSystem(fo=refs, fs=_async_filesystems(protocols, remote_options, conf), asynchronous=True)
+    if conf is not None:  # templates and gen are expanded by now: check every url once
+        _check_urls({v[0] for v in fs.references.values() if type(v) is list and v}, conf)
     return FsspecStore(fs, read_only=True, path="")
 
 
-def open(target, *, decode: bool = True, chunks=None, storage_options: dict | None = None, **kwargs):
+def _read_reference_file(path: str, storage_options: dict | None) -> bytes:
+    """A reference file's bytes: a local regular file (a FIFO is refused, not
+    waited on) or a URL read with timeouts."""
+    from .access import read_local
+    from .urls import is_url
+
+    if is_url(path):
+        from .remote import filesystem
+
+        return filesystem(path, storage_options).cat_file(path)
+    return read_local(path[len("file://"):] if path.startswith("file://") else path)
+
+
+def open(target, *, decode: bool = True, chunks=None, storage_options: dict | None = None, allowed_roots=None,
+         trust_recorded_roots: bool = True, **kwargs):
     """Open references (JSON file, parquet directory, Icechunk repository, dict
     or VDataset) as an ``xarray.Dataset``.
+
+    References from a file, folder or repository read only under the roots they
+    may read (see :mod:`vz_jupyter.core.access`): their own folder, the source
+    roots recorded in them and ``allowed_roots`` (folders, files or URL
+    prefixes; ``"*"`` turns the check off); anything else is refused before a
+    byte is read. Remote reads time out (``remote_options={"timeout": s}``, see
+    :mod:`vz_jupyter.core.remote`).
 
     ``decode=False`` returns raw stored values (no CF masking/scaling/time
     decoding), like ``xarray.open_dataset(original, decode_cf=False)``. zarr's
@@ -186,7 +286,8 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
 
         import warnings
 
-        store = open_icechunk_store(os.fspath(target))
+        store = open_icechunk_store(os.fspath(target), allowed=_container_check(
+            os.fspath(target), allowed_roots, trust_recorded_roots))
         with warnings.catch_warnings():
             # codecs outside the zarr v3 spec (numcodecs.*) are what HDF5 files use
             warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
@@ -195,10 +296,11 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
                 use_zarr_fill_value_as_mask=False, **kwargs,
             )
     remote_options = kwargs.pop("remote_options", None)
+    conf = _confinement(target, allowed_roots, trust_recorded_roots)
     if isinstance(target, (str, os.PathLike)) and os.path.isdir(os.fspath(target)):
-        mapper = parquet_store(os.fspath(target), remote_options=remote_options)
+        mapper = parquet_store(os.fspath(target), remote_options=remote_options, conf=conf)
     else:
-        mapper = json_store(target, storage_options=storage_options, remote_options=remote_options)
+        mapper = json_store(target, storage_options=storage_options, remote_options=remote_options, conf=conf)
     try:
         from xarray.backends.zarr import ZarrStore
 
@@ -220,3 +322,22 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
         )
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise VZError(f"{target}: not a kerchunk reference file ({e})") from None
+
+
+def _container_check(repo: str, allowed_roots, trust_recorded_roots: bool):
+    """For an Icechunk repository: a check of its virtual chunk container
+    prefixes (the repository's recorded roots) against the confinement; a
+    container outside it is refused before anything is read."""
+    from urllib.parse import unquote
+
+    from .access import Confinement
+
+    def check(prefixes):
+        conf = Confinement.for_references(repo, list(prefixes), allowed_roots,
+                                          trust_recorded_roots=trust_recorded_roots)
+        for p in prefixes:
+            if p.startswith("file://"):
+                conf.resolve(unquote(p[len("file://"):]))
+            else:
+                conf.check_url(p)
+    return check

@@ -547,7 +547,7 @@ class ReadPlan:
 # building plans
 
 
-def _resolve_target(target, selection, variable) -> tuple[VDataset | None, VArray, Any]:
+def _resolve_target(target, selection, variable, allowed_roots=None) -> tuple[VDataset | None, VArray, Any]:
     ds = target
     if isinstance(target, VDatasetList):
         if len(target) != 1:
@@ -556,7 +556,7 @@ def _resolve_target(target, selection, variable) -> tuple[VDataset | None, VArra
     elif isinstance(target, (str, os.PathLike)):
         from .scan import scan_file
 
-        ds = scan_file(os.fspath(target))
+        ds = scan_file(os.fspath(target), allowed_roots=allowed_roots)
     if isinstance(ds, VArray):
         var, ds = ds, None
         if isinstance(selection, str) and ("[" in selection or selection == var.name):
@@ -586,7 +586,8 @@ def _resolve_target(target, selection, variable) -> tuple[VDataset | None, VArra
 
 
 def plan(target, selection=(), variable: str | None = None, *, max_gap: int = DEFAULT_MAX_GAP,
-         max_block: int | None = DEFAULT_MAX_BLOCK, max_waste: float | None = DEFAULT_MAX_WASTE) -> ReadPlan:
+         max_block: int | None = DEFAULT_MAX_BLOCK, max_waste: float | None = DEFAULT_MAX_WASTE,
+         allowed_roots=None) -> ReadPlan:
     """Plan reading a selection.
 
     ``target``: a VDataset, a VDatasetList of one, a VArray, or a path to
@@ -594,8 +595,10 @@ def plan(target, selection=(), variable: str | None = None, *, max_gap: int = DE
     string such as ``"air[0:10, 5:20, 3]"`` (or ``"air[time=0:10]"``), or with
     ``variable=`` an index tuple / dict of dim name -> index (ints, slices with
     any step, Ellipsis, 1-D int or bool arrays; orthogonal like ``.isel``).
+    ``allowed_roots`` widens what references read from a path may read (see
+    :mod:`vz_jupyter.core.access`).
     """
-    ds, var, key = _resolve_target(target, selection, variable)
+    ds, var, key = _resolve_target(target, selection, variable, allowed_roots)
     sel = normalize_selection(key, var.shape, var.dims)
     entries = _entries(var, sel)
     return ReadPlan(var, sel, entries, max_gap=max_gap, max_block=max_block, max_waste=max_waste, dataset=ds)

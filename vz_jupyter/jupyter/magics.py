@@ -11,7 +11,7 @@ import shlex
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from traitlets import Int
+from traitlets import Int, List, Unicode
 from traitlets.config import Configurable
 
 from ..cli import Parser
@@ -33,6 +33,9 @@ HELP = """%vz VERB ...  (vz_jupyter)
   %vz plan DS|TARGET "var[0:10, :, 5]" [-o NAME]  show what a selection will read
 
 DS is a variable holding a dataset (or a list of them); PATHS may be globs.
+References read only under their own folder and the source folders recorded in
+them; --allow ROOT (repeatable, on scan/info/open/plan/check/concat) or
+%config VzMagics.allowed_roots = ["/data"] lets them read elsewhere.
 """
 
 
@@ -45,13 +48,18 @@ def _parser() -> Parser:
         p.add_argument("-h", "--help", action="store_true")
         return p
 
+    def allow(p):
+        p.add_argument("--allow", action="append", metavar="ROOT", default=None)
+
     p = add("scan")
+    allow(p)
     p.add_argument("paths", nargs="+")
     p.add_argument("-o", "--out")
     p.add_argument("--group")
     p.add_argument("--inline-threshold", type=int)
     p.add_argument("--errors", choices=["raise", "warn", "skip"])
     p = add("info")
+    allow(p)
     p.add_argument("target", nargs="+")
     p = add("write")
     p.add_argument("ds")
@@ -59,11 +67,13 @@ def _parser() -> Parser:
     p.add_argument("--format", choices=["kerchunk-json", "kerchunk-parquet", "icechunk"])
     p.add_argument("--overwrite", action="store_true")
     p = add("open")
+    allow(p)
     p.add_argument("target")
     p.add_argument("-o", "--out")
     p.add_argument("--raw", action="store_true", help="no CF decoding")
     for verb in ("check", "concat", "sort"):
         p = add(verb)
+        allow(p)
         p.add_argument("inputs", nargs="+")
         p.add_argument("-o", "--out")
         p.add_argument("--dim", required=verb != "sort")
@@ -76,6 +86,7 @@ def _parser() -> Parser:
     p.add_argument("paths", nargs="+")
     p.add_argument("--dim")
     p = add("plan")
+    allow(p)
     p.add_argument("target")
     p.add_argument("selection")
     p.add_argument("-o", "--out")
@@ -88,6 +99,8 @@ class VzMagics(Magics, Configurable):
     """The ``%vz`` magic. Configure with ``%config VzMagics.inline_threshold = 1000``."""
 
     inline_threshold = Int(500, help="Variables up to this many stored bytes are inlined when scanning.").tag(config=True)
+    allowed_roots = List(Unicode(), help="Folders, files or URL prefixes references may read besides their own "
+                         "folder and recorded source folders ('*' turns the check off).").tag(config=True)
 
     def __init__(self, shell=None, **kwargs):
         Magics.__init__(self, shell=shell)
@@ -100,7 +113,12 @@ class VzMagics(Magics, Configurable):
             return ns[name]
         return None
 
-    def _datasets(self, inputs):
+    def _allowed(self, args):
+        """The roots references may read besides their own: %config + --allow."""
+        roots = list(self.allowed_roots) + list(getattr(args, "allow", None) or [])
+        return roots or None
+
+    def _datasets(self, inputs, args=None):
         """Resolve names of dataset variables and/or paths into a VDatasetList."""
         from ..core.model import VDataset, VDatasetList
         from ..core.scan import scan
@@ -117,7 +135,7 @@ class VzMagics(Magics, Configurable):
             else:
                 paths.append(item)
         if paths:
-            out.extend(scan(paths, inline_threshold=self.inline_threshold))
+            out.extend(scan(paths, inline_threshold=self.inline_threshold, allowed_roots=self._allowed(args)))
         return VDatasetList(out)
 
     def _store(self, name, value):
@@ -162,10 +180,10 @@ class VzMagics(Magics, Configurable):
             kw["group"] = args.group
         if args.errors:
             kw["errors"] = args.errors
-        return self._store(args.out, scan(args.paths, **kw))
+        return self._store(args.out, scan(args.paths, allowed_roots=self._allowed(args), **kw))
 
     def _do_info(self, args):
-        return self._datasets(args.target)
+        return self._datasets(args.target, args)
 
     def _one(self, name):
         from ..core.model import VDataset, VDatasetList
@@ -190,7 +208,7 @@ class VzMagics(Magics, Configurable):
     def _do_open(self, args):
         from ..core.opening import open as vz_open
 
-        return self._store(args.out, vz_open(args.target, decode=not args.raw))
+        return self._store(args.out, vz_open(args.target, decode=not args.raw, allowed_roots=self._allowed(args)))
 
     def _sort_kw(self, args):
         return {k: getattr(args, k) for k in ("by", "pattern", "attr") if getattr(args, k, None)}
@@ -198,18 +216,18 @@ class VzMagics(Magics, Configurable):
     def _do_sort(self, args):
         from ..core.sort import sort
 
-        return self._store(args.out, sort(self._datasets(args.inputs), dim=args.dim, **self._sort_kw(args)))
+        return self._store(args.out, sort(self._datasets(args.inputs, args), dim=args.dim, **self._sort_kw(args)))
 
     def _do_check(self, args):
         from ..core.check import check
 
-        return self._store(args.out, check(self._datasets(args.inputs), dim=args.dim))
+        return self._store(args.out, check(self._datasets(args.inputs, args), dim=args.dim))
 
     def _do_concat(self, args):
         from ..core.concat import concat
         from ..core.sort import sort
 
-        dsets = self._datasets(args.inputs)
+        dsets = self._datasets(args.inputs, args)
         kw = self._sort_kw(args)
         if kw:
             dsets = sort(dsets, dim=args.dim, **kw)
@@ -225,7 +243,8 @@ class VzMagics(Magics, Configurable):
         from ..core.plan import plan
 
         target = self._lookup(args.target)
-        return self._store(args.out, plan(target if target is not None else args.target, args.selection))
+        return self._store(args.out, plan(target if target is not None else args.target, args.selection,
+                                          allowed_roots=self._allowed(args)))
 
 
 def load_ipython_extension(ipython):

@@ -30,32 +30,76 @@ _SPECIAL_FLOATS = {"NaN": math.nan, "nan": math.nan, "Infinity": math.inf, "-Inf
 
 
 # -- entry point ---------------------------------------------------------------
-def scan_refs(path: str | os.PathLike | Mapping, storage_options: dict | None = None) -> VDataset:
+def scan_refs(path: str | os.PathLike | Mapping, storage_options: dict | None = None, *, allowed_roots=None,
+              trust_recorded_roots: bool = True) -> VDataset:
     """A :class:`VDataset` from kerchunk references: a JSON file, a parquet
-    directory, or an in-memory kerchunk dict."""
+    directory, or an in-memory kerchunk dict.
+
+    The paths the references name are confined (see
+    :mod:`vz_jupyter.core.access`): resolved against the reference file's
+    folder and refused outside it, its recorded roots and ``allowed_roots``
+    (in-memory dicts are confined only when ``allowed_roots`` is given). No
+    referenced file is opened and no server contacted."""
+    from ..access import Confinement, active, confined, recorded_roots
+
+    def confinement(location, recorded):
+        if allowed_roots is None and active() is not None:
+            return active()  # an enclosing reader (vz.open) already decided
+        if location is None and allowed_roots is None:
+            return None
+        return Confinement.for_references(location, recorded, allowed_roots,
+                                          trust_recorded_roots=trust_recorded_roots)
+
     if isinstance(path, Mapping):
-        return _from_refs_dict(dict(path), "<references>", storage_options)
+        refs = dict(path)
+        with confined(confinement(None, _recorded(refs))):
+            return _from_refs_dict(refs, "<references>", storage_options)
     import fsspec
 
-    from . import is_url, normalize_path
+    from . import is_url, normalize_path, remote_fs
 
     path = normalize_path(path)
-    if is_url(path):
-        fs, _, _ = fsspec.get_fs_token_paths(path, storage_options=storage_options or {})
-    else:
-        fs = fsspec.filesystem("file")
+    fs = remote_fs(path, storage_options) if is_url(path) else fsspec.filesystem("file")
     with reading(path):
-        if fs.isdir(path):
-            return _from_parquet(path, fs, storage_options)
-        with fs.open(path, "rb") as f:
-            raw = f.read()
+        if fs.isdir(path) if not is_url(path) else path.rstrip("/").endswith((".parquet", ".parq")):
+            with confined(confinement(path, _parquet_recorded(fs, path))):
+                return _from_parquet(path, fs, storage_options)
+        raw = _read_whole(fs, path)
     try:
         refs = _loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ScanError(path, f"not valid kerchunk JSON ({_one_line(e)})") from None
     if not isinstance(refs, dict):
         raise ScanError(path, f"not a kerchunk reference set (top level is a {type(refs).__name__}, not an object)")
-    return _from_refs_dict(refs, path, storage_options)
+    with confined(confinement(path, _recorded(refs))):
+        return _from_refs_dict(refs, path, storage_options)
+
+
+def _read_whole(fs, path: str) -> bytes:
+    """The reference file's bytes (a FIFO or device is refused, not waited on)."""
+    from . import is_url
+
+    if not is_url(path):
+        from ..access import read_local
+
+        return read_local(path)
+    return fs.cat_file(path)
+
+
+def _recorded(refs: dict) -> list[str]:
+    """Roots recorded at the top level of version-1 (or wrapped) references."""
+    from ..access import recorded_roots
+
+    return recorded_roots(refs) if refs.get("version") is not None or isinstance(refs.get("refs"), dict) else []
+
+
+def _parquet_recorded(fs, root: str) -> list[str]:
+    from ..access import recorded_roots
+
+    try:
+        return recorded_roots(json.loads(fs.cat_file(f"{root.rstrip('/')}/.zmetadata")))
+    except Exception:  # noqa: BLE001  (an unreadable .zmetadata is reported by _from_parquet)
+        return []
 
 
 def _loads(raw: bytes):
@@ -304,13 +348,13 @@ def _manifest_from_values(name, grid, flat, values, templates, path, storage_opt
 def _normalize_paths(urls: list[str]) -> tuple[list[str], np.ndarray]:
     """Paths as the model keeps them (absolute local paths, URLs as given),
     de-duplicated; returns the table and the remap from ``urls`` positions."""
-    from . import normalize_path
+    from ..access import resolve_path
 
     table: list[str] = []
     index: dict[str, int] = {}
     remap = np.empty(len(urls), dtype=np.uint32)
     for i, u in enumerate(urls):
-        p = normalize_path(u)
+        p = resolve_path(u)  # relative to the reference file; refused outside its roots
         j = index.get(p)
         if j is None:
             j = index[p] = len(table)
@@ -319,16 +363,30 @@ def _normalize_paths(urls: list[str]) -> tuple[list[str], np.ndarray]:
     return table, remap
 
 
-def _file_size(p: str, path: str, storage_options) -> int:
-    import fsspec
+class WholeRemoteFile(UnsupportedFeature):
+    """A ``[url]`` reference to a whole remote file: its size would need a
+    request to the server, which reading references never makes."""
 
+
+def _file_size(p: str, path: str, storage_options) -> int:
+    if "://" in p:
+        from ..urls import redact
+
+        raise WholeRemoteFile(path, f"a reference points at the whole remote file {redact(p)}, whose size is unknown "
+                                    f"without asking its server (vz contacts no source while reading references)")
     try:
-        if "://" in p:
-            fs, _, _ = fsspec.get_fs_token_paths(p, storage_options=storage_options or {})
-            return int(fs.size(p))
         return os.path.getsize(p)
     except Exception as e:  # noqa: BLE001
         raise ScanError(path, f"a reference points at the whole file {p}, whose size cannot be read ({_one_line(e)})") from None
+
+
+def _skip_variable(skipped: list, name: str, reason: str) -> None:
+    import warnings
+
+    from .. import errors
+
+    skipped.append((name, reason))
+    warnings.warn(f"{name}: skipped: {reason}", getattr(errors, "SkippedVariableWarning", UserWarning), stacklevel=4)
 
 
 # -- parquet -------------------------------------------------------------------
@@ -543,7 +601,11 @@ def _build(docs: dict[str, Any], path: str, manifest_for) -> VDataset:
             attrs["_FillValue"] = decode_fill_attr(attrs["_FillValue"], dtype)
         grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
         sep = za.get("dimension_separator", ".") or "."
-        manifest = manifest_for(name, {"grid": grid, "sep": sep, "ndim": len(shape)})
+        try:
+            manifest = manifest_for(name, {"grid": grid, "sep": sep, "ndim": len(shape)})
+        except WholeRemoteFile as e:
+            _skip_variable(skipped, name, e.problem)
+            continue
         variables[name] = VArray(
             name=name,
             dims=tuple(str(d) for d in dims),

@@ -275,6 +275,9 @@ def write_icechunk(
 ) -> str:
     """Create an Icechunk repository in ``repo_dir`` (missing or empty) holding
     ``vds`` as virtual references; returns the snapshot id of the commit."""
+    from ..access import for_writing
+
+    vds = for_writing(vds)  # no credentials in written locations
     ic = _import_icechunk()
     import zarr
     from zarr.core.buffer import default_buffer_prototype
@@ -357,10 +360,11 @@ def write_icechunk(
     return session.commit(message or f"vz_jupyter: {len(vds.variables)} variables over {len(all_paths)} files")
 
 
-def open_icechunk_store(path: str | os.PathLike, branch: str = "main", authorize: bool = True):
+def open_icechunk_store(path: str | os.PathLike, branch: str = "main", authorize: bool = True, allowed=None):
     """A read-only store on ``branch`` of the Icechunk repository at ``path``,
     with its virtual chunk containers authorized (``authorize=False`` to leave
-    them locked)."""
+    them locked); ``allowed(prefixes)`` may refuse them first (vz.open's
+    confinement)."""
     ic = _import_icechunk()
     path = os.fspath(path)
     if not os.path.isdir(path):
@@ -375,6 +379,8 @@ def open_icechunk_store(path: str | os.PathLike, branch: str = "main", authorize
         if authorize:
             containers = repo.config.virtual_chunk_containers or {}
             prefixes = [c.url_prefix for c in containers.values()]
+            if allowed is not None:
+                allowed(prefixes)
             if prefixes:
                 creds = ic.containers_credentials({p: None for p in prefixes})
                 repo = ic.Repository.open(storage, authorize_virtual_chunk_access=creds)

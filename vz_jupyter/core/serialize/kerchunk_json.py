@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..access import RECORD_KEY, for_writing, source_roots
 from ..model import MAX_PATH_ID, VDataset
 from .zarr_meta import metadata
 
@@ -36,8 +37,11 @@ def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
     """References in kerchunk's JSON version 1 layout.
 
     With ``templates`` the source paths are written once in ``templates`` and
-    referenced as ``{{uN}}``, which keeps files of many chunks small.
+    referenced as ``{{uN}}``, which keeps files of many chunks small. Paths are
+    written without credentials, and the folders they live in are recorded
+    under ``"vz_source_roots"`` (see :mod:`vz_jupyter.core.access`).
     """
+    ds = for_writing(ds)
     refs: dict[str, Any] = {}
     for key, doc in metadata(ds).items():
         refs[key] = json.dumps(doc, allow_nan=False)
@@ -68,6 +72,7 @@ def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
     if tmpl:
         out["templates"] = tmpl
     out["refs"] = refs
+    out[RECORD_KEY] = source_roots(p for v in ds.variables.values() for p in v.manifest.paths)
     return out
 
 

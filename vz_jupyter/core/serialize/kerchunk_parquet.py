@@ -36,11 +36,15 @@ class ParquetRefs:
     metadata: Mapping[str, Any]
     record_size: int
     tables: Mapping[str, tuple] = field(default_factory=dict)
+    #: the source folders, recorded in .zmetadata (see vz_jupyter.core.access)
+    source_roots: tuple = ()
 
     def zmetadata(self) -> bytes:
         """The ``.zmetadata`` file content."""
+        from ..access import RECORD_KEY
+
         return json.dumps(
-            {"metadata": dict(self.metadata), "record_size": self.record_size},
+            {"metadata": dict(self.metadata), "record_size": self.record_size, RECORD_KEY: list(self.source_roots)},
             allow_nan=False,
             separators=(",", ":"),
         ).encode("utf-8")
@@ -185,8 +189,12 @@ def to_parquet_tables(vds: VDataset, record_size: int = DEFAULT_RECORD_SIZE) -> 
     for name in vds.variables:
         if "/" in name or name.startswith("."):
             raise ValueError(f"variable name {name!r} cannot be a parquet reference field")
+    from ..access import for_writing, source_roots
+
+    vds = for_writing(vds)  # no credentials in written paths
     tables = {name: manifest_tables(var.manifest, record_size) for name, var in vds.variables.items()}
-    return ParquetRefs(metadata(vds), record_size, tables)
+    roots = source_roots(p for v in vds.variables.values() for p in v.manifest.paths)
+    return ParquetRefs(metadata(vds), record_size, tables, tuple(roots))
 
 
 def write_parquet_dir(refs: ParquetRefs, dirpath: str | os.PathLike) -> None:
