@@ -341,9 +341,13 @@ class VArray:
         return codec_summary(self.codecs)
 
     def __repr__(self) -> str:
-        dims = ", ".join(f"{d}: {s}" for d, s in zip(self.dims, self.shape))
+        import reprlib
+
+        short = reprlib.Repr()  # names from files can be a megabyte long
+        short.maxstring = 60
+        dims = ", ".join(f"{short.repr(d)[1:-1]}: {s}" for d, s in zip(self.dims, self.shape))
         return (
-            f"<VArray {self.name!r} ({dims}) {self.dtype.str} chunks={self.chunks} "
+            f"<VArray {short.repr(self.name)} ({dims}) {self.dtype.str} chunks={self.chunks} "
             f"codecs={self.codec_summary() or 'none'} {self.manifest!r}>"
         )
 

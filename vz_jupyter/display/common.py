@@ -54,6 +54,8 @@ __all__ = [
     "format_int",
     "plural",
     "shorten",
+    "printable",
+    "cut",
     "more_text",
     "new_id",
     "reset_ids",
@@ -81,11 +83,45 @@ class Safe(str):
         return str.__add__(self, other)
 
 
-def escape(x: Any) -> str:
-    """Escape anything for HTML text or a quoted attribute value."""
+#: characters shown as visible escapes (``\x1b``, ``\u202e``) rather than
+#: passed through: C0/C1 controls and DEL (ANSI sequences start with ESC), and
+#: the Unicode direction marks/overrides/isolates that reorder text on screen
+_INVISIBLE = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+_INVISIBLE.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+_INVISIBLE.update({c: f"\\u{c:04x}" for c in [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                                                   *range(0x2066, 0x206A), 0x2028, 0x2029]})
+_INVISIBLE_KEEP_LINES = {k: v for k, v in _INVISIBLE.items() if k not in (0x09, 0x0A)}
+#: the longest string :func:`escape` passes on (longer ones are cut and say so)
+MAX_ESCAPED = 2_000
+
+
+def printable(s: Any, *, keep_lines: bool = False) -> str:
+    """``s`` with control characters, ANSI escape sequences and Unicode
+    direction overrides made visible (``\x1b[31m``, ``\u202e``): safe to
+    print on a terminal. ``keep_lines`` keeps newlines and tabs."""
+    s = str(s)
+    if s.isprintable():
+        return s
+    return s.translate(_INVISIBLE_KEEP_LINES if keep_lines else _INVISIBLE)
+
+
+def cut(s: str, n: int | None) -> str:
+    """``s`` cut at ``n`` characters, saying so: ``"abc… [1,048,576 characters, cut at 10,000]"``."""
+    if n is None or len(s) <= n:
+        return s
+    return f"{s[:n]}… [{len(s):,} characters, cut at {n:,}]"
+
+
+def escape(x: Any, *, cap: int | None = MAX_ESCAPED) -> str:
+    """Escape anything for HTML text or a quoted attribute value: cut at
+    ``cap`` characters (stated), URL credentials redacted, invisible and
+    direction-changing characters made visible (newlines and tabs kept)."""
     if isinstance(x, Safe):
         return x
-    return _html.escape(str(x), quote=True)
+    from ..core.urls import redact
+
+    s = cut(str(x), cap)
+    return _html.escape(printable(redact(s), keep_lines=True), quote=True)
 
 
 # --------------------------------------------------------------------------- numbers
@@ -118,8 +154,15 @@ def plural(n: int, singular: str, plural_: str | None = None) -> str:
 
 
 def shorten(s: Any, n: int = 80) -> str:
-    """Cut a string to at most ``n`` characters, ending with an ellipsis."""
+    """Cut a string to at most ``n`` characters, ending with an ellipsis; URL
+    credentials redacted and invisible characters made visible first (so a
+    name cannot move the cursor, recolour a terminal or fake a line)."""
+    from ..core.urls import redact
+
     s = str(s)
+    if len(s) > 4 * n + 256:  # bound the work on megabyte strings
+        s = s[: 4 * n + 256]
+    s = printable(redact(s))
     return s if len(s) <= n else s[: max(n - 1, 0)] + "…"
 
 
@@ -250,6 +293,10 @@ def style_block() -> str:
     return f"<style>{CSS}</style>"
 
 
+#: the plain-text fallback embedded in HTML reprs is cut here (stated)
+MAX_FALLBACK = 200_000
+
+
 def wrap_repr(text: str, body_html: str, *, title: str = "") -> str:
     """Assemble a complete ``_repr_html_``: the style, a ``<pre>`` text fallback
     (visible only when the style is stripped) and the rich body (hidden unless the
@@ -257,7 +304,7 @@ def wrap_repr(text: str, body_html: str, *, title: str = "") -> str:
     t = f' title="{escape(title)}"' if title else ""
     return (
         f"<div class=\"vz-root\"{t}>{style_block()}"
-        f"<pre class=\"vz-text-repr-fallback\">{escape(text)}</pre>"
+        f"<pre class=\"vz-text-repr-fallback\">{escape(text, cap=MAX_FALLBACK)}</pre>"
         f"<div class=\"vz-wrap\" style=\"display:none\">{body_html}</div></div>"
     )
 

@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import posixpath
 
-from .common import Safe, escape, format_bytes, format_int, plural, table, wrap_repr
+from .common import Safe, escape, format_bytes, format_int, plural, shorten, table, wrap_repr
 
 #: files listed in text/HTML before "+N more files"
 MAX_FILES = 20
+#: selections, names and paths are cut at these many characters
+MAX_SELECTION = 200
+MAX_NAME = 60
+MAX_PATH = 200
+
+
+def _sel(plan) -> str:
+    return shorten(plan.selection_text, MAX_SELECTION)
+
+
+def _dims(t) -> str:
+    return "(" + ", ".join(repr(shorten(d, 40)) for d in t) + ("," if len(t) == 1 else "") + ")"
 
 
 def _ratio(a: int, b: int) -> str:
@@ -35,8 +47,9 @@ def plan_text(plan) -> str:
     var = plan.var
     shape = "×".join(str(s) for s in plan.shape) or "scalar"
     lines = [
-        f"Read plan: {plan.selection_text}  → {shape} {plan.dtype.name}",
-        f"  variable: {var.name} {var.dims} shape {var.shape} chunks {var.chunks}, codecs: {_codecs(plan)}",
+        f"Read plan: {_sel(plan)}  → {shape} {plan.dtype.name}",
+        f"  variable: {shorten(var.name, MAX_NAME)} {_dims(var.dims)} shape {var.shape} chunks {var.chunks}, "
+        f"codecs: {shorten(_codecs(plan), 120)}",
         (f"  chunks touched: {format_int(plan.n_chunks)} of {format_int(var.manifest.n_chunks)} "
          f"({plan.n_complete} complete, {plan.n_missing} missing, {plan.n_inline} inline)"),
         f"  requests: {format_int(plan.n_requests)} (gaps ≤ {format_bytes(plan.max_gap)} merged within "
@@ -50,7 +63,7 @@ def plan_text(plan) -> str:
         lines.append(f"  {'chunks':>8} {'requests':>9} {'to read':>10} {'needed':>10}  file")
         for r in rows[:MAX_FILES]:
             lines.append(f"  {r.n_chunks:>8,} {r.n_requests:>9,} {format_bytes(r.bytes_to_read):>10} "
-                         f"{format_bytes(r.bytes_needed):>10}  {r.path}")
+                         f"{format_bytes(r.bytes_needed):>10}  {shorten(r.path, MAX_PATH)}")
         if len(rows) > MAX_FILES:
             lines.append(f"  +{len(rows) - MAX_FILES} more files")
     stats = plan.last_stats
@@ -64,7 +77,7 @@ def _map_svg(plan) -> str:
         from .chunkmap import chunk_map_svg
     except ImportError:  # pragma: no cover - the display helper is part of the package
         return ""
-    return chunk_map_svg(plan.var, highlight=plan.touched, title=f"{plan.var.name}: touched chunks")
+    return chunk_map_svg(plan.var, highlight=plan.touched, title=f"{shorten(plan.var.name, MAX_NAME)}: touched chunks")
 
 
 def plan_html(plan) -> str:
@@ -83,11 +96,11 @@ def plan_html(plan) -> str:
                 f"<span class=\"vz-num\">{escape(format_bytes(n))}</span></div>")
 
     head = (
-        f"<div class=\"vz-title\"><b>Read plan</b> <code>{escape(plan.selection_text)}</code> "
+        f"<div class=\"vz-title\"><b>Read plan</b> <code>{escape(_sel(plan))}</code> "
         f"→ {escape('×'.join(str(s) for s in plan.shape) or 'scalar')} {escape(plan.dtype.name)}</div>"
         f"<div class=\"vz-sub\">{escape(plural(plan.n_chunks, 'chunk'))} of "
         f"{escape(format_int(var.manifest.n_chunks))} touched · {escape(plural(plan.n_requests, 'request'))} · "
-        f"codecs: {escape(_codecs(plan))} · read/needed <b>{escape(ratio)}</b></div>"
+        f"codecs: {escape(shorten(_codecs(plan), 120))} · read/needed <b>{escape(ratio)}</b></div>"
     )
     bars = (
         "<div class=\"vz-plan-bars\">"
@@ -102,7 +115,8 @@ def plan_html(plan) -> str:
         ftable = table(
             ["file", "chunks", "requests", "bytes to read", "bytes needed", "ratio"],
             (
-                [Safe(f"<span title=\"{escape(r.path)}\">{escape(posixpath.basename(r.path.rstrip('/')) or r.path)}</span>"),
+                [Safe(f"<span title=\"{escape(shorten(r.path, 4 * MAX_PATH))}\">"
+                      f"{escape(shorten(posixpath.basename(r.path.rstrip('/')) or r.path, MAX_NAME))}</span>"),
                  format_int(r.n_chunks), format_int(r.n_requests), format_bytes(r.bytes_to_read),
                  format_bytes(r.bytes_needed), _ratio(r.bytes_to_read, r.bytes_needed)]
                 for r in rows
@@ -127,4 +141,4 @@ def plan_html(plan) -> str:
         ".vz-plan-whole{background:var(--jp-warn-color1,#f28e2b)}</style>"
     )
     body = css + head + bars + note + _map_svg(plan) + ftable
-    return wrap_repr(plan_text(plan), body, title=f"read plan {plan.selection_text}")
+    return wrap_repr(plan_text(plan), body, title=f"read plan {_sel(plan)}")

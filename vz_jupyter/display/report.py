@@ -14,26 +14,30 @@ MAX_FINDINGS = 50
 MAX_FILES = 12
 
 
+#: finding messages and fixes are cut at this many characters, names at 60
+MAX_MESSAGE = 500
+
+
 def _base(p: str) -> str:
-    return os.path.basename(str(p).rstrip("/")) or str(p)
+    return shorten(os.path.basename(str(p).rstrip("/")) or str(p), 80)
 
 
 def report_text(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MAX_FILES) -> str:
-    lines = [f"<vz Report: {report.summary_line()}>"]
+    lines = [f"<vz Report: {shorten(report.summary_line(), MAX_MESSAGE)}>"]
     for sev in ("error", "warning", "info"):
         fs = [f for f in report.findings if f.severity == sev]
         if not fs:
             continue
         lines.append(f"{_TITLES[sev]} ({len(fs)}):")
         for f in fs[:max_findings]:
-            var = f" {f.variable}:" if f.variable else ""
-            lines.append(f"  [{f.code}]{var} {f.message}")
+            var = f" {shorten(f.variable, 60)}:" if f.variable else ""
+            lines.append(f"  [{f.code}]{var} {shorten(f.message, MAX_MESSAGE)}")
             if f.files:
                 names = ", ".join(_base(p) for p in f.files[:max_files])
                 more = f" (+{len(f.files) - max_files} more)" if len(f.files) > max_files else ""
                 lines.append(f"      files: {names}{more}")
             if f.fix:
-                lines.append(f"      fix: {f.fix}")
+                lines.append(f"      fix: {shorten(f.fix, MAX_MESSAGE)}")
         if len(fs) > max_findings:
             lines.append(f"  +{len(fs) - max_findings} more {_TITLES[sev].lower()}")
     if not report.findings:
@@ -47,18 +51,18 @@ def _finding_html(f, max_files: int) -> str:
              f" data-code=\"{escape(f.code)}\" data-severity=\"{escape(f.severity)}\""
              + (" style=\"border-left-color: var(--vz-info-fg); background: transparent\"" if f.severity == "info" else "")
              + ">"]
-    var = f" <span class=\"vz-mono vz-coord-name\">{escape(f.variable)}</span>" if f.variable else ""
-    parts.append(f"<div>{badge(f.code, kind)}{var} {escape(f.message)}</div>")
+    var = f" <span class=\"vz-mono vz-coord-name\">{escape(shorten(f.variable, 60))}</span>" if f.variable else ""
+    parts.append(f"<div>{badge(f.code, kind)}{var} {escape(shorten(f.message, MAX_MESSAGE))}</div>")
     if f.files:
         shown = "".join(
-            f"<span class=\"vz-mono\" title=\"{escape(p)}\">{escape(shorten(_base(p), 60))}</span>"
+            f"<span class=\"vz-mono\" title=\"{escape(shorten(p, 800))}\">{escape(shorten(_base(p), 60))}</span>"
             + (", " if k < min(len(f.files), max_files) - 1 else "")
             for k, p in enumerate(f.files[:max_files]))
         more = (f" <span class=\"vz-muted\">+{len(f.files) - max_files} more files</span>"
                 if len(f.files) > max_files else "")
         parts.append(f"<div class=\"vz-muted\">{escape(plural(len(f.files), 'file'))}: {shown}{more}</div>")
     if f.fix:
-        parts.append(f"<div><b>Fix:</b> {escape(f.fix)}</div>")
+        parts.append(f"<div><b>Fix:</b> {escape(shorten(f.fix, MAX_MESSAGE))}</div>")
     parts.append("</div>")
     return "".join(parts)
 
@@ -68,7 +72,7 @@ def report_html(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MA
     status = badge("errors", "error") if ne else badge("warnings", "warn") if nw else badge("ok", "ok")
     head = (
         f"<div class=\"vz-header\"><span class=\"vz-obj-type\">vz.Report</span>{status}"
-        f"<div class=\"vz-header-stats\"><span>{escape(report.what())}</span>"
+        f"<div class=\"vz-header-stats\"><span>{escape(shorten(report.what(), MAX_MESSAGE))}</span>"
         f"<span>{escape(plural(ne, 'error'))}</span><span>{escape(plural(nw, 'warning'))}</span>"
         f"<span>{escape(plural(ni, 'note'))}</span></div></div>"
     )
@@ -84,7 +88,7 @@ def report_html(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MA
             items += f"<div class=\"vz-muted\">+{len(fs) - max_findings} more {escape(_TITLES[sev].lower())}</div>"
         body.append(collapsible(_TITLES[sev], items, open=sev != "info", summary=str(len(fs)),
                                 key=f"report-{sev}", cls="vz-warn" if sev == "error" else ""))
-    files_rows = "".join(f"<div class=\"vz-mono\" title=\"{escape(p)}\">{escape(shorten(p, 120))}</div>"
+    files_rows = "".join(f"<div class=\"vz-mono\" title=\"{escape(shorten(p, 800))}\">{escape(shorten(p, 120))}</div>"
                          for p in report.files[:200])
     if len(report.files) > 200:
         files_rows += f"<div class=\"vz-muted\">+{len(report.files) - 200} more files</div>"

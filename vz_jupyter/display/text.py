@@ -1,7 +1,9 @@
 """Plain-text reprs (``__repr__`` and the ``<pre>`` fallback inside the HTML).
 
 ``dataset_text(ds)`` and ``dataset_list_text(dsets)`` read only what the objects
-hold (no I/O) and cap every list, saying how much was left out.
+hold (no I/O) and cap every list, saying how much was left out, and every
+string (names 40 characters, paths 200, attribute values 100), with URL
+credentials redacted and control characters shown as escapes.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ MAX_VARS = 60
 MAX_SOURCES = 10
 MAX_SKIPPED = 20
 MAX_ATTRS = 20
+#: paths are cut at this many characters (names at 40, attribute values at 100)
+MAX_PATH = 200
 
 
 def format_mtime(mtime: float | None) -> str:
@@ -52,7 +56,7 @@ def dataset_summary(ds: VDataset) -> str:
 
 
 def _tuple(t: Sequence) -> str:
-    return "(" + ", ".join(str(x) for x in t) + ("," if len(t) == 1 else "") + ")"
+    return "(" + ", ".join(shorten(x, 40) for x in t) + ("," if len(t) == 1 else "") + ")"
 
 
 def variable_line(v: VArray, *, is_coord: bool = False, name_width: int = 12) -> str:
@@ -67,7 +71,7 @@ def variable_line(v: VArray, *, is_coord: bool = False, name_width: int = 12) ->
     name = shorten(v.name, 40)
     return (
         f"  {mark} {name:<{name_width}} {_tuple(v.dims)} {v.dtype.str} shape={_tuple(v.shape)} "
-        f"chunks={_tuple(v.chunks)} grid={_tuple(v.grid)} codecs={v.codec_summary() or 'none'} "
+        f"chunks={_tuple(v.chunks)} grid={_tuple(v.grid)} codecs={shorten(v.codec_summary() or 'none', 80)} "
         f"{format_bytes(m.referenced_bytes + m.inline_bytes)} stored / {format_bytes(v.nbytes)} decoded"
         + (f" [{', '.join(extra)}]" if extra else "")
     )
@@ -79,13 +83,13 @@ def source_line(s: Source) -> str:
         bits.append(format_mtime(s.mtime))
     if s.etag:
         bits.append(f"etag {shorten(s.etag, 40)}")
-    return f"    {s.path}  ({', '.join(bits)})"
+    return f"    {shorten(s.path, MAX_PATH)}  ({', '.join(bits)})"
 
 
 def dataset_text(ds: VDataset, *, max_vars: int = MAX_VARS) -> str:
     lines = [f"<vz.VDataset> {dataset_summary(ds)}"]
     if ds.group:
-        lines.append(f"Group: {ds.group}")
+        lines.append(f"Group: {shorten(ds.group, 80)}")
     dims = ds.dims
     lines.append("Dimensions:  " + (
         "(" + ", ".join(f"{shorten(d, 40)}: {format_int(s)}" for d, s in list(dims.items())[:50])
@@ -131,10 +135,10 @@ def dataset_text(ds: VDataset, *, max_vars: int = MAX_VARS) -> str:
 
 def _first_path(ds: VDataset) -> str:
     if len(ds.sources) == 1:
-        return ds.sources[0].path
+        return shorten(ds.sources[0].path, MAX_PATH)
     if not ds.sources:
         return "(no source files)"
-    return f"{ds.sources[0].path} (+{len(ds.sources) - 1} files)"
+    return f"{shorten(ds.sources[0].path, MAX_PATH)} (+{len(ds.sources) - 1} files)"
 
 
 def dataset_list_text(dsets: Sequence[VDataset], *, max_rows: int = 50) -> str:
