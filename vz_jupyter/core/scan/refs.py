@@ -380,15 +380,6 @@ def _file_size(p: str, path: str, storage_options) -> int:
         raise ScanError(path, f"a reference points at the whole file {p}, whose size cannot be read ({_one_line(e)})") from None
 
 
-def _skip_variable(skipped: list, name: str, reason: str) -> None:
-    import warnings
-
-    from .. import errors
-
-    skipped.append((name, reason))
-    warnings.warn(f"{name}: skipped: {reason}", getattr(errors, "SkippedVariableWarning", UserWarning), stacklevel=4)
-
-
 # -- parquet -------------------------------------------------------------------
 def _from_parquet(root: str, fs, storage_options) -> VDataset:
     try:
@@ -603,8 +594,8 @@ def _build(docs: dict[str, Any], path: str, manifest_for) -> VDataset:
         sep = za.get("dimension_separator", ".") or "."
         try:
             manifest = manifest_for(name, {"grid": grid, "sep": sep, "ndim": len(shape)})
-        except WholeRemoteFile as e:
-            _skip_variable(skipped, name, e.problem)
+        except WholeRemoteFile as e:  # announced by the scan (errors=...)
+            skipped.append((name, e.problem))
             continue
         variables[name] = VArray(
             name=name,
