@@ -60,7 +60,15 @@ def test_existing_output_is_not_overwritten_without_asking(daily, tmp_path):
     assert code == 1
     assert str(out) in err and "already exists" in err
     assert out.read_text() == "precious"
+    # --overwrite replaces only an earlier output of the same format
     code, _, err = run("scan", str(daily[0]), "-o", str(out), "--overwrite")
+    assert code == 1 and "not replaced" in err and len(err.strip().splitlines()) == 1
+    assert out.read_text() == "precious"
+    out.unlink()
+    assert run("scan", str(daily[0]), "-o", str(out))[0] == 0
+    code, _, err = run("scan", str(daily[1]), "-o", str(out))
+    assert code == 1 and err.strip().endswith("pass --overwrite to replace it")
+    code, _, err = run("scan", str(daily[1]), "-o", str(out), "--overwrite")
     assert code == 0, err
     assert json.loads(out.read_text())["version"] == 1
 

@@ -254,8 +254,14 @@ def test_no_overwrite_without_checkbox(archive, tmp_path):
     assert target.read_text() == "keep me"
     w.w_overwrite.value = True
     assert not w.w_write.disabled
+    # overwrite replaces only an earlier output of the same format: refused, one line
+    w.w_write.click()
+    assert "not replaced" in w.error and "\n" not in w.error
+    assert target.read_text() == "keep me"
+    target.unlink()
+    vz.write(vz.scan(str(archive[0]))[0], str(target))  # an earlier kerchunk JSON output
+    w.w_overwrite.value = True
     w.write()
-    assert target.read_text() != "keep me"
     assert vz.open(str(target))["air"].shape == (3 * NT, NLAT, NLON)
     # overwrite is a one-shot choice
     assert w.w_overwrite.value is False and w.w_write.disabled

@@ -11,7 +11,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from .core.errors import CheckFailed, SelectionError, VZError
+from .core.errors import CheckFailed, SelectionError, TargetExists, VZError
 
 
 class UsageError(Exception):
@@ -53,6 +53,10 @@ def _add_sort_args(p):
     g.add_argument("--keep-order", action="store_true", help="keep the order the files were given in")
 
 
+OVERWRITE_HELP = ("replace an earlier output of the same format (never a source file, "
+                  "a folder holding sources, or anything else)")
+
+
 def _add_errors_arg(p):
     p.add_argument("--errors", choices=["raise", "warn", "skip"], default=None,
                    help="unreadable files and variables: raise (stop), warn (leave out, say so) or skip "
@@ -71,7 +75,7 @@ def build_parser(prog: str = "vz") -> Parser:
     p.add_argument("--group", help="HDF5/NetCDF4 group to scan")
     p.add_argument("--format", choices=["kerchunk-json", "kerchunk-parquet", "icechunk"], help="output format (default: from the name)")
     p.add_argument("--inline-threshold", type=int, default=None, metavar="BYTES", help="inline variables up to this many stored bytes (default 500)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     _add_errors_arg(p)
     _add_allow(p)
 
@@ -93,7 +97,7 @@ def build_parser(prog: str = "vz") -> Parser:
     _add_sort_args(p)
     p.add_argument("-o", "--output", required=True, help="output: .json, .parquet or .icechunk")
     p.add_argument("--format", choices=["kerchunk-json", "kerchunk-parquet", "icechunk"])
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     _add_allow(p)
 
     p = sub.add_parser("plan", help="show what reading a selection will fetch")
@@ -136,7 +140,7 @@ def _sorted(dsets, args):
 
 def cmd_scan(args, out) -> int:
     from .core.scan import scan
-    from .core.serialize import write
+    from .core.serialize import SourceGuard, check_target, infer_format, write
 
     dsets = scan(args.files, **_scan_kwargs(args))
     if not args.output:
@@ -156,10 +160,9 @@ def cmd_scan(args, out) -> int:
     targets = [os.path.join(folder, os.path.splitext(os.path.basename(d.sources[0].path))[0] + suffix) for d in dsets]
     if len(set(targets)) != len(targets):
         raise UsageError("vz scan: several files share a name; scan them into different folders")
-    if not args.overwrite:
-        existing = [t for t in targets if os.path.lexists(t)]
-        if existing:
-            raise VZError(f"{existing[0]}: already exists; pass --overwrite to replace it")
+    fmt = args.format or infer_format(targets[0])
+    for d, t in zip(dsets, targets):  # refuse before writing any of them
+        check_target(t, fmt, overwrite=args.overwrite, sources=SourceGuard.of(d))
     for d, t in zip(dsets, targets):
         write(d, t, format=args.format, overwrite=args.overwrite)
     skipped = sum(len(d.skipped) for d in dsets)
@@ -279,6 +282,9 @@ def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     except SelectionError as e:  # a selection the user typed wrongly is a usage error
         err.write(f"vz: {e}\n")
         return 2
+    except TargetExists as e:
+        err.write(f"vz: {e.with_hint('pass --overwrite to replace it')}\n")
+        return 1
     except VZError as e:
         err.write(f"vz: {e}\n")
         return 1

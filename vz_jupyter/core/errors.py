@@ -42,6 +42,20 @@ class WriteError(VZError):
     """References could not be written (target exists, unwritable, ...)."""
 
 
+class TargetExists(WriteError):
+    """The target is an earlier output of the same format and replacing it was
+    not asked for. ``with_hint`` rewords the remedy for each front end."""
+
+    def __init__(self, path: str, what: str, hint: str = "pass overwrite=True to replace it"):
+        self.path = str(path)
+        self.what = what
+        self.hint = hint
+        super().__init__(f"{self.path}: already exists ({what}); {hint}")
+
+    def with_hint(self, hint: str) -> "TargetExists":
+        return TargetExists(self.path, self.what, hint)
+
+
 class CheckFailed(VZError):
     """A combine was refused because ``check`` found errors; carries the report."""
 

@@ -17,14 +17,16 @@ from traitlets.config import Configurable
 from ..cli import Parser
 from ..cli import UsageError as _ParseError
 from ..cli import _Exit
-from ..core.errors import CheckFailed, VZError
+from ..core.errors import CheckFailed, TargetExists, VZError
 
 HELP = """%vz VERB ...  (vz_jupyter)
 
   %vz scan PATHS... [-o NAME] [--group G] [--errors raise|warn|skip]
                                                   scan files/globs/URLs -> datasets
   %vz info TARGET...                              describe references or files
-  %vz write DS TARGET [--format F] [--overwrite]  write references (json, parquet, icechunk)
+  %vz write DS TARGET [--format F] [--overwrite]  write references (json, parquet, icechunk);
+                                                  --overwrite replaces only an earlier output
+                                                  of the same format, never a source
   %vz open TARGET [-o NAME] [--raw]               open references as an xarray.Dataset
   %vz sort DS [--by C | --pattern RE | --attr A] [-o NAME]
   %vz check DS|PATHS... --dim D [-o NAME]          report problems before combining
@@ -169,6 +171,8 @@ class VzMagics(Magics, Configurable):
             return getattr(self, f"_do_{args.verb}")(args)
         except CheckFailed as e:
             raise UsageError(f"%vz {args.verb}: {e}") from None
+        except TargetExists as e:
+            raise UsageError(f"%vz {args.verb}: {e.with_hint('pass --overwrite to replace it')}") from None
         except VZError as e:
             raise UsageError(f"%vz {args.verb}: {e}") from None
 

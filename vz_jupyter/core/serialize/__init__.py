@@ -1,19 +1,20 @@
 """Serialize virtual datasets to references (pure) and write them (atomic I/O).
 
 ``serialize(vds, format=...)`` returns references in memory; ``write(vds, target)``
-serializes and writes them atomically: to a temporary sibling first, renamed into
-place only when complete, and never over an existing target unless
-``overwrite=True``.
+serializes and writes them atomically (built in a private sibling, moved into
+place in one step: :mod:`.atomic`), never over an existing target unless
+``overwrite=True``, and then only over an earlier output of the same format
+that is not a source of the dataset (:mod:`.outputs`).
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from typing import Any
 
-from ..errors import VZError, WriteError
+from ..errors import TargetExists, VZError, WriteError  # noqa: F401  (TargetExists re-exported)
 from ..model import VDataset, VDatasetList
+from .atomic import write_file, write_output
+from .outputs import SourceGuard, check_target, is_output, output_format  # noqa: F401
 
 FORMATS = ("kerchunk-json", "kerchunk-parquet", "icechunk")
 
@@ -61,121 +62,51 @@ def serialize(vds: VDataset, format: str = "kerchunk-json", **options) -> Any:
     raise VZError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _check_target(target: str, overwrite: bool) -> None:
-    if os.path.lexists(target) and not overwrite:
-        raise WriteError(f"{target}: already exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    parent = os.path.dirname(os.path.abspath(target)) or "."
-    if not os.path.isdir(parent):
-        raise WriteError(f"{target}: the folder {parent} does not exist")
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _os_error(target: str, e: OSError) -> WriteError:
-    return WriteError(f"{target}: cannot write ({e.strerror or e})")
-
-
-def _into_place(tmp: str, target: str) -> None:
-    """Rename ``tmp`` (file or directory) to ``target``. An existing target (of
-    either kind) is moved aside first and restored if the rename fails; it is
-    deleted only once the new one is in place."""
-    parent = os.path.dirname(os.path.abspath(target))
-    if not os.path.lexists(target):
-        os.replace(tmp, target)
-        return
-    old = tempfile.mkdtemp(prefix=".vz-old-", dir=parent)
-    os.rmdir(old)
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    if os.path.isdir(old) and not os.path.islink(old):
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.unlink(old)
-
-
-def atomic_write_bytes(target: str, data: bytes, overwrite: bool = False) -> None:
-    """Write ``data`` to a temporary sibling of ``target``, then rename it into
-    place (replacing an old target only when ``overwrite``)."""
-    _check_target(target, overwrite)
-    parent = os.path.dirname(os.path.abspath(target))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".vz-", suffix=".tmp", dir=parent)
-    except OSError as e:
-        raise _os_error(target, e) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private
-        _into_place(tmp, target)
-    except BaseException as e:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise _os_error(target, e) from None
-        raise
-
-
-def atomic_write_dir(target: str, fill, overwrite: bool = False) -> None:
-    """Build a directory with ``fill(tmpdir)`` next to ``target``, then move it
-    into place (replacing an old one only when ``overwrite``)."""
-    _check_target(target, overwrite)
-    parent = os.path.dirname(os.path.abspath(target))
-    try:
-        tmp = tempfile.mkdtemp(prefix=".vz-", suffix=".tmp", dir=parent)
-    except OSError as e:
-        raise _os_error(target, e) from None
-    try:
-        fill(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private
-        _into_place(tmp, target)
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError):
-            raise _os_error(target, e) from None
-        raise
+def _check_target(target: str, overwrite: bool, fmt: str | None = None, vds: VDataset | None = None) -> None:
+    """Refuse (one-line :class:`WriteError`) a target that may not be written:
+    see :func:`write` for the rules."""
+    check_target(target, fmt or infer_format(target), overwrite=overwrite,
+                 sources=SourceGuard.of(vds) if vds is not None else None)
 
 
 def write(vds: VDataset, target: str | os.PathLike, format: str | None = None, *, overwrite: bool = False, **options) -> str:
     """Serialize ``vds`` and write it to ``target`` atomically; returns the path.
 
-    Nothing is written when serialization fails, and an existing target is kept
-    unless ``overwrite=True``.
+    The output is built in a private sibling folder (``.vz-<pid>-<token>.tmp``)
+    and moved into place in one step, so ``target`` is either absent or
+    complete; a failure, an OS error (full disk, ...) or SIGTERM/SIGINT leaves
+    nothing behind, and temporaries of killed writers are swept by the next
+    write into the same folder.
+
+    Existing targets: without ``overwrite`` nothing is ever replaced, and of
+    concurrent writers to the same new target exactly one wins. With
+    ``overwrite=True`` only an earlier output of the *same* format is replaced
+    (a kerchunk JSON file, a kerchunk parquet reference folder, an Icechunk
+    repository, recognised by their content and with nothing foreign inside);
+    never a source file of ``vds``, a folder holding one or a link to one,
+    never a link, an empty folder, a user's file or folder, nor an output of
+    another format. Every refusal is a one-line :class:`WriteError` naming the
+    path and why (:class:`TargetExists` when only ``overwrite`` is missing).
     """
     vds = _one(vds)
     target = os.fspath(target)
     fmt = format or infer_format(target)
+    if fmt not in FORMATS:
+        raise WriteError(f"{target}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    sources = SourceGuard.of(vds)
+    check_target(target, fmt, overwrite=overwrite, sources=sources)  # refuse before the work
     if fmt == "kerchunk-json":
         from .kerchunk_json import dumps, to_kerchunk_json
 
-        _check_target(target, overwrite)
         data = dumps(to_kerchunk_json(vds, **options))
-        atomic_write_bytes(target, data, overwrite=overwrite)
+        write_output(target, fmt, lambda out: write_file(out, data), kind="file", overwrite=overwrite, sources=sources)
     elif fmt == "kerchunk-parquet":
-        from .kerchunk_parquet import write_parquet_dir, to_parquet_tables
+        from .kerchunk_parquet import to_parquet_tables, write_parquet_dir
 
-        _check_target(target, overwrite)
         tables = to_parquet_tables(vds, **options)
-        atomic_write_dir(target, lambda tmp: write_parquet_dir(tables, tmp), overwrite=overwrite)
-    elif fmt == "icechunk":
+        write_output(target, fmt, lambda out: write_parquet_dir(tables, out), kind="dir", overwrite=overwrite, sources=sources)
+    else:
         from .icechunk import write_icechunk
 
-        _check_target(target, overwrite)
-        try:
-            atomic_write_dir(target, lambda tmp: write_icechunk(vds, tmp, **options), overwrite=overwrite)
-        except WriteError as e:
-            if str(e).startswith(f"{target}: "):
-                raise
-            raise WriteError(f"{target}: {e}") from None
-    else:
-        raise WriteError(f"{target}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        write_output(target, fmt, lambda out: write_icechunk(vds, out, **options), kind="dir", overwrite=overwrite, sources=sources)
     return target

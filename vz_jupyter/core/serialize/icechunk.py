@@ -30,6 +30,7 @@ import numpy as np
 from .. import codecs as _vz_codecs  # noqa: F401  (registers vz codecs with numcodecs)
 from ..errors import VZError, WriteError
 from ..model import MAX_PATH_ID, VArray, VDataset
+from .atomic import os_error_text
 from .zarr_meta import json_value, zattrs
 
 #: virtual references handed to Icechunk per call
@@ -265,7 +266,25 @@ def _attrs(var: VArray) -> dict:
     return a
 
 
-def write_icechunk(
+def write_icechunk(vds: VDataset, repo_dir: str | os.PathLike, **options) -> str:
+    """Create an Icechunk repository in ``repo_dir`` (missing or empty) holding
+    ``vds`` as virtual references; returns the snapshot id of the commit.
+    Options: ``branch`` ("main"), ``message``, ``checksums`` (True).
+
+    Any storage failure (full disk, permissions, an Icechunk error) is a
+    one-line :class:`WriteError`; the caller removes the half-made repository
+    (``vz.write`` builds it in a private staging folder)."""
+    ic = _import_icechunk()
+    try:
+        return _write_repo(ic, vds, repo_dir, **options)
+    except (WriteError, VZError):
+        raise
+    except (OSError, ic.IcechunkError) as e:
+        raise WriteError(f"cannot write the Icechunk repository ({os_error_text(e)})") from None
+
+
+def _write_repo(
+    ic,
     vds: VDataset,
     repo_dir: str | os.PathLike,
     *,
@@ -273,12 +292,9 @@ def write_icechunk(
     message: str | None = None,
     checksums: bool = True,
 ) -> str:
-    """Create an Icechunk repository in ``repo_dir`` (missing or empty) holding
-    ``vds`` as virtual references; returns the snapshot id of the commit."""
     from ..access import for_writing
 
     vds = for_writing(vds)  # no credentials in written locations
-    ic = _import_icechunk()
     import zarr
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync

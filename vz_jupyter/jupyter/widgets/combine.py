@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import ipywidgets as W
 import traitlets
 
-from ...core.errors import VZError, WriteError
+from ...core.errors import TargetExists, VZError, WriteError
 from ...core.model import VDataset
 from .canvas import ChunkMapCanvas, _labels
 
@@ -523,7 +523,7 @@ class CombineWidget(W.VBox):
         if not self.target:
             return "no output path"
         if os.path.lexists(self.target) and not self.w_overwrite.value:
-            return f"{self.target} exists: tick overwrite to replace it"
+            return f"{self.target} exists: tick overwrite to replace it (only an earlier output of the same format is replaced)"
         return None
 
     def _update_write_state(self) -> None:
@@ -540,7 +540,9 @@ class CombineWidget(W.VBox):
         """Write the combined references (same rules as the button); returns the path.
 
         Raises :class:`WriteError` when writing is disabled (check errors, missing
-        path, existing target without overwrite)."""
+        path, existing target without overwrite) or refused: overwrite replaces
+        only an earlier output of the same format, never a source file or a
+        folder holding sources, nor anything else (see ``vz.write``)."""
         from ...core.serialize import write as core_write
 
         with self._lock:
@@ -549,7 +551,10 @@ class CombineWidget(W.VBox):
                 raise WriteError(f"not written: {reason}")
             target = self.target
             fmt = self.w_format.value
-            core_write(self.combined, target, format=fmt, overwrite=bool(self.w_overwrite.value))
+            try:  # the core refuses (one line) anything but an earlier output of this format
+                core_write(self.combined, target, format=fmt, overwrite=bool(self.w_overwrite.value))
+            except TargetExists as e:
+                raise e.with_hint("tick overwrite to replace it") from None
             self.written = os.path.abspath(target)
             self.w_write_status.value = _status_html(
                 f"wrote {target} ({fmt}, {len(self.files)} files) · open it with vz.open({target!r}) · "

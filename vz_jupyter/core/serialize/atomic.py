@@ -1,0 +1,558 @@
+"""Putting an output in place: private staging, exclusive create, atomic
+exchange, clean-up on signals and a sweep of stale temporaries.
+
+Every write builds its output inside a private sibling of the target::
+
+    .vz-<pid>-<16 hex>.tmp/     mode 0700, made by this writer
+        owner.json              pid, process start time, host, token, target,
+                                format and the identity of ``out``; flock()ed
+                                for as long as the writer lives
+        out                     the output being built (a file or a folder)
+        old                     (only without rename-exchange) the earlier output
+                                being replaced, moved aside
+
+and then moves ``out`` into place in one step:
+
+* a new target: ``renameat2(RENAME_NOREPLACE)`` on Linux
+  (``renamex_np(RENAME_EXCL)`` on macOS), else ``link()`` for a file and
+  ``rename()`` for a folder (which fails on an existing file or non-empty
+  folder): of concurrent writers exactly one wins, the others get a one-line
+  refusal;
+* replacing an earlier output (``overwrite``): ``renameat2(RENAME_EXCHANGE)``
+  swaps the two atomically; the displaced one is checked again (still an
+  earlier output of the format, not a source) and deleted, or swapped back
+  when it is not. Without exchange: ``rename()`` over the file, or the folder
+  moved aside to ``old`` and deleted once the new one is in place.
+
+While a write runs in the main thread, SIGTERM, SIGINT and SIGHUP stop it
+cleanly: the staging folder is removed, the previous handlers are restored
+and the signal is delivered again (so the process ends, or raises
+KeyboardInterrupt, as it would have). SIGKILL cannot be caught: the next write
+into the same folder sweeps staging folders that are provably ours and stale
+(name, owner.json, same host and user, writer's lock free, its pid gone or
+reused) -- and nothing else.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import sys
+import threading
+from typing import Callable
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+from ..errors import WriteError
+from .outputs import SourceGuard, check_target, fingerprint, is_output, resolve_target
+
+STAGING_RE = re.compile(r"\.vz-([0-9]+)-([0-9a-f]{16})\.tmp\Z")
+OWNER = "owner.json"
+MAGIC = "vz_jupyter write in progress"
+
+NOREPLACE, EXCHANGE = 1, 2
+_AT_FDCWD = -100
+_UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP}
+#: False makes every placement take the portable path (tests exercise both)
+USE_RENAME2 = True
+_rename2_fn: tuple | None = None
+
+
+# -- rename with flags ---------------------------------------------------------
+def _resolve_rename2():
+    global _rename2_fn
+    if _rename2_fn is None:
+        fn = style = None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if sys.platform.startswith("linux"):
+                fn, style = libc.renameat2, "linux"
+                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            elif sys.platform == "darwin":  # pragma: no cover - not run in CI
+                fn, style = libc.renamex_np, "darwin"
+                fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
+            if fn is not None:
+                fn.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            fn = style = None
+        _rename2_fn = (fn, style)
+    return _rename2_fn
+
+
+def rename2(src: str, dst: str, flag: int) -> bool:
+    """``rename(src, dst)`` with ``NOREPLACE`` or ``EXCHANGE``. Returns False
+    when this OS or file system cannot do it; raises OSError (e.g.
+    FileExistsError) when it can but the rename fails."""
+    if not USE_RENAME2:
+        return False
+    fn, style = _resolve_rename2()
+    if fn is None:
+        return False
+    a, b = os.fsencode(src), os.fsencode(dst)
+    if style == "linux":
+        r = fn(_AT_FDCWD, a, _AT_FDCWD, b, flag)
+    else:  # pragma: no cover - macOS: RENAME_EXCL = 4, RENAME_SWAP = 2
+        r = fn(a, b, {NOREPLACE: 4, EXCHANGE: 2}[flag])
+    if r == 0:
+        return True
+    e = ctypes.get_errno()
+    if e in _UNSUPPORTED:
+        return False
+    raise OSError(e, os.strerror(e), dst)
+
+
+def _exists_error(path: str) -> FileExistsError:
+    return FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+
+
+def place_new(src: str, dst: str, *, is_dir: bool) -> None:
+    """Move ``src`` to ``dst`` only if nothing is at ``dst`` (atomically: of
+    several callers exactly one succeeds); FileExistsError otherwise."""
+    if rename2(src, dst, NOREPLACE):
+        return
+    if os.path.lexists(dst):
+        raise _exists_error(dst)
+    if not is_dir:
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except FileExistsError:
+            raise
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+                raise
+            # no hard links here: claim the name exclusively, then fill it atomically
+            os.close(os.open(dst, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            os.replace(src, dst)
+        else:
+            os.unlink(src)
+        return
+    try:
+        # rename() onto a file or a non-empty folder fails, and our folder is
+        # never empty; only an empty folder appearing just now would be replaced
+        os.rename(src, dst)
+    except OSError as e:
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            raise _exists_error(dst) from None
+        raise
+
+
+def remove(path: str) -> None:
+    """Delete a file, link or folder tree (links are removed, never followed)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+# -- who is alive ----------------------------------------------------------------
+def _host() -> str:
+    return socket.gethostname()
+
+
+def _start_time(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return int(data.rpartition(b")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int, start) -> bool:
+    if os.name == "nt" or pid <= 0:  # pragma: no cover - never guess there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    except OSError:
+        return True
+    if start is not None:
+        now = _start_time(pid)
+        if now is not None and now != start:
+            return False  # the pid was reused by another process
+    return True
+
+
+# -- staging -----------------------------------------------------------------------
+class Staging:
+    """The private sibling folder an output is built in (see the module doc)."""
+
+    def __init__(self, target: str, fmt: str, kind: str):
+        if kind not in ("file", "dir"):
+            raise ValueError(f"kind must be 'file' or 'dir', got {kind!r}")
+        self.target = target
+        self.parent = os.path.dirname(target)
+        self.fmt = fmt
+        self.kind = kind
+        self.token = secrets.token_hex(8)
+        self.dir = os.path.join(self.parent, f".vz-{os.getpid()}-{self.token}.tmp")
+        self.out = os.path.join(self.dir, "out")
+        self.old = os.path.join(self.dir, "old")
+        self.keep = False  # True: something not ours sits here; never delete it
+        self._fd: int | None = None
+        self._made = False
+
+    def create(self) -> "Staging":
+        os.mkdir(self.dir, 0o700)
+        self._made = True
+        fd = os.open(os.path.join(self.dir, OWNER), os.O_CREAT | os.O_EXCL | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        self._fd = fd
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if self.kind == "file":
+            os.close(os.open(self.out, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        else:
+            os.mkdir(self.out, 0o777)
+        st = os.lstat(self.out)
+        info = {
+            "magic": MAGIC, "pid": os.getpid(), "start": _start_time(os.getpid()), "host": _host(),
+            "token": self.token, "target": os.path.basename(self.target), "format": self.fmt,
+            "kind": self.kind, "out": [st.st_dev, st.st_ino],
+        }
+        os.write(fd, json.dumps(info).encode())
+        return self
+
+    def discard(self) -> None:
+        """Remove the staging folder and what it holds (unless ``keep``)."""
+        if not self._made:
+            return
+        try:
+            if not self.keep:
+                remove(self.out)
+                remove(self.old)
+                os.unlink(os.path.join(self.dir, OWNER))
+                os.rmdir(self.dir)
+        finally:
+            if self._fd is not None:
+                os.close(self._fd)  # releases the lock
+                self._fd = None
+            self._made = False
+
+
+def sweep(parent: str) -> int:
+    """Remove the stale staging folders of killed writers from ``parent``;
+    returns how many. Only folders provably ours and stale are touched."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return 0
+    n = 0
+    for name in names:
+        m = STAGING_RE.match(name)
+        if m:
+            try:
+                n += _sweep_one(os.path.join(parent, name), int(m[1]), m[2])
+            except OSError:
+                pass
+    return n
+
+
+def _sweep_one(path: str, pid: int, token: str) -> bool:
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+        return False
+    owner = os.path.join(path, OWNER)
+    fd = os.open(owner, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fst = os.fstat(fd)
+        if not stat.S_ISREG(fst.st_mode) or fst.st_size > 65536:
+            return False
+        try:
+            info = json.loads(os.read(fd, 65536))
+        except ValueError:
+            return False
+        if not (isinstance(info, dict) and info.get("magic") == MAGIC and info.get("pid") == pid
+                and info.get("token") == token and info.get("host") == _host()):
+            return False
+        if _alive(pid, info.get("start")):
+            return False
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False  # its writer still holds it
+        fmt = info.get("format")
+        name = info.get("target")
+        old = os.path.join(path, "old")
+        if os.path.lexists(old):
+            if not is_output(old, fmt):
+                return False
+            target = os.path.join(os.path.dirname(path), name) if isinstance(name, str) and "/" not in name and name not in ("", ".", "..") else None
+            restored = False
+            if target is not None and not os.path.lexists(target):
+                try:  # killed between moving the earlier output aside and putting the new one in
+                    place_new(old, target, is_dir=True)
+                    restored = True
+                except OSError:
+                    pass
+            if not restored:
+                remove(old)
+        out = os.path.join(path, "out")
+        try:
+            ost = os.lstat(out)
+        except FileNotFoundError:
+            pass
+        else:
+            if [ost.st_dev, ost.st_ino] != info.get("out") and not is_output(out, fmt):
+                return False
+            remove(out)
+        os.unlink(owner)
+        os.rmdir(path)
+        return True
+    finally:
+        os.close(fd)
+
+
+# -- signals -----------------------------------------------------------------------
+class _Interrupted(BaseException):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class SignalGuard:
+    """Stops a write cleanly on SIGTERM/SIGINT/SIGHUP (main thread only).
+
+    Inside ``critical()`` a signal is only noted, and acted on when the
+    critical part ends; on exit the previous handlers come back and a
+    received signal is delivered again."""
+
+    NAMES = ("SIGTERM", "SIGINT", "SIGHUP")
+
+    def __init__(self, shown: str):
+        self.shown = shown
+        self.signum: int | None = None
+        self.done = False
+        self._depth = 0
+        self._raised = False
+        self._prev: dict = {}
+
+    def __enter__(self) -> "SignalGuard":
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in self.NAMES:
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            prev = signal.getsignal(sig)
+            if prev is signal.SIG_IGN or prev is None:
+                continue  # ignored (nohup) or set outside Python: leave it
+            try:
+                signal.signal(sig, self._handle)
+            except (ValueError, OSError, RuntimeError):  # pragma: no cover
+                continue
+            self._prev[sig] = prev
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+            if self._depth == 0 and not self.done:
+                self._raised = True
+                raise _Interrupted(signum)
+
+    @contextlib.contextmanager
+    def critical(self):
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and self.signum is not None and not self._raised and not self.done:
+            self._raised = True
+            raise _Interrupted(self.signum)
+
+    def __exit__(self, et, ev, tb):
+        for sig, prev in self._prev.items():
+            signal.signal(sig, prev)
+        self._prev.clear()
+        if self.signum is None:
+            return False
+        signal.raise_signal(self.signum)  # the previous handler, or the default action
+        if self.done:
+            return False
+        name = signal.Signals(self.signum).name
+        raise WriteError(f"{self.shown}: write stopped by {name}; nothing written") from None
+
+
+# -- the whole write -----------------------------------------------------------------
+def os_error_text(e: BaseException) -> str:
+    """One line for an OS-level failure: the OS's words for its errno when the
+    message carries one (``[errno 28]``, ``(os error 28)``), else its first line."""
+    n = getattr(e, "errno", None) if isinstance(e, OSError) else None
+    if not isinstance(n, int):
+        m = re.search(r"(?:os error|errno)\s*(\d+)", str(e), re.IGNORECASE)
+        n = int(m.group(1)) if m else None
+    if n:
+        try:
+            return os.strerror(n)
+        except ValueError:  # pragma: no cover
+            pass
+    for line in str(e).splitlines():
+        line = re.sub(r"\Ax\s+", "", line.strip())  # Icechunk's report starts "  x ..."
+        if line:
+            return line
+    return type(e).__name__
+
+
+def _os_error(shown: str, e: OSError) -> WriteError:
+    return WriteError(f"{shown}: cannot write ({os_error_text(e)})")
+
+
+def _still_replaceable(path: str, fp, fmt: str, sources: SourceGuard | None) -> bool:
+    """Is the thing now at ``path`` (displaced from the target) the earlier
+    output that was checked, or at least an earlier output of ``fmt``?"""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if fingerprint(st) == fp and not stat.S_ISDIR(st.st_mode):
+        return True
+    return is_output(path, fmt) and (sources is None or sources.conflict(path) is None)
+
+
+def _changed(shown: str, kept: str | None = None) -> WriteError:
+    if kept:
+        return WriteError(f"{shown}: changed by someone else while writing; not replaced (what was there is kept at {kept})")
+    return WriteError(f"{shown}: changed by someone else while writing; not replaced")
+
+
+def _place(st: Staging, shown: str, overwrite: bool, sources: SourceGuard | None) -> None:
+    is_dir = st.kind == "dir"
+    for _ in range(8):
+        try:
+            place_new(st.out, st.target, is_dir=is_dir)
+            return
+        except FileExistsError:
+            pass
+        # something is there now: the same rules as before the write
+        fp = check_target(shown, st.fmt, overwrite=overwrite, sources=sources)
+        if fp is None:
+            continue  # gone again
+        if rename2(st.out, st.target, EXCHANGE):
+            if _still_replaceable(st.out, fp, st.fmt, sources):
+                remove(st.out)
+                return
+            if rename2(st.out, st.target, EXCHANGE):
+                raise _changed(shown)
+            st.keep = True  # pragma: no cover - a third party changed it twice
+            raise _changed(shown, st.out)  # pragma: no cover
+        if not is_dir:
+            try:
+                now = fingerprint(os.lstat(st.target))
+            except FileNotFoundError:
+                continue
+            if now != fp:
+                continue
+            os.replace(st.out, st.target)
+            return
+        # a folder and no exchange: move the earlier output aside, ours in, then delete it
+        try:
+            os.rename(st.target, st.old)
+        except FileNotFoundError:
+            continue
+        if not _still_replaceable(st.old, fp, st.fmt, sources):
+            try:
+                place_new(st.old, st.target, is_dir=True)
+            except OSError:
+                st.keep = True
+                raise _changed(shown, st.old) from None
+            raise _changed(shown)
+        try:
+            place_new(st.out, st.target, is_dir=True)
+        except FileExistsError:
+            remove(st.old)  # a concurrent writer put its output in: replace that one
+            continue
+        remove(st.old)
+        return
+    raise WriteError(f"{shown}: other writers keep replacing it; not written")
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Write ``data`` into the existing file ``path`` and flush it to disk."""
+    with open(path, "wb") as f:
+        view = memoryview(data)
+        for i in range(0, len(view), 1 << 24):
+            f.write(view[i:i + (1 << 24)])
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_output(
+    target: str | os.PathLike,
+    fmt: str,
+    fill: Callable[[str], object],
+    *,
+    kind: str,
+    overwrite: bool = False,
+    sources: SourceGuard | None = None,
+) -> str:
+    """Build an output of format ``fmt`` with ``fill(path)`` (``kind`` "file":
+    the file at ``path`` exists, empty; "dir": the folder exists, empty) and
+    put it at ``target`` -- exclusively, or replacing an earlier output of the
+    same format when ``overwrite`` (never a source in ``sources``). Returns
+    ``target``. Nothing is left behind when anything fails or a signal stops
+    it; OS errors become one-line WriteErrors."""
+    shown = os.fspath(target)
+    path = resolve_target(shown)
+    check_target(shown, fmt, overwrite=overwrite, sources=sources)
+    with SignalGuard(shown) as guard:
+        st = Staging(path, fmt, kind)
+        try:
+            with guard.critical():
+                sweep(st.parent)
+                try:
+                    st.create()
+                except OSError as e:
+                    raise WriteError(f"{shown}: cannot write in {st.parent} ({e.strerror or e})") from None
+            try:
+                fill(st.out)
+            except OSError as e:
+                raise _os_error(shown, e) from None
+            except WriteError as e:
+                if str(e).startswith(f"{shown}: "):
+                    raise
+                raise WriteError(f"{shown}: {e}") from None
+            with guard.critical():
+                try:
+                    _place(st, shown, overwrite, sources)
+                except OSError as e:
+                    raise _os_error(shown, e) from None
+                guard.done = True
+                _fsync_dir(st.parent)
+        finally:
+            with guard.critical():
+                st.discard()
+    return shown
