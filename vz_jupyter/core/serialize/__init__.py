@@ -62,13 +62,6 @@ def serialize(vds: VDataset, format: str = "kerchunk-json", **options) -> Any:
     raise VZError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _check_target(target: str, overwrite: bool, fmt: str | None = None, vds: VDataset | None = None) -> None:
-    """Refuse (one-line :class:`WriteError`) a target that may not be written:
-    see :func:`write` for the rules."""
-    check_target(target, fmt or infer_format(target), overwrite=overwrite,
-                 sources=SourceGuard.of(vds) if vds is not None else None)
-
-
 def write(vds: VDataset, target: str | os.PathLike, format: str | None = None, *, overwrite: bool = False, **options) -> str:
     """Serialize ``vds`` and write it to ``target`` atomically; returns the path.
 
@@ -95,18 +88,19 @@ def write(vds: VDataset, target: str | os.PathLike, format: str | None = None, *
         raise WriteError(f"{target}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     sources = SourceGuard.of(vds)
     check_target(target, fmt, overwrite=overwrite, sources=sources)  # refuse before the work
+    kw = {"overwrite": overwrite, "sources": sources, "precheck": False}
     if fmt == "kerchunk-json":
         from .kerchunk_json import dumps, to_kerchunk_json
 
         data = dumps(to_kerchunk_json(vds, **options))
-        write_output(target, fmt, lambda out: write_file(out, data), kind="file", overwrite=overwrite, sources=sources)
+        write_output(target, fmt, lambda out: write_file(out, data), kind="file", **kw)
     elif fmt == "kerchunk-parquet":
         from .kerchunk_parquet import to_parquet_tables, write_parquet_dir
 
         tables = to_parquet_tables(vds, **options)
-        write_output(target, fmt, lambda out: write_parquet_dir(tables, out), kind="dir", overwrite=overwrite, sources=sources)
+        write_output(target, fmt, lambda out: write_parquet_dir(tables, out), kind="dir", **kw)
     else:
         from .icechunk import write_icechunk
 
-        write_output(target, fmt, lambda out: write_icechunk(vds, out, **options), kind="dir", overwrite=overwrite, sources=sources)
+        write_output(target, fmt, lambda out: write_icechunk(vds, out, **options), kind="dir", **kw)
     return target

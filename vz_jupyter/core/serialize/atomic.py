@@ -125,7 +125,7 @@ def place_new(src: str, dst: str, *, is_dir: bool) -> None:
         raise _exists_error(dst)
     if not is_dir:
         try:
-            os.link(src, dst, follow_symlinks=False)
+            os.link(src, dst)
         except FileExistsError:
             raise
         except OSError as e:
@@ -217,7 +217,10 @@ class Staging:
         fd = os.open(os.path.join(self.dir, OWNER), os.O_CREAT | os.O_EXCL | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o600)
         self._fd = fd
         if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # no locks on this file system: the pid check still guards it
+                pass
         if self.kind == "file":
             os.close(os.open(self.out, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         else:
@@ -296,7 +299,8 @@ def _sweep_one(path: str, pid: int, token: str) -> bool:
         if os.path.lexists(old):
             if not is_output(old, fmt):
                 return False
-            target = os.path.join(os.path.dirname(path), name) if isinstance(name, str) and "/" not in name and name not in ("", ".", "..") else None
+            plain = isinstance(name, str) and "/" not in name and name not in ("", ".", "..")
+            target = os.path.join(os.path.dirname(path), name) if plain else None
             restored = False
             if target is not None and not os.path.lexists(target):
                 try:  # killed between moving the earlier output aside and putting the new one in
@@ -518,16 +522,20 @@ def write_output(
     kind: str,
     overwrite: bool = False,
     sources: SourceGuard | None = None,
+    precheck: bool = True,
 ) -> str:
     """Build an output of format ``fmt`` with ``fill(path)`` (``kind`` "file":
     the file at ``path`` exists, empty; "dir": the folder exists, empty) and
     put it at ``target`` -- exclusively, or replacing an earlier output of the
     same format when ``overwrite`` (never a source in ``sources``). Returns
     ``target``. Nothing is left behind when anything fails or a signal stops
-    it; OS errors become one-line WriteErrors."""
+    it; OS errors become one-line WriteErrors. ``precheck=False`` when the
+    caller has just called :func:`check_target` itself (the rules are applied
+    again, race-free, when the output is moved into place)."""
     shown = os.fspath(target)
     path = resolve_target(shown)
-    check_target(shown, fmt, overwrite=overwrite, sources=sources)
+    if precheck:
+        check_target(shown, fmt, overwrite=overwrite, sources=sources)
     with SignalGuard(shown) as guard:
         st = Staging(path, fmt, kind)
         try:

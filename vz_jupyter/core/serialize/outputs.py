@@ -29,6 +29,7 @@ format F"): :func:`output_format`, :func:`is_output`, :func:`describe`,
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -113,53 +114,75 @@ _BIG_V0_HEAD = re.compile(rb'\A\s*\{\s*"([^"\\]*/)?(\.zgroup|\.zattrs|\.zarray)"
 _BIG_TAIL = re.compile(rb'[\}\]"]\s*\}\s*\}?\s*\Z')
 
 
-def _is_kerchunk_json(path: str, st: os.stat_result) -> bool:
+_RD = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR = _RD | getattr(os, "O_DIRECTORY", 0)
+
+
+def _is_kerchunk_json(fd: int, size: int) -> bool:
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(os.dup(fd), "rb") as f:
             head = f.read(_HEAD)
             if not head.lstrip().startswith(b"{"):
                 return False
-            if st.st_size <= JSON_PARSE_LIMIT:
+            if size <= JSON_PARSE_LIMIT:
                 return kerchunk_refs_ok(json.loads(head + f.read()))
             # too big to parse just to recognise it: kerchunk's head and a JSON tail
-            f.seek(max(0, st.st_size - 64))
+            f.seek(max(0, size - 64))
             tail = f.read()
     except (OSError, ValueError, RecursionError):
         return False
     return bool((_BIG_V1_HEAD.match(head) or _BIG_V0_HEAD.match(head)) and _BIG_TAIL.search(tail))
 
 
-def _head(path: str, n: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+def _head(name: str, n: int, dir_fd: int | None = None) -> bytes:
+    fd = os.open(name, _RD, dir_fd=dir_fd)
     try:
         return os.read(fd, n)
     finally:
         os.close(fd)
 
 
-def _walk(root: str):
-    """``(relative path, DirEntry)`` of every entry under ``root``, depth first,
-    links not followed."""
-    stack = [""]
-    while stack:
-        rel = stack.pop()
-        with os.scandir(os.path.join(root, rel) if rel else root) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for e in entries:
-            r = f"{rel}/{e.name}" if rel else e.name
-            yield r, e
-            if e.is_dir(follow_symlinks=False):
-                stack.append(r)
-
-
-def _is_parquet_refs(path: str) -> bool:
-    zm = os.path.join(path, ".zmetadata")
+def _read_json(name: str, dir_fd: int, limit: int):
+    fd = os.open(name, _RD, dir_fd=dir_fd)
     try:
-        st = os.lstat(zm)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > JSON_PARSE_LIMIT:
-            return False
-        with open(zm, "rb") as f:
-            doc = json.load(f)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise ValueError("not a small regular file")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return json.load(f)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _subdir(name: str, dir_fd: int):
+    fd = os.open(name, _DIR, dir_fd=dir_fd)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _entries(dir_fd: int) -> dict:
+    """name -> "file" | "dir" | "other" (links and special files are "other")."""
+    out = {}
+    with os.scandir(dir_fd) as it:
+        for e in it:
+            if e.is_symlink():
+                out[e.name] = "other"
+            elif e.is_dir(follow_symlinks=False):
+                out[e.name] = "dir"
+            elif e.is_file(follow_symlinks=False):
+                out[e.name] = "file"
+            else:
+                out[e.name] = "other"
+    return out
+
+
+def _is_parquet_refs(dfd: int) -> bool:
+    """kerchunk parquet layout under the open folder ``dfd``; nothing foreign."""
+    try:
+        doc = _read_json(".zmetadata", dfd, JSON_PARSE_LIMIT)
     except (OSError, ValueError, RecursionError):
         return False
     if not isinstance(doc, dict) or not isinstance(doc.get("metadata"), dict):
@@ -169,91 +192,112 @@ def _is_parquet_refs(path: str) -> bool:
         return False
     fields = {k[: -len("/.zarray")] for k in doc["metadata"] if isinstance(k, str) and k.endswith("/.zarray")}
     parents = {f.rsplit("/", i)[0] for f in fields for i in range(1, f.count("/") + 1)}
-    try:
-        for rel, e in _walk(path):
-            if e.is_symlink():
-                return False
-            if e.is_dir(follow_symlinks=False):
-                if rel not in fields and rel not in parents:
+
+    def check(fd: int, rel: str) -> bool:
+        for name, kind in _entries(fd).items():
+            r = f"{rel}/{name}" if rel else name
+            if kind == "dir":
+                if r not in fields and r not in parents:
                     return False
-            elif e.is_file(follow_symlinks=False):
-                if rel == ".zmetadata":
+                with _subdir(name, fd) as sub:
+                    if not check(sub, r):
+                        return False
+            elif kind == "file":
+                if r == ".zmetadata":
                     continue
-                folder, _, name = rel.rpartition("/")
-                if folder not in fields or not _PARQ_RE.match(name) or _head(e.path, 4) != b"PAR1":
+                if rel not in fields or not _PARQ_RE.match(name) or _head(name, 4, fd) != b"PAR1":
                     return False
             else:
                 return False
+        return True
+
+    try:
+        return check(dfd, "")
     except OSError:
         return False
-    return True
 
 
-def _is_icechunk_repo(path: str) -> bool:
+def _is_icechunk_repo(dfd: int) -> bool:
+    """Icechunk (1.x) repository layout under the open folder ``dfd``; nothing foreign."""
     allowed = {"config.yaml": "file", "refs": "dir", "snapshots": "dir", "manifests": "dir",
                "transactions": "dir", "chunks": "dir"}
     try:
-        top = {e.name: e for e in os.scandir(path)}
+        top = _entries(dfd)
         if "refs" not in top or "snapshots" not in top:
             return False
-        for name, e in top.items():
-            kind = allowed.get(name)
-            if kind is None or e.is_symlink():
-                return False
-            if kind == "file" and not e.is_file(follow_symlinks=False):
-                return False
-            if kind == "dir" and not e.is_dir(follow_symlinks=False):
-                return False
+        if any(allowed.get(name) != kind for name, kind in top.items()):
+            return False
         snapshots = set()
         for sub in ("snapshots", "manifests", "transactions", "chunks"):
             if sub not in top:
                 continue
-            for e in os.scandir(os.path.join(path, sub)):
-                if e.is_symlink() or not e.is_file(follow_symlinks=False) or not _ICE_ID_RE.match(e.name):
-                    return False
-                if sub != "chunks" and _head(e.path, len(_ICE_MAGIC)) != _ICE_MAGIC:
-                    return False
-                if sub == "snapshots":
-                    snapshots.add(e.name)
+            with _subdir(sub, dfd) as sfd:
+                for name, kind in _entries(sfd).items():
+                    if kind != "file" or not _ICE_ID_RE.match(name):
+                        return False
+                    if sub != "chunks" and _head(name, len(_ICE_MAGIC), sfd) != _ICE_MAGIC:
+                        return False
+                    if sub == "snapshots":
+                        snapshots.add(name)
         branches = 0
-        for e in os.scandir(os.path.join(path, "refs")):
-            if e.is_symlink() or not e.is_dir(follow_symlinks=False) or not _ICE_REF_RE.match(e.name):
-                return False
-            is_tag = e.name.startswith("tag.")
-            for f in os.scandir(e.path):
-                ok_names = ("ref.json", "ref.json.deleted") if is_tag else ("ref.json",)
-                if f.is_symlink() or not f.is_file(follow_symlinks=False) or f.name not in ok_names:
+        with _subdir("refs", dfd) as rfd:
+            for name, kind in _entries(rfd).items():
+                if kind != "dir" or not _ICE_REF_RE.match(name):
                     return False
-                if f.name == "ref.json":
-                    if f.stat(follow_symlinks=False).st_size > 4096:
-                        return False
-                    with open(f.path, "rb") as fh:
-                        ref = json.load(fh)
-                    if not isinstance(ref, dict) or ref.get("snapshot") not in snapshots:
-                        return False
-                    branches += not is_tag
+                is_tag = name.startswith("tag.")
+                ok_names = ("ref.json", "ref.json.deleted") if is_tag else ("ref.json",)
+                with _subdir(name, rfd) as bfd:
+                    for fname, fkind in _entries(bfd).items():
+                        if fkind != "file" or fname not in ok_names:
+                            return False
+                        if fname == "ref.json":
+                            ref = _read_json(fname, bfd, 4096)
+                            if not isinstance(ref, dict) or ref.get("snapshot") not in snapshots:
+                                return False
+                            branches += not is_tag
         return branches > 0
     except (OSError, ValueError, RecursionError):
         return False
 
 
-def is_output(path: str | os.PathLike, fmt: str) -> bool:
-    """True when ``path`` (not followed if a link) is recognisably an output of
-    format ``fmt``: the only kind of thing ``overwrite`` may replace."""
+def recognise(path: str | os.PathLike, fmt: str) -> tuple[bool, Fingerprint | None]:
+    """Whether ``path`` is an output of format ``fmt``, and the fingerprint of
+    the object that was examined (one opened file or folder, so a rename at
+    ``path`` during the check cannot mix two objects; compare the fingerprint
+    with ``path``'s afterwards to know the answer is about what is there)."""
     path = os.fspath(path)
     try:
         st = os.lstat(path)
     except OSError:
-        return False
-    if fmt == "kerchunk-json":
-        return stat.S_ISREG(st.st_mode) and _is_kerchunk_json(path, st)
-    if not stat.S_ISDIR(st.st_mode):
-        return False
-    if fmt == "kerchunk-parquet":
-        return _is_parquet_refs(path)
-    if fmt == "icechunk":
-        return _is_icechunk_repo(path)
-    return False
+        return False, None
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        return False, fingerprint(st)  # links and special files are never outputs (and a FIFO is never opened)
+    try:
+        fd = os.open(path, _DIR if stat.S_ISDIR(st.st_mode) else _RD)
+    except OSError:
+        return False, fingerprint(st)  # unreadable (or replaced: the caller compares)
+    try:
+        fst = os.fstat(fd)
+        fp = fingerprint(fst)
+        if fmt == "kerchunk-json":
+            ok = stat.S_ISREG(fst.st_mode) and _is_kerchunk_json(fd, fst.st_size)
+        elif not stat.S_ISDIR(fst.st_mode):
+            ok = False
+        elif fmt == "kerchunk-parquet":
+            ok = _is_parquet_refs(fd)
+        elif fmt == "icechunk":
+            ok = _is_icechunk_repo(fd)
+        else:
+            ok = False
+        return ok, fp
+    finally:
+        os.close(fd)
+
+
+def is_output(path: str | os.PathLike, fmt: str) -> bool:
+    """True when ``path`` (not followed if a link) is recognisably an output of
+    format ``fmt``: the only kind of thing ``overwrite`` may replace."""
+    return recognise(path, fmt)[0]
 
 
 def output_format(path: str | os.PathLike) -> str | None:
@@ -298,7 +342,7 @@ def describe(path: str | os.PathLike) -> str:
     try:
         head = _head(path, 8)
     except OSError:
-        head = b""
+        head = b""  # pragma: no cover
     if head.startswith(_HDF5_MAGIC):
         return "an HDF5/NetCDF4 file"
     if head[:4] in (b"CDF\x01", b"CDF\x02", b"CDF\x05"):
@@ -430,22 +474,33 @@ def check_target(
     """
     shown = os.fspath(target)
     path = resolve_target(shown)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise WriteError(f"{shown}: cannot check what is there ({e.strerror or e})") from None
-    reason = sources.conflict(path) if sources is not None else None
-    if reason is None and not is_output(path, fmt):
-        reason = describe(path)
+    for _ in range(20):
+        try:
+            os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise WriteError(f"{shown}: cannot check what is there ({e.strerror or e})") from None
+        reason = sources.conflict(path) if sources is not None else None
+        if reason is not None:
+            if overwrite:
+                raise WriteError(f"{shown}: not replaced: it is {reason}")
+            raise WriteError(f"{shown}: already exists ({reason}); choose another path")
+        ok, fp = recognise(path, fmt)
+        try:
+            now = fingerprint(os.lstat(path))
+        except FileNotFoundError:
+            continue
+        if fp is not None and now == fp:
+            break  # the answer is about what is there now
+        # replaced while it was examined (a concurrent writer): look again
+    else:
+        raise WriteError(f"{shown}: keeps changing while it is checked; not written")
+    if not ok:
+        what = describe(path)
         if overwrite:
-            raise WriteError(f"{shown}: not replaced: it is {reason}; overwrite replaces only {LABELS[fmt]} written earlier")
-        raise WriteError(f"{shown}: already exists ({reason}); choose another path")
-    if reason is not None:
-        if overwrite:
-            raise WriteError(f"{shown}: not replaced: it is {reason}")
-        raise WriteError(f"{shown}: already exists ({reason}); choose another path")
+            raise WriteError(f"{shown}: not replaced: it is {what}; overwrite replaces only {LABELS[fmt]} written earlier")
+        raise WriteError(f"{shown}: already exists ({what}); choose another path")
     if not overwrite:
         raise TargetExists(shown, f"{LABELS[fmt]} written earlier")
-    return fingerprint(st)
+    return fp
