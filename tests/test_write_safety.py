@@ -226,6 +226,7 @@ def test_earlier_output_of_the_same_format_is_replaced(work, fmt):
     assert all(f.exists() for f in files)
 
 
+@pytest.mark.filterwarnings("ignore:The 'fastparquet' engine is deprecated", "ignore:The 'future.infer_string' option")
 def test_outputs_of_kerchunk_itself_are_recognised(work):
     """Earlier outputs written by kerchunk (the peer) count as kerchunk outputs."""
     kerchunk = pytest.importorskip("kerchunk.hdf")
