@@ -32,12 +32,21 @@ MAX_PATH_ID = 0xFFFFFFFD
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
-    # not np.ascontiguousarray: it turns 0-d arrays (scalar variables) into 1-d
-    a = np.asarray(a, order="C")
+    # a broadcast column (a zero stride: one value repeated, e.g. every chunk
+    # missing) is kept as it is: copying it would allocate the whole grid
+    a = np.asarray(a)
+    if 0 not in a.strides:
+        # not np.ascontiguousarray: it turns 0-d arrays (scalar variables) into 1-d
+        a = np.asarray(a, order="C")
     if a.flags.writeable:
         a = a.view()
         a.flags.writeable = False
     return a
+
+
+def _held(a: np.ndarray) -> int:
+    """Bytes an array's own values take (a zero stride repeats one value)."""
+    return a.itemsize * math.prod(n for n, st in zip(a.shape, a.strides) if st)
 
 
 def freeze_mapping(m: Mapping | None) -> Mapping:
@@ -75,13 +84,14 @@ class Manifest:
     # -- constructors -------------------------------------------------------
     @classmethod
     def empty(cls, grid: Sequence[int]) -> "Manifest":
-        """A manifest in which every chunk is missing."""
+        """A manifest in which every chunk is missing. Its columns are broadcast
+        (read-only, one value each), so it costs nothing however large the grid."""
         grid = tuple(int(g) for g in grid)
         return cls(
             (),
-            np.full(grid, MISSING, dtype=np.uint32),
-            np.zeros(grid, dtype=np.uint64),
-            np.zeros(grid, dtype=np.uint64),
+            np.broadcast_to(np.array(MISSING, dtype=np.uint32), grid),
+            np.broadcast_to(np.array(0, dtype=np.uint64), grid),
+            np.broadcast_to(np.array(0, dtype=np.uint64), grid),
         )
 
     @classmethod
@@ -128,8 +138,9 @@ class Manifest:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the manifest's columns (not counting the paths table)."""
-        return int(self.path_id.nbytes + self.offset.nbytes + self.length.nbytes) + self.inline_bytes
+        """Memory held by the manifest's columns (not counting the paths table);
+        a broadcast column holds one value per axis it varies along."""
+        return sum(_held(a) for a in (self.path_id, self.offset, self.length)) + self.inline_bytes
 
     def bytes_per_source(self) -> dict[str, tuple[int, int]]:
         """``{path: (n_chunks, stored_bytes)}`` for referenced chunks."""
@@ -469,11 +480,23 @@ class VDatasetList(tuple):
 # read-only mapping proxies inside these frozen objects cannot be pickled, so
 # each object is rebuilt from plain-dict copies of its fields (and re-frozen by
 # __post_init__).
+class _Broadcast:
+    """Pickles a broadcast column as its one value and shape (not the grid)."""
+
+    def __init__(self, a: np.ndarray):
+        self.value, self.shape = np.array(a.flat[0], dtype=a.dtype), a.shape
+
+    def __reduce__(self):
+        return (np.broadcast_to, (self.value, self.shape))
+
+
 def _thaw(v: Any) -> Any:
     if isinstance(v, MappingProxyType):
         return {k: _thaw(x) for k, x in v.items()}
     if type(v) is tuple:
         return tuple(_thaw(x) for x in v)
+    if isinstance(v, np.ndarray) and v.ndim and v.size > 1 and not any(v.strides):
+        return _Broadcast(v)
     return v
 
 

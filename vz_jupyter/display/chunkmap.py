@@ -145,6 +145,8 @@ def _blocks(v: np.ndarray, br: int, bc: int) -> np.ndarray:
     """(R, C, M) -> (nR, nC, br*bc*M), padding the edges by repetition."""
     R, C, M = v.shape
     nR, nC = -(-R // br), -(-C // bc)
+    if v.size and not any(v.strides):  # one value everywhere (a broadcast all-missing grid): no copy
+        return np.broadcast_to(v.reshape(-1)[:1], (nR, nC, br * bc * M))
     if nR * br != R or nC * bc != C:
         v = np.pad(v, ((0, nR * br - R), (0, nC * bc - C), (0, 0)), mode="edge")
     return v.reshape(nR, br, nC, bc, M).transpose(0, 2, 1, 3, 4).reshape(nR, nC, br * bc * M)
@@ -199,6 +201,8 @@ def _aggregate(var: VArray, *, max_cells, axes=None, highlight=None) -> _Agg:
         has_missing = cells == MISSING
         has_inline = cells == INLINE
     else:
+        if not any(b.strides):  # the same value in every chunk: look at one per cell
+            b = b[:, :, :1]
         mn = b.min(axis=2)
         mx = b.max(axis=2)
         mixed = mn != mx

@@ -425,6 +425,12 @@ def manifest_stats(m) -> ManifestStats:
         pass
     from ..core.model import INLINE, MAX_PATH_ID, MISSING
 
+    if m.path_id.size > 1 and not any(m.path_id.strides) and m.path_id.flat[0] == MISSING:
+        # a broadcast all-missing grid (any size): no per-chunk pass, no copy
+        z = np.zeros(len(m.paths), dtype=np.int64)
+        st = ManifestStats(int(m.path_id.size), int(m.path_id.size), 0, 0, 0, 0, z, z.copy())
+        _stats_cache[m] = st
+        return st
     pid = m.path_id.ravel()
     ln = m.length.ravel()
     n_paths = len(m.paths)

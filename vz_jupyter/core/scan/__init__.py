@@ -25,6 +25,18 @@ ERRORS = (None, "raise", "warn", "skip")
 #: chunks (and whole small variables) at most this many bytes are inlined
 DEFAULT_INLINE_THRESHOLD = 500
 
+#: chunk references the manifests of one scanned file may hold (about 20 bytes
+#: each: 2**25 cost ~670 MB). Sizes in a file never drive an allocation past it:
+#: a variable that would (a sparse NetCDF3 file claiming a huge record count, an
+#: HDF5 grid of millions of chunks with some written) is skipped with a reason.
+#: Grids with no chunk written cost nothing and do not count. Raise it for
+#: trusted, very large files: ``vz_jupyter.core.scan.MAX_CHUNKS = ...``.
+MAX_CHUNKS = 1 << 25
+#: chunks in one variable's grid, written or not. A grid with nothing written is
+#: held at no cost (broadcast columns), but whoever shows, checks or writes it
+#: still visits every chunk: past this the variable is skipped with a reason.
+MAX_GRID = 1 << 27
+
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 HDF4_MAGIC = b"\x0e\x03\x13\x01"
 NC3_MAGICS = {b"CDF\x01": "NetCDF3 classic", b"CDF\x02": "NetCDF3 64-bit offset", b"CDF\x05": "NetCDF3 CDF5"}

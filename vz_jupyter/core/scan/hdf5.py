@@ -17,9 +17,15 @@ Everything is read through h5py's low-level API, once per file:
 """
 from __future__ import annotations
 
+import contextvars
 import logging
+import math
 import os
+import pickle
 import re
+import select
+import signal
+import time
 from typing import Any
 
 import numpy as np
@@ -91,6 +97,95 @@ class _Skip(Exception):
     def __init__(self, msg: str, final: bool = False):
         super().__init__(msg)
         self.final = final
+
+
+# --------------------------------------------------------------------------- bounded vlen reads
+#: seconds HDF5 may spend on one variable of a file with variable-length data
+#: (strings, ragged arrays) before the scan gives up on the file
+VLEN_TIMEOUT = float(os.environ.get("VZ_HDF5_VLEN_TIMEOUT", "60"))
+
+#: the current scan's guard, called before HDF5 first reads variable-length data
+_VLEN_GUARD: contextvars.ContextVar = contextvars.ContextVar("vz_hdf5_vlen_guard", default=None)
+#: in a guard's child process: called after each variable (a sign of progress)
+_HEARTBEAT: contextvars.ContextVar = contextvars.ContextVar("vz_hdf5_heartbeat", default=None)
+
+
+def _before_vlen_read() -> None:
+    """Variable-length data lives in HDF5's global heap, and HDF5 (1.x and 2.0)
+    loops forever parsing some damaged heaps (a free-space object of size 0), in
+    C code that nothing in this process can interrupt. So before the first such
+    read of a scan, the whole scan runs in a forked child process the parent can
+    time out and kill (see :func:`_scan_in_child`)."""
+    g = _VLEN_GUARD.get()
+    if g is not None:
+        g()
+
+
+class _Done(BaseException):
+    """Unwinds a scan whose result (or error) came from the guard's child.
+    BaseException: no ``except Exception`` on the way may swallow it."""
+
+    def __init__(self, result=None, error: str | None = None):
+        super().__init__(error or "done")
+        self.result, self.error = result, error
+
+
+def _scan_in_child(path: str, group: str | None, inline_threshold: int, timeout: float):
+    """Scan ``path`` in a forked child; return its VDataset or raise :class:`_Done`
+    with an error. The child sends a byte after each variable; a child silent for
+    ``timeout`` seconds is killed."""
+    r, w = os.pipe()
+    with h5py._objects.phil:  # no other thread is inside HDF5 while forking
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 0
+        try:
+            os.close(r)
+            _VLEN_GUARD.set(None)
+            _HEARTBEAT.set(lambda: os.write(w, b"."))
+            try:
+                msg = ("ok", scan_hdf5(path, group=group, inline_threshold=inline_threshold, _guard=False))
+            except ScanError as e:
+                msg = ("error", e.problem)
+            except BaseException as e:  # noqa: BLE001
+                msg = ("error", condense_h5_error(e))
+            data = b"R" + pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks: list[bytes] = []
+    timed_out = False
+    try:
+        while True:
+            ready, _, _ = select.select([r], [], [], timeout)
+            if not ready:
+                timed_out = True
+                os.kill(pid, signal.SIGKILL)
+                break
+            data = os.read(r, 1 << 20)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+    if timed_out:
+        raise _Done(error=f"HDF5 made no progress for {timeout:g} s reading variable-length data (strings or "
+                          f"ragged arrays); a damaged global heap makes it loop forever")
+    data = b"".join(chunks).lstrip(b".")
+    if os.WIFSIGNALED(status) or not data.startswith(b"R"):
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        how = f"was killed by signal {sig}" if sig else f"failed (exit {os.WEXITSTATUS(status)})"
+        raise _Done(error=f"HDF5 {how} reading variable-length data (damaged global heap?)")
+    kind, value = pickle.loads(data[1:])
+    if kind == "error":
+        raise _Done(error=value)
+    return value
 
 
 class _BadFilter(Exception):
@@ -223,6 +318,8 @@ def _read_attr(oid, name: bytes) -> Any:
     shape = space.shape
     dtype = aid.dtype
     kind = dtype.kind
+    if dtype.hasobject:
+        _before_vlen_read()
     if kind == "O" or dtype.subdtype is not None:
         if h5t.check_ref_dtype(dtype) is not None:
             raise _Skip("object references")
@@ -333,6 +430,11 @@ class _Scanner:
         self.skipped: list[tuple[str, str]] = []
         self._fd = None
         self.n_reencoded = 0
+        from . import MAX_CHUNKS, MAX_GRID
+
+        #: chunk references this file's manifests may still hold
+        self.budget = int(MAX_CHUNKS)
+        self.max_grid = int(MAX_GRID)
 
     # raw byte access for inlining -------------------------------------------------
     def read_bytes(self, offset: int, size: int) -> bytes:
@@ -497,7 +599,10 @@ class _Scanner:
             for d, s in zip(v.dims, v.shape):
                 dim_sizes[d] = max(dim_sizes.get(d, 0), s)
         cf_coords: set[str] = set()
+        beat = _HEARTBEAT.get()
         for v in vars_:
+            if beat is not None:
+                beat()
             if v.is_scale and v.scale_name.startswith(_NOT_A_VARIABLE):
                 continue
             try:
@@ -661,6 +766,7 @@ class _Scanner:
                     self.path, f"variable {v.name!r}: its dimension scales cannot be resolved (damaged file?)"
                 )
             # scales outside this group's ancestry (plain HDF5): DIMENSION_LIST
+            _before_vlen_read()
             try:
                 aid = h5a.open(v.dsid, b"DIMENSION_LIST")
                 arr = np.empty(aid.shape, dtype=aid.dtype)
@@ -930,17 +1036,28 @@ class _Scanner:
 
     def _chunked_manifest(self, v: _Var, dsid, shape, chunks, codecs) -> Manifest:
         grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
-        n = int(np.prod(grid, dtype=np.int64))
+        n = math.prod(grid)  # Python ints: a hostile shape must not overflow
         if n == 0:
             return Manifest.empty(grid)
+        if n > self.max_grid:
+            raise _Skip(f"its chunk grid {grid} has {n:,} chunks, more than the {self.max_grid:,} a variable may "
+                        f"have (vz_jupyter.core.scan.MAX_GRID)", final=True)
         coords: list = []
         offs: list = []
         sizes: list = []
         masks: list = []
 
+        def over_budget(written: int | None) -> _Skip:
+            what = f"{written:,} written" if written is not None else f"more than {self.budget:,} written"
+            return _Skip(
+                f"its chunk grid has {n:,} chunks ({what}), more than the {self.budget:,} chunk references "
+                f"left in this file's budget (vz_jupyter.core.scan.MAX_CHUNKS)", final=True)
+
         if _HAS_CHUNK_ITER:
 
             def cb(info):
+                if len(coords) >= self.budget:
+                    raise over_budget(None)
                 coords.append(info.chunk_offset)
                 offs.append(info.byte_offset)
                 sizes.append(info.size)
@@ -948,12 +1065,19 @@ class _Scanner:
 
             dsid.chunk_iter(cb)
         else:  # h5py < 3.8 / HDF5 < 1.12.3: one index walk per chunk (slow)
+            if dsid.get_num_chunks() > self.budget:
+                raise over_budget(None)
             for i in range(dsid.get_num_chunks()):
                 info = dsid.get_chunk_info(i)
                 coords.append(info.chunk_offset)
                 offs.append(info.byte_offset)
                 sizes.append(info.size)
                 masks.append(info.filter_mask)
+        if not coords:  # nothing written: all missing, at no cost however large the grid
+            return Manifest.empty(grid)
+        if n > self.budget:
+            raise over_budget(len(coords))
+        self.budget -= n
         pid = np.full(n, MISSING, dtype=np.uint32)
         off = np.zeros(n, dtype=np.uint64)
         ln = np.zeros(n, dtype=np.uint64)
@@ -1004,6 +1128,9 @@ class _Scanner:
         grid = tuple(1 if s else 0 for s in shape)
         if 0 in grid:
             return Manifest.empty(grid)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > 65535:  # compact data lives in the object header: at most 64 KiB
+            raise ScanError(self.path, f"corrupt dataset: compact layout claims {nbytes:,} bytes (at most 65,535)")
         arr = np.empty(shape, dtype=dtype)
         dsid.read(h5s.ALL, h5s.ALL, arr, mtype=tid)
         return Manifest.empty(grid).with_inline({0: arr.tobytes()})
@@ -1023,6 +1150,7 @@ class _Scanner:
         if size == 0:
             manifest = Manifest.empty(grid)
         else:
+            _before_vlen_read()
             ds = h5py.Dataset(v.dsid)
             vals = ds.asstr(errors="replace")[()]
             vals = np.asarray(vals, dtype=object).reshape(shape)
@@ -1126,6 +1254,8 @@ def _inline_array(name: str, dims: tuple, values: np.ndarray, attrs) -> VArray:
 
 def read_values(sc: "_Scanner", v: _Var) -> np.ndarray:
     """All values of a (small) dataset, decoded by HDF5."""
+    if v.dsid.dtype.hasobject:
+        _before_vlen_read()
     return np.asarray(h5py.Dataset(v.dsid)[()])
 
 
@@ -1158,8 +1288,13 @@ def _open_local(path: str) -> "h5py.File":
     raise err  # type: ignore[misc]
 
 
-def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 500, fs=None) -> VDataset:
-    """Scan one HDF5 / NetCDF4 file (local path, or URL with an fsspec ``fs``)."""
+def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 500, fs=None,
+              _guard: bool = True) -> VDataset:
+    """Scan one HDF5 / NetCDF4 file (local path, or URL with an fsspec ``fs``).
+
+    Local files whose scan reads variable-length data are scanned in a forked
+    child process with a watchdog (see :func:`_before_vlen_read`); remote files
+    and platforms without ``fork`` read it directly, unguarded."""
     path = str(path)
     fobj = None
     if fs is None:
@@ -1189,13 +1324,24 @@ def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 50
             raise ScanError(path, "no such file") from None
         raise ScanError(path, f"cannot open as HDF5: {condense_h5_error(e)}") from None
     sc = _Scanner(path, f, fs, inline_threshold, fobj=fobj)
+    guard = None
+    if _guard and fs is None and hasattr(os, "fork") and VLEN_TIMEOUT > 0:
+        def guard():
+            _VLEN_GUARD.set(None)  # once per scan: the child does the rest
+            raise _Done(_scan_in_child(path, group, inline_threshold, VLEN_TIMEOUT))
+    token = _VLEN_GUARD.set(guard)
     try:
         return sc.scan(group)
+    except _Done as d:
+        if d.error is not None:
+            raise ScanError(path, d.error) from None
+        return d.result
     except (ScanError, UnsupportedFeature):
         raise
     except Exception as e:  # corrupt files: any h5py/numpy error becomes a one-line ScanError
         raise ScanError(path, condense_h5_error(e)) from None
     finally:
+        _VLEN_GUARD.reset(token)
         sc.close()
         try:
             f.close()

@@ -599,19 +599,31 @@ def _build(path, header: Header, prefix: bytes, reader: _Reader, size, source, i
                     raise ScanError(path, f"variable {name!r}: short read at byte {s} (file truncated?)")
                 inline_data.setdefault(name, []).append(d)
 
+    from . import MAX_CHUNKS
+
+    budget = int(MAX_CHUNKS)  # chunk references this file's manifests may hold
+    skipped: list[tuple[str, str]] = []
     for v, dnames, shape, chunks, nbytes in specs:
         ndim = len(shape)
         if v.is_record:
             grid = (numrecs,) + (1,) * (ndim - 1)
             if numrecs == 0:
                 m = Manifest.empty(grid)
+            elif numrecs > budget and v.name not in inline_data:
+                # a sparse file can claim billions of records in a few kB
+                skipped.append((v.name, f"{numrecs:,} records (a chunk reference each) are more than the {budget:,} "
+                                        f"chunk references left in this file's budget (vz_jupyter.core.scan.MAX_CHUNKS)"))
+                continue
             else:
+                budget -= numrecs
+                # one chunk per record: only the offsets differ (8 bytes a record);
+                # the file and length columns are one broadcast value each
                 off = (np.arange(numrecs, dtype=np.uint64) * np.uint64(header.recsize) + np.uint64(v.begin)).reshape(grid)
                 m = Manifest(
                     (path,),
-                    np.zeros(grid, dtype=np.uint32),
+                    np.broadcast_to(np.array(0, dtype=np.uint32), grid),
                     off,
-                    np.full(grid, v.data_len, dtype=np.uint64),
+                    np.broadcast_to(np.array(v.data_len, dtype=np.uint64), grid),
                 )
         else:
             m = Manifest.single(path, v.begin, nbytes, ndim)
@@ -631,4 +643,5 @@ def _build(path, header: Header, prefix: bytes, reader: _Reader, size, source, i
         )
         if ndim == 1 and dnames[0] == v.name:
             coords.append(v.name)
-    return VDataset(variables=variables, attrs=header.attrs, coords=tuple(coords), sources=(source,))
+    return VDataset(variables=variables, attrs=header.attrs, coords=tuple(coords), sources=(source,),
+                    skipped=tuple(skipped))
