@@ -4,7 +4,6 @@ redirect. Every case ends in the right values or a one-line error naming the
 URL -- never garbage, never a hang, never "no such file" for a timeout."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -567,13 +567,21 @@ def _guard_class():
                 self.conf = conf
                 self.remote_options = remote_options
                 self._remote: dict = {}
+                self._resolved: dict = {}
 
             def _target(self, path: str) -> str:
-                if self.conf is not None:
-                    return self.conf.resolve(path)
-                if path.startswith("file://"):
-                    return path[len("file://"):]
-                return path if "://" in path else os.path.abspath(os.path.expanduser(path))
+                # one resolution per distinct url (references repeat a few urls many times)
+                target = self._resolved.get(path)
+                if target is None:
+                    if self.conf is not None:
+                        target = self.conf.resolve(path)
+                    elif path.startswith("file://"):
+                        target = path[len("file://"):]
+                    else:
+                        target = path if "://" in path else os.path.abspath(os.path.expanduser(path))
+                    if len(self._resolved) < 100_000:
+                        self._resolved[path] = target
+                return target
 
             def _fs(self, url: str):
                 from .remote import filesystem

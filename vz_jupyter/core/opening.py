@@ -22,8 +22,6 @@ def reference_mapper(target: str | dict | VDataset, storage_options: dict | None
     import fsspec
     from fsspec.implementations.reference import ReferenceFileSystem
 
-    from .access import recorded_roots
-
     if isinstance(target, VDataset):
         from .serialize.kerchunk_json import to_kerchunk_json
 
@@ -40,8 +38,7 @@ def reference_mapper(target: str | dict | VDataset, storage_options: dict | None
             fo = _lazy_mapper_class()(fo, fs=fsspec.filesystem("file"), engine=_parquet_engine())
             protocols = {_protocol(u) for u in urls}
         else:
-            fo = json.loads(_read_reference_file(fo, storage_options))
-            conf = conf.with_recorded(recorded_roots(fo)) if conf is not None else None
+            fo, conf = _load_json_references(fo, storage_options, conf)
     if isinstance(fo, dict):
         protocols = {_protocol(u) for u in (fo.get("templates") or {}).values()}
         entries = fo.get("refs", fo) if fo.get("version") == 1 else fo
@@ -210,7 +207,6 @@ def parquet_store(root: str, remote_options: dict | None = None, engine: str | N
 def json_store(target, storage_options: dict | None = None, remote_options: dict | None = None, conf=None):
     """A read-only zarr store over kerchunk JSON references (a file or URL, an
     in-memory dict, or a VDataset serialized on the fly)."""
-    import fsspec
     from fsspec.implementations.reference import ReferenceFileSystem
     from zarr.storage import FsspecStore
 
@@ -221,15 +217,7 @@ def json_store(target, storage_options: dict | None = None, remote_options: dict
     elif isinstance(target, dict):
         refs = target
     else:
-        path = os.fspath(target)
-        if "://" not in path and not os.path.exists(path):
-            raise VZError(f"{path}: no such file or directory")
-        try:
-            refs = json.loads(_read_reference_file(path, storage_options))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise VZError(f"{path}: not a kerchunk reference file ({e})") from None
-        if not isinstance(refs, dict):
-            raise VZError(f"{path}: not a kerchunk reference file (top level is not an object)")
+        refs, conf = _load_json_references(os.fspath(target), storage_options, conf)
     protocols = {_protocol(u) for u in (refs.get("templates") or {}).values()}
     entries = refs.get("refs", refs) if refs.get("version") == 1 else refs
     if isinstance(entries, dict):
@@ -237,14 +225,26 @@ def json_store(target, storage_options: dict | None = None, remote_options: dict
             if type(v) is list and v:
                 protocols.add(_protocol(v[0]))
     protocols.discard(None)
-    if conf is not None and not isinstance(target, (dict, VDataset)):
-        from .access import recorded_roots
-
-        conf = conf.with_recorded(recorded_roots(refs))
     fs = ReferenceFileSystem(fo=refs, fs=_async_filesystems(protocols, remote_options, conf), asynchronous=True)
     if conf is not None:  # templates and gen are expanded by now: check every url once
         _check_urls({v[0] for v in fs.references.values() if type(v) is list and v}, conf)
     return FsspecStore(fs, read_only=True, path="")
+
+
+def _load_json_references(path: str, storage_options: dict | None, conf):
+    """``(references dict, confinement with their recorded roots)`` of a JSON
+    reference file or URL."""
+    from .access import recorded_roots
+
+    if "://" not in path and not os.path.exists(path):
+        raise VZError(f"{path}: no such file or directory")
+    try:
+        refs = json.loads(_read_reference_file(path, storage_options))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise VZError(f"{path}: not a kerchunk reference file ({e})") from None
+    if not isinstance(refs, dict):
+        raise VZError(f"{path}: not a kerchunk reference file (top level is not an object)")
+    return refs, (conf.with_recorded(recorded_roots(refs)) if conf is not None else None)
 
 
 def _read_reference_file(path: str, storage_options: dict | None) -> bytes:
@@ -297,10 +297,17 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
             )
     remote_options = kwargs.pop("remote_options", None)
     conf = _confinement(target, allowed_roots, trust_recorded_roots)
-    if isinstance(target, (str, os.PathLike)) and os.path.isdir(os.fspath(target)):
-        mapper = parquet_store(os.fspath(target), remote_options=remote_options, conf=conf)
-    else:
-        mapper = json_store(target, storage_options=storage_options, remote_options=remote_options, conf=conf)
+    if isinstance(target, (str, os.PathLike)) and not os.path.isdir(os.fspath(target)):
+        # read the JSON once, so that its recorded roots are part of the
+        # confinement before anything (validation included) looks at its paths
+        target, conf = _load_json_references(os.fspath(target), storage_options, conf)
+    from .access import confined
+
+    with confined(conf):  # every reader below resolves paths through this confinement
+        if isinstance(target, (str, os.PathLike)):
+            mapper = parquet_store(os.fspath(target), remote_options=remote_options, conf=conf)
+        else:
+            mapper = json_store(target, storage_options=storage_options, remote_options=remote_options, conf=conf)
     try:
         from xarray.backends.zarr import ZarrStore
 

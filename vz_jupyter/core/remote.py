@@ -123,7 +123,7 @@ def describe(exc: BaseException, url: str, *, connect: float | None = None, read
         why = getattr(why, "strerror", None) or str(why or exc)
         return RemoteError(u, f"cannot connect to the server ({why})")
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return RemoteError(u, f"the server closed the connection before sending the whole answer")
+        return RemoteError(u, "the server closed the connection before sending the whole answer")
     if isinstance(exc, aiohttp.ClientResponseError):
         return RemoteError(u, f"HTTP {exc.status} {exc.message}".rstrip())
     text = " ".join(str(exc).split()) or type(exc).__name__
@@ -337,8 +337,8 @@ class CheckedHTTPFileSystem(_HTTPFileSystem):
         if size is None:
             size = self.info(path)["size"]
         if size is None:
-            raise RemoteError(redact(path), f"the server does not tell the file's size, so it cannot be read "
-                              f"in parts")
+            raise RemoteError(redact(path), "the server does not tell the file's size, so it cannot be read "
+                              "in parts")
         return CheckedHTTPFile(self, path, mode=mode, block_size=block_size or self.block_size,
                                cache_type=cache_type or self.cache_type, cache_options=cache_options or self.cache_options,
                                size=size)

@@ -40,7 +40,7 @@ def scan_refs(path: str | os.PathLike | Mapping, storage_options: dict | None = 
     folder and refused outside it, its recorded roots and ``allowed_roots``
     (in-memory dicts are confined only when ``allowed_roots`` is given). No
     referenced file is opened and no server contacted."""
-    from ..access import Confinement, active, confined, recorded_roots
+    from ..access import Confinement, active, confined
 
     def confinement(location, recorded):
         if allowed_roots is None and active() is not None:
