@@ -274,10 +274,10 @@ class _Parser:
         out: dict[str, Any] = {}
         for _ in range(n):
             name = self.name("attribute")
-            t = self.nc_type(f"attribute {owner}:{name}")
+            t = self.nc_type(f"attribute {owner}:{name!r}")
             nel = self.count()
             dt = NC_TYPES[t][1]
-            self.check_room(nel, dt.itemsize, f"values of attribute {owner}:{name}")
+            self.check_room(nel, dt.itemsize, f"values of attribute {owner}:{name!r}")
             data = self.raw(nel * dt.itemsize)
             if t == 2 and name == "_FillValue":
                 out[name] = data  # netCDF4-python keeps a char _FillValue as bytes
@@ -484,7 +484,9 @@ def _fill_value(var: NC3Var):
     if fv is None:
         return DEFAULT_FILL[var.nc_type]
     if var.nc_type == 2:
-        b = fv.encode("utf-8") if isinstance(fv, str) else bytes(fv)
+        if not isinstance(fv, (str, bytes)):  # a number: not a char fill; the default stands
+            return DEFAULT_FILL[2]
+        b = fv.encode("utf-8") if isinstance(fv, str) else fv
         return b[:1] if b else b"\x00"
     arr = np.atleast_1d(np.asarray(fv))
     if arr.size == 0:
