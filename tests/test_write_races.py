@@ -484,3 +484,21 @@ def test_full_disk_for_real(tmp_path, env, fmt):
     assert res["errors"] == [f"{disk}/new{ext}: {what}", f"{disk}/old{ext}: {what}"]
     assert res["after"] == res["before"] and res["old_tag"] == 1
     assert not any(k.startswith(".vz-") for k in res["after"])
+
+
+def test_many_writes_into_one_folder_list_it_once(tmp_path, env, monkeypatch):
+    """Writing N outputs into one folder lists it once (the sweep), not N times,
+    unless something else changed the folder in between."""
+    calls = []
+    real = atomic._sweep
+    monkeypatch.setattr(atomic, "_sweep", lambda parent: calls.append(parent) or real(parent))
+    for i in range(20):
+        vz.write(worker.dataset(4), tmp_path / f"o{i}.json")
+    assert calls == [str(tmp_path)]
+    time.sleep(0.05)  # past a coarse file-system clock tick
+    (tmp_path / "someone-else.txt").write_text("x")  # the folder changed: look again
+    vz.write(worker.dataset(4), tmp_path / "o20.json")
+    assert len(calls) == 2
+    monkeypatch.setattr(atomic, "RELIST_AFTER", 0.0)  # and again after a while, changed or not
+    vz.write(worker.dataset(4), tmp_path / "o21.json")
+    assert len(calls) == 3

@@ -30,7 +30,8 @@ and the signal is delivered again (so the process ends, or raises
 KeyboardInterrupt, as it would have). SIGKILL cannot be caught: the next write
 into the same folder sweeps staging folders that are provably ours and stale
 (name, owner.json, same host and user, writer's lock free, its pid gone or
-reused) -- and nothing else.
+reused) -- and nothing else. A folder is listed again when it changed since
+our last write there, still held a staging folder then, or a minute has passed.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from typing import Callable
 
 try:
@@ -254,19 +256,61 @@ class Staging:
 def sweep(parent: str) -> int:
     """Remove the stale staging folders of killed writers from ``parent``;
     returns how many. Only folders provably ours and stale are touched."""
+    return _sweep(parent)[0]
+
+
+def _sweep(parent: str) -> tuple[int, int]:
+    """(removed, still there) staging folders in ``parent``."""
     try:
-        names = os.listdir(parent)
+        with os.scandir(parent) as it:
+            names = [e.name for e in it if e.name.startswith(".vz-")]
     except OSError:
-        return 0
-    n = 0
+        return 0, 0
+    removed = kept = 0
     for name in names:
         m = STAGING_RE.match(name)
-        if m:
-            try:
-                n += _sweep_one(os.path.join(parent, name), int(m[1]), m[2])
-            except OSError:
-                pass
-    return n
+        if not m:
+            continue
+        try:
+            ok = _sweep_one(os.path.join(parent, name), int(m[1]), m[2])
+        except OSError:
+            ok = False
+        removed += ok
+        kept += not ok
+    return removed, kept
+
+
+#: per folder: (its mtime after our last write there, when it was last listed),
+#: kept only when that listing left no staging folder behind -- an unchanged
+#: folder is not listed again for a while, so writing many outputs into one big
+#: folder stays linear
+_CLEAN: dict[str, tuple[int, float]] = {}
+#: list a folder again after this many seconds even if its mtime looks unchanged
+#: (coarse file-system clocks can hide a change made in the same tick)
+RELIST_AFTER = 60.0
+
+
+def _sweep_if_changed(parent: str) -> None:
+    try:
+        mtime = os.stat(parent).st_mtime_ns
+    except OSError:
+        return
+    rec = _CLEAN.pop(parent, None)
+    now = time.monotonic()
+    if rec is not None and rec[0] == mtime and now - rec[1] < RELIST_AFTER:
+        _CLEAN[parent] = rec
+        return
+    if _sweep(parent)[1] == 0:
+        _CLEAN[parent] = (-1, now)  # its mtime is recorded after our write
+
+
+def _note_clean(parent: str) -> None:
+    rec = _CLEAN.get(parent)
+    if rec is not None:
+        try:
+            _CLEAN[parent] = (os.stat(parent).st_mtime_ns, rec[1])
+        except OSError:
+            _CLEAN.pop(parent, None)
 
 
 def _sweep_one(path: str, pid: int, token: str) -> bool:
@@ -540,7 +584,7 @@ def write_output(
         st = Staging(path, fmt, kind)
         try:
             with guard.critical():
-                sweep(st.parent)
+                _sweep_if_changed(st.parent)
                 try:
                     st.create()
                 except OSError as e:
@@ -563,4 +607,5 @@ def write_output(
         finally:
             with guard.critical():
                 st.discard()
+                _note_clean(st.parent)
     return shown
