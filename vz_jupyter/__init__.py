@@ -31,7 +31,7 @@ def _init_hdf5_filters() -> None:
 
 _init_hdf5_filters()
 
-from .core.errors import CheckFailed, ScanError, VZError, WriteError
+from .core.errors import CheckFailed, ScanError, TargetExists, VZError, WriteError
 from .core.model import Manifest, Source, VArray, VDataset, VDatasetList
 from .core.opening import open
 from .core.scan import scan, scan_file
