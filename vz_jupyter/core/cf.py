@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import warnings
 from collections import defaultdict
 from typing import Any, Mapping
 
@@ -168,6 +169,46 @@ def format_duration(sec: float) -> str:
             k = round(sec / n)
             return f"{k} {name}{'s' if abs(k) != 1 else ''}"
     return f"{sec:g} s"
+
+
+# ----------------------------------------------------------------------------- fill values
+
+def conforming_fill(value: Any, dtype: np.dtype) -> tuple[bool, Any]:
+    """``(True, value as dtype)`` when an attribute ``value`` is one value that
+    ``dtype`` holds exactly (an int variable's ``_FillValue`` of 3.0 is 3);
+    ``(False, None)`` otherwise (1.5 or NaN for an int variable, a string for a
+    number, several values): such a value is never coerced, it is kept as found."""
+    dtype = np.dtype(dtype)
+    if value is None or dtype.kind in "OUV" or dtype.fields is not None:
+        return False, None
+    arr = np.asarray(value)
+    if arr.size != 1:
+        return False, None
+    v = arr.reshape(-1)[0]
+    if dtype.kind == "S":
+        if isinstance(v, str):
+            v = v.encode("utf-8")
+        if isinstance(v, (bytes, np.bytes_)) and len(bytes(v)) <= dtype.itemsize:
+            return True, np.asarray(bytes(v), dtype=dtype)[()]
+        return False, None
+    if dtype.kind == "b":
+        return (True, np.bool_(v)) if arr.dtype.kind == "b" else (False, None)
+    if arr.dtype.kind not in ("iufc" if dtype.kind == "c" else "iuf"):
+        return False, None
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cast = np.asarray(v).astype(dtype)
+            back = cast.astype(arr.dtype)
+    except (TypeError, ValueError, OverflowError):
+        return False, None
+    same = bool(back == v) or (dtype.kind in "fc" and bool(np.isnan(back)) and bool(np.isnan(v)))
+    if not same:
+        return False, None
+    if dtype.kind in "iu" and arr.dtype.kind == "f" and not float(v).is_integer():
+        return False, None
+    return True, cast[()]
+
 
 
 # ----------------------------------------------------------------------------- values

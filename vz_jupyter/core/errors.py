@@ -64,6 +64,11 @@ class CheckFailed(VZError):
         super().__init__(message or report.summary_line())
 
 
+class FillValueWarning(UserWarning):
+    """A fill value could not be written exactly as the original reads (the
+    message names the variable and what readers will see instead)."""
+
+
 class SelectionError(VZError, IndexError):
     """A selection string or object could not be understood."""
 

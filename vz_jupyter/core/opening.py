@@ -111,7 +111,7 @@ def _parquet_protocols(root: str) -> set:
             values = chunk.dictionary if hasattr(chunk, "dictionary") else chunk.unique()
             for v in values.to_pylist():
                 if v:
-                    protocols.add(v.split("://", 1)[0] if "://" in v else "file")
+                    protocols.add(_protocol(v))
     return protocols or {"file"}
 
 
@@ -186,6 +186,8 @@ def _confinement(target, allowed_roots, trust_recorded_roots: bool):
 def _protocol(url) -> str | None:
     if not isinstance(url, str) or url.startswith("{{"):
         return None
+    if url.startswith("data:"):  # one fill chunk shared by unwritten chunks
+        return "data"
     return url.split("://", 1)[0] if "://" in url else "file"
 
 
@@ -273,9 +275,9 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
     :mod:`vz_jupyter.core.remote`).
 
     ``decode=False`` returns raw stored values (no CF masking/scaling/time
-    decoding), like ``xarray.open_dataset(original, decode_cf=False)``. zarr's
-    fill value is not used as a mask: ``_FillValue`` attributes are honoured
-    exactly as in the original file.
+    decoding), like ``xarray.open_dataset(original, decode_cf=False)``. No
+    special reading options: the references carry fill values so that xarray's
+    defaults show what ``xarray.open_dataset(original)`` shows.
     """
     import xarray as xr
 
@@ -292,8 +294,7 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
             # codecs outside the zarr v3 spec (numcodecs.*) are what HDF5 files use
             warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
             return xr.open_zarr(
-                store, consolidated=False, zarr_format=3, decode_cf=decode, chunks=chunks,
-                use_zarr_fill_value_as_mask=False, **kwargs,
+                store, consolidated=False, zarr_format=3, decode_cf=decode, chunks=chunks, **kwargs,
             )
     remote_options = kwargs.pop("remote_options", None)
     conf = _confinement(target, allowed_roots, trust_recorded_roots)
@@ -309,22 +310,18 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
         else:
             mapper = json_store(target, storage_options=storage_options, remote_options=remote_options, conf=conf)
     try:
-        from xarray.backends.zarr import ZarrStore
-
-        # xarray's zarr entrypoint drops a use_zarr_fill_value_as_mask argument (it
-        # opens the store with None = True for zarr v2, turning every zarr
-        # fill_value into a _FillValue mask); open the store ourselves instead.
-        store = ZarrStore.open_group(
-            mapper, mode="r", consolidated=False, zarr_format=2, use_zarr_fill_value_as_mask=False
-        )
+        # xarray's defaults, as a colleague opens the references: the .zarray
+        # fill_value is the variable's own _FillValue (or null), so it masks
+        # exactly what the original masks
         return xr.open_dataset(
             mapper,
             engine="zarr",
+            consolidated=False,
+            zarr_format=2,
             decode_cf=decode,
             mask_and_scale=decode,
             decode_times=decode,
             chunks=chunks,
-            backend_kwargs={"store": store},
             **kwargs,
         )
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -478,8 +478,10 @@ def _fetch(reader: _Reader, prefix: bytes, starts: list[int], ends: list[int]) -
 
 
 def _fill_value(var: NC3Var):
-    """The value unwritten data reads as: ``_FillValue`` or netCDF's default."""
-    dt = var.dtype
+    """The value unwritten data reads as: ``_FillValue`` or netCDF's default.
+    A ``_FillValue`` of another type than the variable (an int16 variable's
+    double NaN, as some writers leave) is not converted: the attribute stays as
+    found and the default stands (NetCDF3 data are always written anyway)."""
     fv = var.attrs.get("_FillValue")
     if fv is None:
         return DEFAULT_FILL[var.nc_type]
@@ -488,10 +490,10 @@ def _fill_value(var: NC3Var):
             return DEFAULT_FILL[2]
         b = fv.encode("utf-8") if isinstance(fv, str) else fv
         return b[:1] if b else b"\x00"
-    arr = np.atleast_1d(np.asarray(fv))
-    if arr.size == 0:
-        return DEFAULT_FILL[var.nc_type]
-    return arr[:1].astype(dt.newbyteorder("="))[0]
+    from ..cf import conforming_fill
+
+    ok, value = conforming_fill(fv, var.dtype.newbyteorder("="))
+    return value if ok else DEFAULT_FILL[var.nc_type]
 
 
 def scan_netcdf3(path: str, *, inline_threshold: int = 500, fs=None) -> VDataset:

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..cf import conforming_fill
 from ..errors import ScanError, UnsupportedFeature, reading
 from ..model import INLINE, MISSING, Manifest, Source, VArray, VDataset
 
@@ -230,6 +231,36 @@ def _render_urls(urls: list, templates: dict, path: str) -> list[str]:
     return out
 
 
+def _data_url_payloads(urls: list[str], path: str) -> dict[int, bytes]:
+    """Positions and payloads of ``data:`` URLs (vz_jupyter references one such
+    URL for every unwritten chunk whose fill zarr would not produce): their
+    chunks are inline data, not files."""
+    out: dict[int, bytes] = {}
+    for i, u in enumerate(urls):
+        if isinstance(u, str) and u.startswith("data:"):
+            head, sep, payload = u[5:].partition(",")
+            if not sep:
+                raise ScanError(path, f"malformed data: URL in a reference ({u[:60]}...)")
+            try:
+                if head.endswith(";base64"):
+                    out[i] = base64.standard_b64decode(payload)
+                else:
+                    from urllib.parse import unquote_to_bytes
+
+                    out[i] = unquote_to_bytes(payload)
+            except (ValueError, base64.binascii.Error):
+                raise ScanError(path, f"undecodable data: URL in a reference ({u[:60]}...)") from None
+    return out
+
+
+def _inline_from_data(k: int, blob: bytes, o: int, n: int, whole: bool, pid, off, ln, inline) -> None:
+    piece = blob if whole or (o == 0 and n == len(blob)) else blob[o:o + n]
+    pid[k] = INLINE
+    off[k] = 0
+    ln[k] = len(piece)
+    inline[k] = piece
+
+
 def _inline_bytes(v: Any) -> bytes:
     if isinstance(v, bytes):
         return base64.b64decode(v[7:]) if v.startswith(b"base64:") else v
@@ -307,7 +338,8 @@ def _manifest_from_values(name, grid, flat, values, templates, path, storage_opt
         except TypeError:  # an unhashable url
             raise ScanError(path, f"variable {name!r}: reference urls must be strings") from None
         rendered = _render_urls(list(seen), templates, path)
-        paths_list, remap = _normalize_paths(rendered)
+        datas = _data_url_payloads(rendered, path)
+        paths_list, remap = _normalize_paths([u if i not in datas else "data" for i, u in enumerate(rendered)])
         o = np.zeros(len(refs), dtype=np.int64)
         l = np.zeros(len(refs), dtype=np.int64)
         three = lens == 3
@@ -321,14 +353,17 @@ def _manifest_from_values(name, grid, flat, values, templates, path, storage_opt
         if (o < 0).any() or (l < 0).any():
             raise ScanError(path, f"variable {name!r}: negative offset or length in a reference")
         pids = remap[inv]
-        if (~three).any():
+        is_data = np.isin(inv, np.fromiter(datas, dtype=np.int64, count=len(datas))) if datas else np.zeros(len(refs), bool)
+        if (~three & ~is_data).any():
             # whole-file references: their length is the file's size
-            for i in np.flatnonzero(~three).tolist():
+            for i in np.flatnonzero(~three & ~is_data).tolist():
                 l[i] = _file_size(paths_list[pids[i]], path, storage_options)
         target = flat[ref_idx]
         pid[target] = pids
         off[target] = o
         ln[target] = l
+        for i in np.flatnonzero(is_data).tolist():
+            _inline_from_data(int(target[i]), datas[int(inv[i])], int(o[i]), int(l[i]), not three[i], pid, off, ln, inline)
         paths = tuple(paths_list)
     for i in np.flatnonzero(~is_ref).tolist():
         v = values[i]
@@ -342,7 +377,8 @@ def _manifest_from_values(name, grid, flat, values, templates, path, storage_opt
         ln[k] = len(data)
         inline[k] = data
     shape = grid if grid else ()
-    return Manifest(paths, pid.reshape(shape), off.reshape(shape), ln.reshape(shape), inline)
+    m = Manifest(paths, pid.reshape(shape), off.reshape(shape), ln.reshape(shape), inline)
+    return m.compact_paths() if ref_idx.size and datas else m
 
 
 def _normalize_paths(urls: list[str]) -> tuple[list[str], np.ndarray]:
@@ -510,26 +546,27 @@ def decode_fill_value(v: Any, dtype: np.dtype, path: str, name: str) -> Any:
 
 def decode_fill_attr(v: Any, dtype: np.dtype) -> Any:
     """A ``_FillValue`` attribute as found in references (xarray's base64 double,
-    "NaN"-style strings, or plain numbers) as a value of ``dtype``."""
+    "NaN"-style strings, or plain numbers) as a value of ``dtype`` when it is one
+    exactly; anything else (1.5 or NaN for an integer variable) is kept as it is,
+    never coerced."""
     try:
-        if dtype.kind == "f":
-            if isinstance(v, str):
-                if v in _SPECIAL_FLOATS:
-                    return dtype.type(_SPECIAL_FLOATS[v])
-                b = base64.standard_b64decode(v)
-                if len(b) == 8:
-                    return dtype.type(struct.unpack("<d", b)[0])
+        if dtype.kind == "f" and isinstance(v, str):
+            if v in _SPECIAL_FLOATS:
+                return dtype.type(_SPECIAL_FLOATS[v])
+            b = base64.standard_b64decode(v)
+            if len(b) == 8:
+                v = struct.unpack("<d", b)[0]
+            else:
                 return v
-            if isinstance(v, (int, float)):
-                return dtype.type(v)
         if dtype.kind == "c" and isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v):
             re_, im = (struct.unpack("<d", base64.standard_b64decode(x))[0] for x in v)
-            return dtype.type(complex(re_, im))
-        if dtype.kind in "iu" and isinstance(v, (int, float)) and not isinstance(v, bool):
-            return dtype.type(v)
+            v = complex(re_, im)
     except (ValueError, TypeError, OverflowError, base64.binascii.Error, struct.error):
         return v
-    return v
+    if isinstance(v, bool) or not isinstance(v, (int, float, complex)):
+        return v
+    ok, value = conforming_fill(v, dtype)
+    return value if ok else v
 
 
 def parse_dtype(d: Any, path: str, name: str) -> np.dtype:
@@ -588,8 +625,12 @@ def _build(docs: dict[str, Any], path: str, manifest_for) -> VDataset:
             dims = [f"{name}_dim_{i}" for i in range(len(shape))]
         if not isinstance(dims, list) or len(dims) != len(shape):
             raise ScanError(path, f"variable {name!r}: _ARRAY_DIMENSIONS {dims!r} does not match shape {list(shape)}")
+        fill_value = decode_fill_value(za.get("fill_value"), dtype, path, name)
         if "_FillValue" in attrs:
             attrs["_FillValue"] = decode_fill_attr(attrs["_FillValue"], dtype)
+        elif fill_value is not None and dtype.kind not in "OV" and dtype.fields is None:
+            # zarr v2: xarray reads the fill_value as the variable's _FillValue
+            attrs["_FillValue"] = fill_value
         grid = tuple(-(-s // c) for s, c in zip(shape, chunks))
         sep = za.get("dimension_separator", ".") or "."
         try:
@@ -604,7 +645,7 @@ def _build(docs: dict[str, Any], path: str, manifest_for) -> VDataset:
             dtype=dtype,
             chunks=chunks,
             codecs=codecs,
-            fill_value=decode_fill_value(za.get("fill_value"), dtype, path, name),
+            fill_value=fill_value,
             attrs=attrs,
             manifest=manifest,
         )

@@ -28,10 +28,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import codecs as _vz_codecs  # noqa: F401  (registers vz codecs with numcodecs)
-from ..errors import VZError, WriteError
+from ..errors import FillValueWarning, VZError, WriteError
 from ..model import MAX_PATH_ID, VArray, VDataset
 from .atomic import os_error_text
-from .zarr_meta import json_value, zattrs
+from .zarr_meta import declared_fill, json_value, zattrs
 
 #: virtual references handed to Icechunk per call
 BATCH = 100_000
@@ -261,8 +261,21 @@ def _checksums(vds: VDataset) -> dict[str, dict]:
 
 
 def _attrs(var: VArray) -> dict:
+    """Attributes of a zarr v3 array. The fill value unwritten chunks read as is
+    the array's ``fill_value`` (xarray keeps it apart from ``_FillValue`` for
+    zarr v3). A ``_FillValue`` that does not conform to the variable's type
+    (1.5 or NaN for integers) is left out: xarray's zarr v3 reader would
+    truncate it (masking real data) or fail to open the dataset."""
     a = zattrs(var)
     a.pop("_ARRAY_DIMENSIONS", None)
+    if "_FillValue" in a and not declared_fill(var)[0]:
+        warnings.warn(
+            f"variable {var.name!r}: its _FillValue {var.attrs['_FillValue']!r} does not fit its type {var.dtype}; "
+            f"left out of the Icechunk attributes (xarray would truncate it there); kerchunk JSON/parquet keep it",
+            FillValueWarning,
+            stacklevel=5,
+        )
+        del a["_FillValue"]
     return a
 
 
@@ -316,6 +329,7 @@ def _write_repo(
     store = session.store
     sums = _checksums(vds) if checksums else {}
     proto = default_buffer_prototype()
+    attrs = {name: _attrs(var) for name, var in vds.variables.items()}  # may warn: outside the filter below
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "numcodecs codecs are not in the zarr v3 spec"
         root = zarr.create_group(store=store, zarr_format=3, attributes={str(k): json_value(v) for k, v in vds.attrs.items()})
@@ -328,7 +342,7 @@ def _write_repo(
                     dtype=_zarr_dtype(var),
                     fill_value=var.fill_value,
                     dimension_names=list(var.dims) if var.dims else None,
-                    attributes=_attrs(var),
+                    attributes=attrs[name],
                     **v3_codecs(var),
                 )
             except WriteError:

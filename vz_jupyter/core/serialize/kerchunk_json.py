@@ -9,8 +9,13 @@ from typing import Any
 import numpy as np
 
 from ..access import RECORD_KEY, for_writing, source_roots
-from ..model import MAX_PATH_ID, VDataset
-from .zarr_meta import metadata
+from ..model import MAX_PATH_ID, MISSING, VDataset
+from .zarr_meta import data_url, fill_plans, metadata
+
+#: an inlined chunk repeated this often (and at least this long) is written once,
+#: as a ``data:`` URL in ``templates``, and referenced
+_SHARE_MIN_COUNT = 2
+_SHARE_MIN_BYTES = 48
 
 
 def encode_inline(data: bytes) -> str:
@@ -33,6 +38,22 @@ def chunk_keys(name: str, grid: tuple[int, ...]) -> list[str]:
     return [prefix + ".".join(t) for t in itertools.product(*parts)]
 
 
+def keys_for(name: str, grid: tuple[int, ...], flats: np.ndarray) -> list[str]:
+    """Chunk keys of the C-order chunk numbers ``flats`` only (a grid of many
+    unwritten chunks costs nothing here)."""
+    flats = np.asarray(flats, dtype=np.int64)
+    if not grid:
+        return [f"{name}/0"] * len(flats)
+    if len(flats) * 2 >= int(np.prod(grid, dtype=np.int64)):
+        keys = chunk_keys(name, grid)
+        return [keys[i] for i in flats.tolist()]
+    prefix = name + "/"
+    cols = [a.tolist() for a in np.unravel_index(flats, grid)]
+    if len(cols) == 1:
+        return [prefix + str(i) for i in cols[0]]
+    return [prefix + ".".join(map(str, t)) for t in zip(*cols)]
+
+
 def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
     """References in kerchunk's JSON version 1 layout.
 
@@ -43,10 +64,22 @@ def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
     """
     ds = for_writing(ds)
     refs: dict[str, Any] = {}
-    for key, doc in metadata(ds).items():
-        refs[key] = json.dumps(doc, allow_nan=False)
+    plans = fill_plans(ds)
+    for key, doc in metadata(ds, plans).items():
+        # NaN attributes stay numbers (zarr reads the NaN literal); the outer file stays strict JSON
+        refs[key] = json.dumps(doc, allow_nan=True)
     path_names: dict[str, str] = {}
     tmpl: dict[str, str] = {}
+    shared: dict[bytes, str] = {}
+
+    def share(blob: bytes) -> str:
+        """The template name of a data: URL holding ``blob`` (made once)."""
+        t = shared.get(blob)
+        if t is None:
+            t = shared[blob] = f"f{len(shared)}"
+            tmpl[t] = data_url(blob)
+        return "{{" + t + "}}"
+
     for name, var in ds.variables.items():
         m = var.manifest
         if templates:
@@ -59,15 +92,28 @@ def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
         else:
             names = list(m.paths)
         pid = m.path_id.ravel()
-        keys = chunk_keys(name, m.grid)
         sel = np.flatnonzero(pid <= MAX_PATH_ID)
         if len(sel):
             urls = np.array(names, dtype=object)[pid[sel]].tolist()
             offs = m.offset.ravel()[sel].tolist()
             lens = m.length.ravel()[sel].tolist()
-            refs.update(zip([keys[i] for i in sel.tolist()], map(list, zip(urls, offs, lens))))
-        for flat, data in m.inline.items():
-            refs[keys[flat]] = encode_inline(data)
+            refs.update(zip(keys_for(name, m.grid, sel), map(list, zip(urls, offs, lens))))
+        counts: dict[bytes, int] = {}
+        for data in m.inline.values():
+            if len(data) >= _SHARE_MIN_BYTES:
+                counts[data] = counts.get(data, 0) + 1
+        flats = list(m.inline)
+        for key, flat in zip(keys_for(name, m.grid, np.asarray(flats, dtype=np.int64)), flats):
+            data = m.inline[flat]
+            if templates and counts.get(data, 0) >= _SHARE_MIN_COUNT:
+                refs[key] = [share(data)]
+            else:
+                refs[key] = encode_inline(data)
+        blob = plans[name].blob
+        if blob is not None:  # unwritten chunks read as the original's fill
+            # fsspec sets up the data: protocol from templates, not from every reference
+            ref = [share(blob)] if templates else encode_inline(blob)
+            refs.update((k, ref) for k in keys_for(name, m.grid, np.flatnonzero(pid == MISSING)))
     out: dict[str, Any] = {"version": 1}
     if tmpl:
         out["templates"] = tmpl

@@ -22,8 +22,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..model import MAX_PATH_ID, Manifest, VDataset
-from .zarr_meta import metadata
+from ..model import MAX_PATH_ID, MISSING, Manifest, VDataset
+from .zarr_meta import MAX_PARQUET_FILL_BYTES, fill_plans, metadata
 
 DEFAULT_RECORD_SIZE = 100_000
 
@@ -45,7 +45,7 @@ class ParquetRefs:
 
         return json.dumps(
             {"metadata": dict(self.metadata), "record_size": self.record_size, RECORD_KEY: list(self.source_roots)},
-            allow_nan=False,
+            allow_nan=True,  # NaN attributes stay numbers (Python's JSON reads the literal)
             separators=(",", ":"),
         ).encode("utf-8")
 
@@ -97,10 +97,14 @@ def _raw_value(data: bytes) -> bytes:
     return data
 
 
-def _raw_column(pa, inline: Mapping[int, bytes], start: int, n: int):
+def _raw_column(pa, inline: Mapping[int, bytes], start: int, n: int, order: np.ndarray | None = None):
     """A binary column of ``n`` rows, null except for inlined chunks whose flat
-    number falls in ``[start, start + n)``. Built from buffers (vectorised)."""
-    keys = sorted(k for k in inline if start <= k < start + n)
+    number falls in ``[start, start + n)`` (``order``: all their numbers,
+    sorted). Built from buffers (vectorised)."""
+    if order is None:
+        order = np.sort(np.fromiter(inline, dtype=np.int64, count=len(inline)))
+    lo, hi = np.searchsorted(order, [start, start + n])
+    keys = order[lo:hi].tolist()
     if not keys:
         return pa.nulls(n, type=pa.binary())
     rows = np.asarray(keys, dtype=np.int64) - start
@@ -124,8 +128,11 @@ def _raw_column(pa, inline: Mapping[int, bytes], start: int, n: int):
     return arr
 
 
-def manifest_tables(manifest: Manifest, record_size: int = DEFAULT_RECORD_SIZE) -> tuple:
-    """One pyarrow table per record file for a manifest (C-order chunk numbers)."""
+def manifest_tables(manifest: Manifest, record_size: int = DEFAULT_RECORD_SIZE, fill: bytes | None = None) -> tuple:
+    """One pyarrow table per record file for a manifest (C-order chunk numbers).
+    ``fill``: the stored bytes every unwritten chunk reads as, written in the
+    ``raw`` column (repeated values: parquet's dictionary encoding stores them
+    once on disk); None leaves unwritten chunks out."""
     import pyarrow as pa
 
     if record_size < 1:
@@ -138,6 +145,11 @@ def manifest_tables(manifest: Manifest, record_size: int = DEFAULT_RECORD_SIZE) 
         pid = np.full(1, 0xFFFFFFFF, dtype=np.uint32)
         off = ln = np.zeros(1, dtype=np.uint64)
     paths = np.array(manifest.paths, dtype=object)
+    inline = manifest.inline
+    if fill is not None and manifest.n_missing:
+        inline = dict(inline)
+        inline.update(dict.fromkeys(np.flatnonzero(pid == MISSING).tolist(), fill))
+    order = np.sort(np.fromiter(inline, dtype=np.int64, count=len(inline)))
     nrec = math.ceil(n / record_size)
     tables = []
     for r in range(nrec):
@@ -160,7 +172,7 @@ def manifest_tables(manifest: Manifest, record_size: int = DEFAULT_RECORD_SIZE) 
         size[:cnt] = ln[start:stop].astype(np.int64)
         offset[~ref] = 0
         size[~ref] = 0
-        raw = _raw_column(pa, manifest.inline, start, record_size)
+        raw = _raw_column(pa, inline, start, record_size, order)
         if pa.types.is_large_binary(raw.type):
             raise ValueError("inlined data of one record file exceeds 2 GiB; lower record_size")
         schema = pa.schema(
@@ -192,9 +204,10 @@ def to_parquet_tables(vds: VDataset, record_size: int = DEFAULT_RECORD_SIZE) -> 
     from ..access import for_writing, source_roots
 
     vds = for_writing(vds)  # no credentials in written paths
-    tables = {name: manifest_tables(var.manifest, record_size) for name, var in vds.variables.items()}
+    plans = fill_plans(vds, max_fill_bytes=MAX_PARQUET_FILL_BYTES)
+    tables = {name: manifest_tables(var.manifest, record_size, plans[name].blob) for name, var in vds.variables.items()}
     roots = source_roots(p for v in vds.variables.values() for p in v.manifest.paths)
-    return ParquetRefs(metadata(vds), record_size, tables, tuple(roots))
+    return ParquetRefs(metadata(vds, plans), record_size, tables, tuple(roots))
 
 
 def write_parquet_dir(refs: ParquetRefs, dirpath: str | os.PathLike) -> None:

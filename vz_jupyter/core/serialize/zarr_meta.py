@@ -4,16 +4,22 @@ from __future__ import annotations
 import base64
 import math
 import struct
+import warnings
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
 
+from ..cf import conforming_fill
+from ..errors import FillValueWarning
 from ..model import VArray, VDataset
 
 
 def json_value(v: Any) -> Any:
     """Make an attribute value JSON-safe, keeping its meaning (numpy scalars and
-    arrays to Python, NaN/inf to zarr's strings, bytes to text)."""
+    arrays to Python, bytes to text). NaN and infinities stay floats: documents
+    are dumped with ``allow_nan=True`` (Python's and zarr's JSON read them back
+    as floats), so a NaN ``missing_value`` is still a number for xarray."""
     if isinstance(v, np.ndarray):
         if v.ndim == 0:
             return json_value(v[()])
@@ -32,12 +38,7 @@ def json_value(v: Any) -> Any:
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, (float, np.floating)):
-        f = float(v)
-        if math.isnan(f):
-            return "NaN"
-        if math.isinf(f):
-            return "Infinity" if f > 0 else "-Infinity"
-        return f
+        return float(v)
     if isinstance(v, np.complexfloating):
         return [json_value(v.real), json_value(v.imag)]
     if isinstance(v, np.str_):
@@ -47,8 +48,18 @@ def json_value(v: Any) -> Any:
     return v
 
 
+def _special(f: float) -> Any:
+    """zarr v2's JSON encoding of a float fill value."""
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "Infinity" if f > 0 else "-Infinity"
+    return f
+
+
 def encode_fill_value(fill: Any, dtype: np.dtype) -> Any:
-    """A fill value in zarr v2's JSON encoding for ``dtype``."""
+    """A fill value (already of ``dtype``, see :func:`declared_fill`) in zarr v2's
+    JSON encoding for ``dtype``."""
     if fill is None:
         return None
     dtype = np.dtype(dtype)
@@ -60,21 +71,51 @@ def encode_fill_value(fill: Any, dtype: np.dtype) -> Any:
     if dtype.kind == "b":
         return bool(fill)
     if dtype.kind in "iu":
-        return int(np.asarray(fill).astype(dtype))
+        return int(fill)
     if dtype.kind == "f":
-        return json_value(float(np.asarray(fill).astype(dtype)))
+        return _special(float(fill))
     if dtype.kind == "c":
-        c = complex(np.asarray(fill).astype(dtype))
-        return [json_value(c.real), json_value(c.imag)]
+        c = complex(fill)
+        return [_special(c.real), _special(c.imag)]
     if dtype.kind in "mM":
         return int(np.asarray(fill).view("i8"))
     return json_value(fill)
 
 
-def zarray(var: VArray) -> dict:
+def declared_fill(var: VArray) -> tuple[bool, Any]:
+    """The variable's own ``_FillValue`` attribute as a value of its dtype, when
+    it conforms (see :func:`conforming_fill`)."""
+    if "_FillValue" not in var.attrs:
+        return False, None
+    return conforming_fill(var.attrs["_FillValue"], var.dtype)
+
+
+def _fill_bytes(value: Any, dtype: np.dtype) -> bytes | None:
+    try:
+        return np.asarray(value if value is not None else 0, dtype=dtype).tobytes()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def same_fill(a: Any, b: Any, dtype: np.dtype) -> bool:
+    """Do two fill values read the same (NaN equals NaN; None reads as zeros)?"""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "O":
+        return True
+    if dtype.kind in "fc" and a is not None and b is not None:
+        try:
+            x, y = np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype)
+            return bool(np.all((x == y) | (np.isnan(x) & np.isnan(y))))
+        except (TypeError, ValueError):
+            return False
+    return _fill_bytes(a, dtype) == _fill_bytes(b, dtype)
+
+
+def zarray(var: VArray, fill_value: Any = None, codecs=None) -> dict:
     """The ``.zarray`` document of one variable. Codecs go into ``filters`` in
     encode order with no compressor, so a zarr v2 reader decodes them in reverse,
-    exactly as HDF5 does."""
+    exactly as HDF5 does. ``fill_value`` is what readers take for ``_FillValue``
+    (see :func:`fill_plan`)."""
     dtype = var.dtype
     if dtype.kind == "O":
         dtype_str = "|O"
@@ -82,12 +123,13 @@ def zarray(var: VArray) -> dict:
         dtype_str = [[n, dtype.fields[n][0].str] for n in dtype.names]
     else:
         dtype_str = dtype.str
+    codecs = var.codecs if codecs is None else codecs
     return {
         "chunks": list(var.chunks) if var.shape else [],
         "compressor": None,
         "dtype": dtype_str,
-        "fill_value": encode_fill_value(var.fill_value, var.dtype),
-        "filters": [dict(c) for c in var.codecs] or None,
+        "fill_value": encode_fill_value(fill_value, var.dtype),
+        "filters": [dict(c) for c in codecs] or None,
         "order": "C",
         "shape": list(var.shape),
         "zarr_format": 2,
@@ -95,15 +137,13 @@ def zarray(var: VArray) -> dict:
 
 
 def zattr_fill_value(value: Any, dtype: np.dtype) -> Any:
-    """A ``_FillValue`` attribute in the encoding xarray's zarr backend decodes
-    when ``use_zarr_fill_value_as_mask=False`` (``FillValueCoder``): floats as
-    base64 of a little-endian double, integers as ints. Returns None when xarray
-    cannot decode one for ``dtype`` (byte strings), so the attribute is left out."""
+    """A conforming ``_FillValue`` attribute in the encoding xarray's zarr backend
+    decodes when ``use_zarr_fill_value_as_mask=False`` (``FillValueCoder``):
+    floats as base64 of a little-endian double, integers as ints. Returns None
+    when xarray cannot decode one for ``dtype`` (byte strings), so the attribute
+    is left out (the ``.zarray`` fill value carries it)."""
     dtype = np.dtype(dtype)
-    arr = np.asarray(value)
-    if arr.size != 1:
-        return json_value(value)
-    v = arr.ravel()[0]
+    v = np.asarray(value).reshape(-1)[0]
     if dtype.kind == "f":
         return base64.standard_b64encode(struct.pack("<d", float(v))).decode()
     if dtype.kind == "c":
@@ -113,32 +153,144 @@ def zattr_fill_value(value: Any, dtype: np.dtype) -> Any:
         return int(v)
     if dtype.kind == "b":
         return bool(v)
-    if dtype.kind in "SV":
-        return None
-    return json_value(value)
+    return None
 
 
 def zattrs(var: VArray) -> dict:
+    """The ``.zattrs`` document: attributes as found. A conforming ``_FillValue``
+    is written in xarray's ``FillValueCoder`` encoding (the ``.zarray`` fill value
+    carries it for readers with xarray's defaults); one that does not conform to
+    the variable's type is written as it is, never coerced."""
     attrs = {str(k): json_value(v) for k, v in var.attrs.items()}
-    if "_FillValue" in var.attrs:
-        fv = zattr_fill_value(var.attrs["_FillValue"], var.dtype)
-        if fv is None:
+    ok, fv = declared_fill(var)
+    if ok:
+        enc = zattr_fill_value(fv, var.dtype)
+        if enc is None:
             del attrs["_FillValue"]
         else:
-            attrs["_FillValue"] = fv
+            attrs["_FillValue"] = enc
     attrs["_ARRAY_DIMENSIONS"] = list(var.dims)
     return attrs
 
 
-def metadata(ds: VDataset) -> dict[str, Any]:
+# -- fill values and unwritten chunks ------------------------------------------
+#: materialise the unwritten chunks of one variable up to this many
+MAX_FILL_CHUNKS = 1_000_000
+#: ... when one encoded fill chunk is at most this large
+MAX_FILL_BLOB = 8 * 2**20
+#: ... and building it allocates at most this much (the decoded chunk)
+MAX_FILL_CHUNK_NBYTES = 256 * 2**20
+#: parquet repeats the fill chunk in every unwritten row (dictionary-encoded on
+#: disk, but whole in memory while writing and reading a record): at most this much
+MAX_PARQUET_FILL_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class FillPlan:
+    """How a variable's fill is written in zarr v2 references.
+
+    ``fill_value``: the ``.zarray`` fill value, which xarray's zarr backend reads
+    as ``_FillValue`` (a mask): the variable's own conforming ``_FillValue``, or
+    None. ``blob``: the encoded bytes of one chunk full of the storage fill, to
+    reference for every unwritten chunk when zarr's fill would read differently
+    (None: unwritten chunks are left out). ``codecs``: the pipeline to write (the
+    variable's, or zlib for a variable with no written chunk, so the blob is small).
+    ``warning``: why the storage fill could not be materialised (then
+    ``fill_value`` is the storage fill: raw values right, decoded ones masked).
+    """
+
+    fill_value: Any
+    blob: bytes | None = None
+    codecs: tuple = ()
+    warning: str | None = None
+
+
+def _encode_fill_chunk(var: VArray, codecs) -> bytes:
+    import numcodecs
+
+    from .. import codecs as _vz_codecs  # noqa: F401  (registers our codecs)
+
+    codecs = [dict(c) for c in codecs]
+    shape = tuple(var.chunks) if var.shape else ()
+    if codecs and codecs[0].get("id") == "vz.field":  # records with this field filled
+        rec = np.zeros(shape, dtype=[(str(n), str(t)) for n, t in codecs[0]["dtype"]])
+        rec[codecs[0]["field"]] = var.fill_value
+        data: Any = rec
+        codecs = codecs[1:]
+    else:
+        data = np.full(shape, var.fill_value, dtype=var.dtype)
+    data = np.ascontiguousarray(data)
+    for c in codecs:
+        data = numcodecs.get_codec(c).encode(data)
+    return bytes(np.ascontiguousarray(data).view("u1").tobytes()) if isinstance(data, np.ndarray) else bytes(data)
+
+
+def fill_plan(var: VArray, max_fill_bytes: int | None = None) -> FillPlan:
+    """Decide the zarr v2 fill of ``var`` (see :class:`FillPlan`);
+    ``max_fill_bytes`` bounds the fill chunks repeated in total (parquet)."""
+    ok, declared = declared_fill(var)
+    reader_fill = declared if ok else None
+    codecs = tuple(dict(c) for c in var.codecs)
+    m = var.manifest
+    n_missing = m.n_missing if var.dtype.kind != "O" else 0
+    if not n_missing or var.fill_value is None or same_fill(var.fill_value, reader_fill, var.dtype):
+        return FillPlan(reader_fill, None, codecs)
+    chunk_nbytes = int(np.prod(var.chunks, dtype=np.int64)) * var.dtype.itemsize
+    if n_missing == m.n_chunks:  # nothing written: any pipeline will do
+        codecs = ({"id": "zlib", "level": 9},)
+    why = None
+    if n_missing > MAX_FILL_CHUNKS:
+        why = f"{n_missing:,} unwritten chunks (more than {MAX_FILL_CHUNKS:,})"
+    elif chunk_nbytes > MAX_FILL_CHUNK_NBYTES:
+        why = f"its {chunk_nbytes:,}-byte chunks are too large to build a fill chunk"
+    else:
+        try:
+            blob = _encode_fill_chunk(var, codecs)
+        except Exception as e:  # noqa: BLE001 - a codec that cannot encode
+            why = f"its codecs cannot encode a fill chunk ({type(e).__name__}: {str(e)[:80]})"
+        else:
+            if len(blob) > MAX_FILL_BLOB:
+                why = f"one encoded fill chunk is {len(blob):,} bytes"
+            elif max_fill_bytes is not None and len(blob) * n_missing > max_fill_bytes:
+                why = f"{n_missing:,} unwritten chunks of {len(blob):,} bytes each; kerchunk JSON shares one"
+            else:
+                return FillPlan(reader_fill, blob, codecs)
+    storage = var.fill_value
+    warning = (
+        f"variable {var.name!r}: unwritten chunks read as {storage!r}, which zarr v2 references can only say "
+        f"as a fill value that xarray also masks ({why}); raw values are right, decoded ones show NaN there"
+    )
+    return FillPlan(storage, None, tuple(dict(c) for c in var.codecs), warning)
+
+
+def data_url(blob: bytes) -> str:
+    """A ``data:`` URL holding ``blob``: fsspec reads it like any file, so one
+    fill chunk serves every unwritten chunk that references it."""
+    return "data:application/octet-stream;base64," + base64.standard_b64encode(blob).decode("ascii")
+
+
+def fill_plans(ds: VDataset, max_fill_bytes: int | None = None) -> dict[str, FillPlan]:
+    """:func:`fill_plan` of every variable; warns (once per variable) when a
+    storage fill cannot be materialised."""
+    plans = {name: fill_plan(v, max_fill_bytes) for name, v in ds.variables.items()}
+    for p in plans.values():
+        if p.warning:
+            warnings.warn(p.warning, FillValueWarning, stacklevel=3)
+    return plans
+
+
+def metadata(ds: VDataset, plans: Mapping[str, FillPlan] | None = None) -> dict[str, Any]:
     """All zarr v2 metadata documents of a dataset (keys ``.zgroup``, ``.zattrs``,
     ``var/.zarray``, ``var/.zattrs``) as Python objects."""
+    if plans is None:
+        plans = fill_plans(ds)
     out: dict[str, Any] = {
         ".zgroup": {"zarr_format": 2},
         ".zattrs": {str(k): json_value(v) for k, v in ds.attrs.items()},
     }
     for name, var in ds.variables.items():
-        out[f"{name}/.zarray"] = zarray(var)
+        p = plans[name]
+        out[f"{name}/.zarray"] = zarray(var, p.fill_value, p.codecs)
         out[f"{name}/.zattrs"] = zattrs(var)
     return out
 
