@@ -266,17 +266,30 @@ def _attrs(var: VArray) -> dict:
     zarr v3). A ``_FillValue`` that does not conform to the variable's type
     (1.5 or NaN for integers) is left out: xarray's zarr v3 reader would
     truncate it (masking real data) or fail to open the dataset."""
-    a = zattrs(var)
+    a = _no_nan(zattrs(var))
     a.pop("_ARRAY_DIMENSIONS", None)
-    if "_FillValue" in a and not declared_fill(var)[0]:
+    if "_FillValue" in var.attrs and ("_FillValue" not in a or not declared_fill(var)[0]):
+        why = "does not fit its type" if not declared_fill(var)[0] else "is of a type xarray's zarr v3 reader cannot decode"
         warnings.warn(
-            f"variable {var.name!r}: its _FillValue {var.attrs['_FillValue']!r} does not fit its type {var.dtype}; "
-            f"left out of the Icechunk attributes (xarray would truncate it there); kerchunk JSON/parquet keep it",
+            f"variable {var.name!r}: its _FillValue {var.attrs['_FillValue']!r} {why} {var.dtype}; left out of the "
+            f"Icechunk attributes (xarray would truncate it or fail there); kerchunk JSON/parquet keep it",
             FillValueWarning,
             stacklevel=5,
         )
-        del a["_FillValue"]
+        a.pop("_FillValue", None)
     return a
+
+
+def _no_nan(v: Any) -> Any:
+    """Icechunk refuses the NaN/Infinity literals zarr writes into JSON: such
+    attribute values are stored as zarr's strings ("NaN", "Infinity")."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, list):
+        return [_no_nan(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _no_nan(x) for k, x in v.items()}
+    return v
 
 
 def write_icechunk(vds: VDataset, repo_dir: str | os.PathLike, **options) -> str:
@@ -332,7 +345,7 @@ def _write_repo(
     attrs = {name: _attrs(var) for name, var in vds.variables.items()}  # may warn: outside the filter below
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "numcodecs codecs are not in the zarr v3 spec"
-        root = zarr.create_group(store=store, zarr_format=3, attributes={str(k): json_value(v) for k, v in vds.attrs.items()})
+        root = zarr.create_group(store=store, zarr_format=3, attributes={str(k): _no_nan(json_value(v)) for k, v in vds.attrs.items()})
         for name, var in vds.variables.items():
             try:
                 arr = root.create_array(
