@@ -354,12 +354,19 @@ def _compare(row: dict, o, r, decode: bool) -> dict:
     for name, (a, attrs) in o.items():
         if name in skipped:
             continue
-        if a.dtype.names:  # compound: one variable per field
-            for fld in a.dtype.names:
-                got = r.get(f"{name}.{fld}")
-                why = "missing" if got is None else got if isinstance(got, str) else _same(a[fld], got[0], not decode)
-                if why:
-                    probs[f"{name}.{fld}"] = why
+        if a.dtype.names:  # compound: one variable per (nested) field
+            todo = [(name, a)]
+            while todo:
+                nm, arr = todo.pop()
+                for fld in arr.dtype.names:
+                    sub = arr[fld]
+                    if sub.dtype.names:
+                        todo.append((f"{nm}.{fld}", sub))
+                        continue
+                    got = r.get(f"{nm}.{fld}")
+                    why = "missing" if got is None else got if isinstance(got, str) else _same(sub, got[0], not decode)
+                    if why:
+                        probs[f"{nm}.{fld}"] = why
             continue
         got = r.get(name)
         if got is None:

@@ -340,6 +340,8 @@ class Confinement:
         """The path or URL that reading ``url`` will touch, if it is granted;
         else a one-line :class:`AccessRefused`."""
         u = str(url)
+        if u.startswith("data:"):  # the bytes are in the URL (a shared fill chunk): nothing else is read
+            return u
         if u.startswith("file://"):
             rest = u[len("file://"):]
             if rest.startswith("localhost/"):
@@ -571,6 +573,8 @@ def _guard_class():
 
             def _target(self, path: str) -> str:
                 # one resolution per distinct url (references repeat a few urls many times)
+                if path.startswith("data:"):  # the bytes are in the URL (a shared fill chunk)
+                    return path
                 target = self._resolved.get(path)
                 if target is None:
                     if self.conf is not None:
@@ -597,6 +601,10 @@ def _guard_class():
 
             async def _cat_file(self, path, start=None, end=None, **kwargs):
                 target = self._target(path)
+                if target.startswith("data:"):
+                    from fsspec.implementations.data import DataFileSystem
+
+                    return DataFileSystem().cat_file(target, start=start, end=end)
                 if "://" not in target:
                     return await asyncio.to_thread(read_local, target, start, end)
                 return await self._fs(target)._cat_file(target, start=start, end=end)

@@ -339,7 +339,7 @@ def _manifest_from_values(name, grid, flat, values, templates, path, storage_opt
             raise ScanError(path, f"variable {name!r}: reference urls must be strings") from None
         rendered = _render_urls(list(seen), templates, path)
         datas = _data_url_payloads(rendered, path)
-        paths_list, remap = _normalize_paths([u if i not in datas else "data" for i, u in enumerate(rendered)])
+        paths_list, remap = _normalize_paths(rendered)
         o = np.zeros(len(refs), dtype=np.int64)
         l = np.zeros(len(refs), dtype=np.int64)
         three = lens == 3
@@ -390,7 +390,8 @@ def _normalize_paths(urls: list[str]) -> tuple[list[str], np.ndarray]:
     index: dict[str, int] = {}
     remap = np.empty(len(urls), dtype=np.uint32)
     for i, u in enumerate(urls):
-        p = resolve_path(u)  # relative to the reference file; refused outside its roots
+        # relative to the reference file; refused outside its roots (a data: URL reads nothing else)
+        p = u if u.startswith("data:") else resolve_path(u)
         j = index.get(p)
         if j is None:
             j = index[p] = len(table)
