@@ -56,13 +56,32 @@ from numcodecs.abc import Codec
 from numcodecs.compat import ensure_bytes, ensure_contiguous_ndarray
 from numcodecs.registry import register_codec
 
-try:  # imagecodecs (a dependency): liblzf in C
-    import imagecodecs as _ic
+class _Imagecodecs:
+    """imagecodecs (a dependency: liblzf and bitshuffle in C), imported on first
+    use so that importing these codecs loads no compiled library."""
 
-    if not _ic.LZF.available:  # pragma: no cover
-        _ic = None
-except ImportError:  # pragma: no cover - depends on the environment
-    _ic = None
+    _mod = False
+
+    def __getattr__(self, name):
+        if _Imagecodecs._mod is False:
+            try:
+                import imagecodecs
+
+                _Imagecodecs._mod = imagecodecs
+            except ImportError:  # pragma: no cover - depends on the environment
+                _Imagecodecs._mod = None
+        if _Imagecodecs._mod is None:
+            raise AttributeError(name)
+        return getattr(_Imagecodecs._mod, name)
+
+    def __bool__(self) -> bool:
+        try:
+            return bool(self.LZF.available)
+        except AttributeError:  # pragma: no cover
+            return False
+
+
+_ic = _Imagecodecs()
 try:  # python-lzf (C), used when imagecodecs is missing
     import lzf as _lzf
 except ImportError:  # pragma: no cover - depends on the environment
@@ -144,7 +163,7 @@ class H5LZF(Codec):
         data = _as_bytes(buf)
         if not data:
             return b""
-        if _ic is not None:
+        if _ic:
             enc = bytes(_ic.lzf_encode(data, header=False))
             if enc:
                 return enc
@@ -160,7 +179,7 @@ class H5LZF(Codec):
         if not data:
             return _finish(b"", out)
         size = self.size or (ensure_contiguous_ndarray(out).nbytes if out is not None else 0)
-        if _ic is not None and size:
+        if _ic and size:
             try:
                 dec = bytes(_ic.lzf_decode(data, header=False, out=size))
             except _ic.LzfError:
@@ -263,7 +282,7 @@ def _bitunshuffle_block(block: np.ndarray, n: int, es: int) -> bytes:
 
 
 def _unshuffle(blk: bytes, n: int, es: int) -> bytes:
-    if _ic is not None and _ic.BITSHUFFLE.available:
+    if _ic and _ic.BITSHUFFLE.available:
         return bytes(_ic.bitshuffle_decode(blk, itemsize=es, blocksize=n))
     return _bitunshuffle_block(np.frombuffer(blk, dtype="u1"), n, es)
 
@@ -346,7 +365,7 @@ class H5Bitshuffle(Codec):
     def decode(self, buf, out=None):
         data = _as_bytes(buf)
         es = self.elementsize
-        if not self.compression and _ic is not None and _ic.BITSHUFFLE.available and len(data) % es == 0:
+        if not self.compression and _ic and _ic.BITSHUFFLE.available and len(data) % es == 0:
             return _finish(bytes(_ic.bitshuffle_decode(data, itemsize=es, blocksize=self._bs())), out)
         if self.compression:
             total = _BE64.unpack_from(data, 0)[0]
