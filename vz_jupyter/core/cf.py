@@ -12,6 +12,7 @@ import functools
 import math
 import re
 import warnings
+import weakref
 from collections import defaultdict
 from typing import Any, Mapping
 
@@ -129,6 +130,37 @@ def convert_time(values: np.ndarray, units: str, calendar: str, target_units: st
     if factor == tfactor and offset == 0.0:
         return v.copy()
     return (v * factor + offset) / tfactor
+
+
+def inherited_time_encoding(ds, name: str) -> tuple[str, str] | None:
+    """``(units, calendar)`` a variable of ``ds`` has under CF: its own, or, for
+    a ``bounds``/``climatology`` variable without units (``time_bnds``), those of
+    the variable that names it (CF 7.1: bounds inherit their parent's units and
+    calendar)."""
+    var = ds.variables[name]
+    own = time_encoding(var.attrs)
+    if own is not None or "units" in var.attrs:
+        return own
+    parent = _bounds_parents(ds).get(name)
+    return time_encoding(ds.variables[parent].attrs) if parent is not None else None
+
+
+_PARENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _bounds_parents(ds) -> dict[str, str]:
+    """``{bounds or climatology variable: the variable naming it}`` (one pass
+    over a dataset's attributes, remembered while the dataset lives)."""
+    out = _PARENTS.get(ds)
+    if out is None:
+        out = {}
+        for pname, parent in ds.variables.items():
+            for key in ("bounds", "climatology"):
+                b = _text(parent.attrs.get(key))
+                if b and b in ds.variables and time_encoding(parent.attrs) is not None:
+                    out.setdefault(b, pname)
+        _PARENTS[ds] = out
+    return out
 
 
 #: the common scale used to compare times of different files

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import formatting
-from .cf import format_duration, format_seconds, read_values, time_encoding
+from .cf import format_duration, format_seconds, inherited_time_encoding, read_values, time_encoding
 from .errors import VZError
 from .model import VArray, VDataset
 from .sort import dataset_label
@@ -55,18 +55,21 @@ def fully_inline(var: VArray) -> bool:
     return m.n_chunks > 0 and m.n_inline + m.n_missing == m.n_chunks and m.n_inline > 0
 
 
-def concat_inline_reason(items: Sequence[VArray], *, coord: bool, fix_time: bool) -> str | None:
+def concat_inline_reason(items: Sequence[VArray], *, coord: bool, fix_time: bool, encs=None) -> str | None:
     """Why concat decodes a variable along the combine dim and writes it as one
     inlined chunk (None: its chunk manifests are joined as they are).
 
     - ``"inlined"``: every file has it inlined already (small coordinates);
-    - ``"time-units"``: its CF time units differ and ``fix_time`` is on;
+    - ``"time-units"``: its CF time units differ and ``fix_time`` is on
+      (``encs``: each file's ``(units, calendar)``, inherited ones included,
+      see :func:`cf.inherited_time_encoding`; default: the variable's own);
     - ``"coordinate"``: a small coordinate (read once per file, like kerchunk).
     """
     total = sum(math.prod(v.shape) * v.dtype.itemsize for v in items)
     if total > TIME_FIX_MAX_BYTES or any(v.dtype.kind in "OUSV" for v in items):
         return None
-    encs = [time_encoding(v.attrs) for v in items]
+    if encs is None:
+        encs = [time_encoding(v.attrs) for v in items]
     if fix_time and all(encs) and len({e[0] for e in encs}) > 1 and len({e[1] for e in encs}) == 1:
         return "time-units"
     if total <= COORD_INLINE_MAX_BYTES and all(fully_inline(v) for v in items):
@@ -674,7 +677,10 @@ class _Checker:
             for i, v in items:
                 lengths.setdefault(i, v.shape[axis])
             coord = _is_coord(name, D) and len(items[0][1].dims) == 1
-            if concat_inline_reason([v for _, v in items], coord=coord, fix_time=self.fix_time):
+            encs = [inherited_time_encoding(D[i], name) for i, _ in items]
+            if any(e is not None for e in encs) and not any(time_encoding(v.attrs) for _, v in items):
+                self.compare_inherited_units(name, items, encs)
+            if concat_inline_reason([v for _, v in items], coord=coord, fix_time=self.fix_time, encs=encs):
                 continue  # concat decodes it and writes one inlined chunk: any chunking works
             self.check_partial_chunks(name, items, axis)
         self.compare_attrs(None, [(i, ds.attrs) for i, ds in enumerate(D)], set())
@@ -711,6 +717,29 @@ class _Checker:
                      name, g.odd_files(),
                      fix="concat(..., fix_time=True) re-encodes the combined time coordinate to one set of units"
                      if fixable else "rewrite the files with one set of time units")
+
+    def compare_inherited_units(self, name, items, encs):
+        """A bounds/climatology variable without units of its own (``time_bnds``)
+        holds offsets in its parent's units: when those differ per file, each
+        file's raw values mean different times."""
+        L = self.labels
+        g = _Groups([(i, e[0] if e else "(no time units)") for (i, _), e in zip(items, encs)], L)
+        if not g.differ:
+            return
+        total = sum(v.nbytes for _, v in items)
+        fixable = all(encs) and len({e[1] for e in encs}) == 1 and total <= TIME_FIX_MAX_BYTES
+        units0 = next(e[0] for e in encs if e)
+        if fixable and self.fix_time:
+            self.add("warning", "time-units",
+                     f"{name!r} has no units of its own and inherits its parent's time units, which differ between "
+                     f"files: {g.describe()}; kerchunk would keep each file's raw offsets",
+                     name, g.odd_files(),
+                     fix=f"concat decodes {name!r} and writes it re-encoded to {units0!r}, inlined (fix_time=True, the default)")
+        else:
+            self.add("error", "time-units",
+                     f"{name!r} inherits its parent's time units, which differ between files: {g.describe()}",
+                     name, g.odd_files(),
+                     fix="concat(..., fix_time=True) re-encodes it" if fixable else "rewrite the files with one set of time units")
 
     def check_partial_chunks(self, name, items, axis):
         if len(items) < 2:

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .cf import convert_time, inline_values_var, time_encoding
+from .cf import convert_time, inherited_time_encoding, inline_values_var, time_encoding
 from .check import check as _check
 from .check import TIME_FIX_MAX_BYTES, _is_coord, cached_values, concat_inline_reason
 from .errors import CheckFailed, VZError
@@ -93,18 +93,19 @@ def _refuse_if(report, do_check: bool):
         raise CheckFailed(report)
 
 
-def _concat_inline(name: str, items: list[VArray], reason: str, axis: int) -> VArray:
+def _concat_inline(name: str, items: list[VArray], reason: str, axis: int, encs=None) -> VArray:
     """Decode a small variable along the dim from every file, re-encode CF times
-    to the first file's units when they differ, and inline it as one chunk."""
+    to the first file's units when they differ (``encs``: each file's units and
+    calendar, inherited ones for bounds), and inline it as one chunk."""
     first = items[0]
     parts = [cached_values(v, TIME_FIX_MAX_BYTES) for v in items]
-    enc0 = time_encoding(first.attrs)
+    encs = encs if encs is not None else [time_encoding(v.attrs) for v in items]
+    enc0 = encs[0]
     attrs = dict(first.attrs)
     if reason == "time-units" and enc0:
         conv = []
         fills = [first.attrs.get(k) for k in ("_FillValue", "missing_value") if first.attrs.get(k) is not None]
-        for v, raw in zip(items, parts):
-            enc = time_encoding(v.attrs)
+        for v, raw, enc in zip(items, parts, encs):
             out = convert_time(raw, enc[0], enc[1], enc0[0])
             masks = [raw == np.asarray(v.attrs[k]).astype(raw.dtype)
                      for k in ("_FillValue", "missing_value") if v.attrs.get(k) is not None]
@@ -124,7 +125,8 @@ def _concat_inline(name: str, items: list[VArray], reason: str, axis: int) -> VA
                 values = values.astype(np.float64)
         else:
             values = values.astype(first.dtype)
-        attrs["units"] = enc0[0]
+        if "units" in first.attrs:  # bounds without units keep inheriting (their parent is re-encoded too)
+            attrs["units"] = enc0[0]
     else:
         values = np.concatenate(parts, axis=axis).astype(first.dtype, copy=False)
     return inline_values_var(first, values, attrs=attrs)
@@ -175,9 +177,10 @@ def concat(
             if v.dims != first.dims:
                 raise VZError(f"variable {name!r} has dims {v.dims} in one file and {first.dims} in another")
         coord = (name in coords or _is_coord(name, dsets)) and first.ndim == 1
-        reason = concat_inline_reason(items, coord=coord, fix_time=fix_time)
+        encs = [inherited_time_encoding(ds, name) for ds in dsets]
+        reason = concat_inline_reason(items, coord=coord, fix_time=fix_time, encs=encs)
         if reason:
-            out_vars[name] = _concat_inline(name, items, reason, axis)
+            out_vars[name] = _concat_inline(name, items, reason, axis, encs)
             continue
         c = first.chunks[axis]
         for k, v in enumerate(items):
