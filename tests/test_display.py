@@ -298,7 +298,7 @@ def test_size_budget_huge_grid_and_cap_sentence():
     svg = chunk_map_svg(big)
     assert len(svg) < 150_000
     assert "2,000 × 3,000 chunks shown as 100 × 100 blocks of 20 × 30" in svg
-    assert "+480 more files — 5,760,000 chunks" in svg
+    assert ">f0.h5 … f499.h5 — 500 files, 5,999,900 chunks" in svg  # one run of names, one colour
 
 
 def test_dataset_list_summary_and_caps(sample, hostile):
@@ -412,20 +412,49 @@ def test_chunk_map_shapes_0d_1d_4d(sample):
 
 
 def test_svg_legend_more_and_distinct_colours():
-    n = 37
+    n = 20
     paths = [f"/data/long/path/number_{i}.nc" for i in range(n)]
     pid = np.arange(n, dtype=np.uint32).reshape(1, n).repeat(3, axis=0)
     v = grid_var("v", (3, n), paths, pid)
     svg = chunk_map_svg(v, legend_max=20)
-    assert "+17 more files — 51 chunks" in svg
-    assert svg.count("<title>/data/long/path/number_") >= 20 + 20  # legend titles + map paths
+    assert "more files" not in svg
+    assert svg.count("<title>/data/long/path/number_") == 20 + 20  # legend titles + map paths
     assert ">number_0.nc — 3 chunks" in svg
     fills = re.findall(r'<path fill="(#[0-9a-f]{6})"', svg)
-    assert len(fills) == n and len(set(fills)) == n
+    assert len(fills) == n and len(set(fills)) == n  # up to legend_max files: one colour each
     colours = [source_colour(i) for i in range(1000)]
     assert len(set(colours)) == 1000
     assert colours[: len(PALETTE)] == list(PALETTE)
     assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colours)
+
+
+def test_svg_many_files_coloured_by_runs_of_names():
+    # 37 files: two runs of names (number_0..19 in order, then other_5..21), one file out of order
+    paths = [f"/data/number_{i}.nc" for i in range(20)] + [f"/data/other_{i}.nc" for i in range(5, 21)] \
+        + ["/data/other_2.nc"]
+    n = len(paths)
+    pid = np.arange(n, dtype=np.uint32).reshape(1, n).repeat(3, axis=0)
+    v = grid_var("v", (3, n), paths, pid)
+    svg = chunk_map_svg(v, legend_max=20)
+    assert ">number_0.nc … number_19.nc — 20 files, 60 chunks" in svg
+    assert ">other_5.nc … other_20.nc — 16 files, 48 chunks" in svg
+    assert ">other_2.nc — 3 chunks" in svg
+    # one <path> per file (its <title> names it on hover), coloured by its run
+    fills = dict(re.findall(r'<path fill="(#[0-9a-f]{6})" d="[^"]*"><title>([^<]*)</title>', svg)[i][::-1]
+                 for i in range(n))
+    assert len(fills) == n
+    assert len({fills[f"/data/number_{i}.nc"] for i in range(20)}) == 1
+    assert len({fills[f"/data/other_{i}.nc"] for i in range(5, 21)}) == 1
+    assert len({fills["/data/number_0.nc"], fills["/data/other_5.nc"], fills["/data/other_2.nc"]}) == 3
+    d = chunk_map_data(v, legend_max=20)
+    assert [(r["name"], r["files"]) for r in d["legend"]] == [
+        ("number_0.nc … number_19.nc", 20), ("other_5.nc … other_20.nc", 16), ("other_2.nc", 1)]
+    assert d["colours"][str(3)] == d["colours"]["0"] == d["legend"][0]["colour"]
+    # more runs than legend rows: the rest said in words
+    many = grid_var("m", (1, 60), [f"/x/{'ab'[i % 2]}{i}.nc" for i in range(60)],
+                    np.arange(60, dtype=np.uint32).reshape(1, 60))
+    svg2 = chunk_map_svg(many, legend_max=20)
+    assert "+40 more files in 40 more runs — 40 chunks" in svg2
 
 
 def test_svg_missing_inline_and_mixed_patterns(sample):

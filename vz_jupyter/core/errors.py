@@ -73,6 +73,10 @@ class SelectionError(VZError, IndexError):
     """A selection string or object could not be understood."""
 
 
+class TiedSortKeysWarning(UserWarning):
+    """``sort`` found files with equal sort keys: their order was left as given."""
+
+
 @contextmanager
 def reading(path: str):
     """Turn the OS errors of reading ``path`` into one-line :class:`ScanError`s."""

@@ -4,18 +4,22 @@
 with CF conventions so files whose time ``units`` differ (``hours since <file
 start>``) still sort right; ``pattern=`` by regex groups of the file name,
 ``attr=`` by a global attribute, ``order=`` explicitly. Duplicates and overlaps
-are not fixed here: :func:`vz_jupyter.core.check.check` reports them (or pass
-``strict=True`` to refuse equal sort keys).
+are not fixed here: :func:`vz_jupyter.core.check.check` reports them. Equal sort
+keys keep the order given and raise a :class:`TiedSortKeysWarning` (or an error
+with ``strict=True``). :func:`name_number_pattern` builds the regex that picks
+the number which varies between file names (``t2m_d1.nc`` ... ``t2m_d10.nc``:
+the day, not the "2" of "t2m").
 """
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import VZError
+from .errors import TiedSortKeysWarning, VZError
 from .model import VDataset, VDatasetList
 
 
@@ -71,6 +75,72 @@ def pattern_values(dsets: Sequence[VDataset], pattern: str) -> list[tuple]:
     return out
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def name_number_pattern(names: Sequence[str]) -> str | None:
+    """A regex whose groups are the numbers that vary between these file names.
+
+    Names split into text and digit runs; when they all share one template (the
+    same text between the numbers), the digit runs whose values differ become the
+    groups: ``["t2m_d1.nc", "t2m_d10.nc"]`` -> ``^t\\d+m_d(\\d+)\\.nc$``. Otherwise
+    the last number of each name is used. None when no number varies (nothing to
+    sort by)."""
+    base = [os.path.basename(str(n).rstrip("/")) or str(n) for n in names]
+    if len(base) < 2:
+        return None
+    parts = [_DIGITS.split(b) for b in base]
+    shapes = {tuple(p[0::2]) for p in parts}
+    if len(shapes) == 1 and len(parts[0]) > 1:
+        template = parts[0]
+        varying = {i for i in range(1, len(template), 2) if len({int(p[i]) for p in parts}) > 1}
+        if varying:
+            out = [re.escape(t) if i % 2 == 0 else ("(\\d+)" if i in varying else "\\d+")
+                   for i, t in enumerate(template)]
+            return "^" + "".join(out) + "$"
+        return None
+    last = [_DIGITS.findall(b) for b in base]
+    if all(last) and len({int(x[-1]) for x in last}) > 1:
+        return r"(\d+)(?=\D*$)"
+    return None
+
+
+def _describe_key(key: Any) -> str:
+    if isinstance(key, tuple) and key and all(isinstance(k, tuple) and len(k) == 3 for k in key):
+        return ", ".join(k[2] if k[2] else (f"{k[1]:g}" if k[0] == 0 else "none") for k in key)
+    if isinstance(key, tuple) and len(key) == 2 and key[0] in (0, 1):
+        return "no values" if key[0] else (f"{key[1]:g}" if isinstance(key[1], float) else str(key[1]))
+    return str(key)
+
+
+def _ties(dsets, keys, idx, how: str, strict: bool) -> None:
+    """Warn (or raise with ``strict``) about files whose sort keys are equal."""
+    groups: list[list[int]] = []
+    for a, b in zip(idx, idx[1:]):
+        if keys[a] == keys[b]:
+            if groups and groups[-1][-1] == a:
+                groups[-1].append(b)
+            else:
+                groups.append([a, b])
+    if not groups:
+        return
+    if strict:
+        a, b = groups[0][:2]
+        raise VZError(
+            f"{dataset_label(dsets[a])} and {dataset_label(dsets[b])} have the same sort key; duplicate files?"
+        )
+    n = sum(len(g) for g in groups)
+    first = groups[0]
+    names = ", ".join(os.path.basename(_path_of(dsets[i])) or dataset_label(dsets[i]) for i in first[:3])
+    more = f" (+{len(first) - 3} more)" if len(first) > 3 else ""
+    if n == len(dsets) and len(groups) == 1:
+        head = f"all {n} files have the same sort key ({_describe_key(keys[first[0]])}) {how}"
+    else:
+        head = (f"{n} of {len(dsets)} files share a sort key {how}: {names}{more} all have "
+                f"{_describe_key(keys[first[0]])}" + (f"; +{len(groups) - 1} more groups" if len(groups) > 1 else ""))
+    warnings.warn(f"{head}; their order is left as given", TiedSortKeysWarning, stacklevel=3)
+
+
 def sort(
     dsets: Sequence[VDataset],
     by: str | None = None,
@@ -92,8 +162,10 @@ def sort(
     - ``attr="start_date"``: by a global attribute.
     - ``order=[2, 0, 1]`` (positions) or a list of paths / file names.
 
-    The sort is stable. With ``strict=True`` equal keys (e.g. two files starting at
-    the same time) raise :class:`VZError`; otherwise ``check`` reports them.
+    The sort is stable. Equal keys (e.g. two files starting at the same time, or a
+    pattern matching the same number in every name) keep the order given and
+    raise a :class:`TiedSortKeysWarning` naming the files; with ``strict=True``
+    they raise :class:`VZError`.
     """
     dsets = list(dsets)
     chosen = [k for k, v in (("by", by), ("pattern", pattern), ("order", order), ("attr", attr)) if v is not None]
@@ -142,13 +214,9 @@ def sort(
                 "they cannot be ordered on one time axis"
             )
     idx = sorted(range(len(dsets)), key=lambda i: keys[i], reverse=reverse)
-    if strict:
-        for a, b in zip(idx, idx[1:]):
-            if keys[a] == keys[b]:
-                raise VZError(
-                    f"{dataset_label(dsets[a])} and {dataset_label(dsets[b])} have the same sort key; "
-                    "duplicate files?"
-                )
+    how = (f"(pattern {pattern!r})" if pattern is not None else f"(attribute {attr!r})" if attr is not None
+           else "(path)" if by in ("path", "name", "filename") else f"(first {by!r} value)")
+    _ties(dsets, keys, idx, how, strict)
     return VDatasetList(dsets[i] for i in idx)
 
 

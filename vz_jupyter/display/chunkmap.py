@@ -19,8 +19,10 @@ Two public functions (pure, no I/O, deterministic):
          "offset": [...], "length": [...],   # nR*nC byte ranges, only when not aggregated
          "highlight": [...] | None,          # nR*nC 0/1 (any touched chunk), when given
          "n_highlight": int,                 # touched chunks (exact)
-         "legend": [{"id", "path", "name", "chunks", "bytes", "colour"}, ...],  # <= legend_max
-         "legend_more": {"files", "chunks", "bytes"} | None,
+         "legend": [{"id", "path", "name", "files", "chunks", "bytes", "colour"}, ...],  # <= legend_max
+                                             #   rows: one per file, or per run of files (name
+                                             #   "first … last") when there are more files
+         "legend_more": {"files", "chunks", "bytes"[, "runs"]} | None,
          "colours": {"<id>": "#rrggbb", ...},  # every source id that appears in "cells"
          "n_chunks", "n_missing", "n_inline", "inline_bytes", "referenced_bytes",
          "caption": [sentences]}           # the caps in words
@@ -28,7 +30,8 @@ Two public functions (pure, no I/O, deterministic):
 ``chunk_map_svg(var, *, highlight=None, max_cells=100, axes=None, legend_max=20,
                 title=None) -> str``
     A self-contained ``<svg>``: runs of chunks coloured by source file (palette by
-    path-table index), missing chunks hatched, inlined chunks dotted, aggregated
+    path-table index; past ``legend_max`` files, by runs of file names with every
+    other file lighter, see :func:`source_colours`), missing chunks hatched, inlined chunks dotted, aggregated
     cells with several sources cross-hatched, a legend (basename; full path in
     ``<title>``) capped at ``legend_max`` rows with "+N more files", captions stating
     any aggregation. ``highlight`` is an optional boolean array shaped like
@@ -54,7 +57,7 @@ import numpy as np
 from ..core.model import INLINE, MAX_PATH_ID, MISSING, VArray
 from .common import escape, format_bytes, format_int, manifest_stats, more_text, new_id, plural, shorten
 
-__all__ = ["chunk_map_data", "chunk_map_svg", "source_colour", "PALETTE"]
+__all__ = ["chunk_map_data", "chunk_map_svg", "source_colour", "source_colours", "PALETTE"]
 
 #: first colours of the source palette (mid-tones, readable on light and dark)
 PALETTE = (
@@ -170,7 +173,10 @@ def _row_mode(rows: np.ndarray) -> np.ndarray:
     return s[starts[order[first]]]
 
 
-def _aggregate(var: VArray, *, max_cells, axes=None, highlight=None) -> _Agg:
+def _aggregate(var: VArray, *, max_cells, axes=None, highlight=None, groups=None) -> _Agg:
+    """Aggregate the chunk grid to at most ``max_cells`` drawn cells a side.
+    ``groups`` (path id -> run number) makes a cell "mixed" only when its
+    sources belong to different runs."""
     man = var.manifest
     grid = man.grid
     if isinstance(max_cells, (tuple, list)):
@@ -205,7 +211,12 @@ def _aggregate(var: VArray, *, max_cells, axes=None, highlight=None) -> _Agg:
             b = b[:, :, :1]
         mn = b.min(axis=2)
         mx = b.max(axis=2)
-        mixed = mn != mx
+        if groups is not None:
+            ref = b <= MAX_PATH_ID
+            g = np.where(ref, groups[np.where(ref, b, 0)], b.astype(np.int64) + len(groups))
+            mixed = g.min(axis=2) != g.max(axis=2)
+        else:
+            mixed = mn != mx
         cells = mn.copy()
         if mixed.any():
             cells[mixed] = _row_mode(b[mixed])
@@ -220,26 +231,77 @@ def _aggregate(var: VArray, *, max_cells, axes=None, highlight=None) -> _Agg:
                 hcells, n_hl, offset, length)
 
 
+def source_colours(paths: Sequence[str], ids: Sequence[int], legend_max: int = 20):
+    """Colours of the path-table indices ``ids`` (in order) and the runs they form.
+
+    Up to ``legend_max`` sources: one palette colour each (:func:`source_colour`),
+    runs None. More: consecutive files whose names form a run
+    (:func:`vz_jupyter.display.files.file_runs`) share a palette colour, so
+    1,000 daily files read as one band (file boundaries are drawn as lines where
+    cells are wide enough) instead of 1,000 unrelated hues. Returns
+    ``({id: "#rrggbb"}, [Run, ...] | None)``; run positions index ``ids``.
+    """
+    ids = [int(i) for i in ids]
+    if len(ids) <= legend_max:
+        return {i: source_colour(i) for i in ids}, None
+    from .files import file_runs
+
+    runs = file_runs([paths[i] if i < len(paths) else f"#{i}" for i in ids])
+    out = {}
+    for k, run in enumerate(runs):
+        for j in range(run.start, run.stop):
+            out[ids[j]] = PALETTE[k % len(PALETTE)]
+    return out, runs
+
+
 def _legend(var: VArray, legend_max: int):
+    """(rows, more, colours, groups): one row per file, or per run of files when
+    there are more files than ``legend_max`` (see :func:`source_colours`);
+    ``groups`` maps path id -> run number (None without runs)."""
+    from .files import run_label
+
     man = var.manifest
     st = manifest_stats(man)
     rows = []
     more = None
     used = np.flatnonzero(st.counts)
-    for i in used[:legend_max].tolist():
-        p = man.paths[i]
+    colours, runs = source_colours(man.paths, used.tolist(), legend_max)
+    if runs is None:
+        for i in used[:legend_max].tolist():
+            p = man.paths[i]
+            rows.append({
+                "id": int(i),
+                "path": p,
+                "name": posixpath.basename(p.rstrip("/")) or p,
+                "files": 1,
+                "chunks": int(st.counts[i]),
+                "bytes": int(st.sizes[i]),
+                "colour": colours[i],
+            })
+        if used.size > legend_max:
+            rest = used[legend_max:]
+            more = {"files": int(rest.size), "chunks": int(st.counts[rest].sum()), "bytes": int(st.sizes[rest].sum())}
+        return rows, more, colours, None
+    groups = np.zeros(len(man.paths), dtype=np.int64)
+    for k, run in enumerate(runs):
+        groups[used[run.start:run.stop]] = k
+    for run in runs[:legend_max]:
+        sel = used[run.start:run.stop]
+        first = int(sel[0])
         rows.append({
-            "id": int(i),
-            "path": p,
-            "name": posixpath.basename(p.rstrip("/")) or p,
-            "chunks": int(st.counts[i]),
-            "bytes": int(st.sizes[i]),
-            "colour": source_colour(i),
+            "id": first,
+            "path": man.paths[first],
+            "name": run_label(run),
+            "files": run.count,
+            "chunks": int(st.counts[sel].sum()),
+            "bytes": int(st.sizes[sel].sum()),
+            "colour": colours[first],
         })
-    if used.size > legend_max:
-        rest = used[legend_max:]
-        more = {"files": int(rest.size), "chunks": int(st.counts[rest].sum()), "bytes": int(st.sizes[rest].sum())}
-    return rows, more
+    if len(runs) > legend_max:
+        rest = used[runs[legend_max].start:]
+        more = {"files": int(rest.size), "chunks": int(st.counts[rest].sum()), "bytes": int(st.sizes[rest].sum()),
+                "runs": len(runs) - legend_max}
+    return rows, more, colours, groups
 
 
 def _dim_name(var: VArray, axis: int | None) -> str:
@@ -285,17 +347,18 @@ def _captions(a: _Agg) -> list[str]:
 def chunk_map_data(var: VArray, *, max_cells: int | tuple[int, int] = 100, axes=None,
                    highlight=None, legend_max: int = 20) -> dict[str, Any]:
     """The chunk map of ``var`` as JSON-able data (see the module docstring)."""
-    a = _aggregate(var, max_cells=max_cells, axes=axes, highlight=highlight)
-    return _data_from_agg(a, legend_max)
+    legend = _legend(var, legend_max)
+    a = _aggregate(var, max_cells=max_cells, axes=axes, highlight=highlight, groups=legend[3])
+    return _data_from_agg(a, legend)
 
 
-def _data_from_agg(a: _Agg, legend_max: int) -> dict[str, Any]:
+def _data_from_agg(a: _Agg, legend_info) -> dict[str, Any]:
     var, man = a.var, a.var.manifest
     st = manifest_stats(man)
     cells = a.cells.astype(np.int64)
     cells[a.cells == MISSING] = -1
     cells[a.cells == INLINE] = -2
-    legend, more = _legend(var, legend_max)
+    legend, more, colours, _groups = legend_info
     ids = np.unique(cells[cells >= 0]).tolist()
     return {
         "name": var.name,
@@ -318,7 +381,7 @@ def _data_from_agg(a: _Agg, legend_max: int) -> dict[str, Any]:
         "n_highlight": a.n_highlight,
         "legend": legend,
         "legend_more": more,
-        "colours": {str(i): source_colour(i) for i in ids},
+        "colours": {str(i): colours.get(i, source_colour(i)) for i in ids},
         "n_chunks": st.n_chunks,
         "n_missing": st.n_missing,
         "n_inline": st.n_inline,
@@ -382,8 +445,8 @@ def chunk_map_svg(var: VArray, *, highlight=None, max_cells: int | tuple[int, in
     of a read plan) drawn as an overlay. ``max_cells``: most drawn cells along a
     side (an int, or (rows, columns)). ``axes``: grid axes shown as (rows, columns).
     """
-    a = _aggregate(var, max_cells=max_cells, axes=axes, highlight=highlight)
-    legend, more = _legend(var, legend_max)
+    legend, more, colours, groups = _legend(var, legend_max)
+    a = _aggregate(var, max_cells=max_cells, axes=axes, highlight=highlight, groups=groups)
     man = var.manifest
     st = manifest_stats(man)
     nR, nC = a.shape
@@ -419,7 +482,7 @@ def chunk_map_svg(var: VArray, *, highlight=None, max_cells: int | tuple[int, in
         for sid in np.unique(cells[cells <= MAX_PATH_ID]).tolist():
             rects = _rects(cells == sid)
             p = man.paths[sid] if sid < len(man.paths) else f"#{sid}"
-            body.append(f"<path fill=\"{source_colour(sid)}\" d=\"{_path_d(rects, sx, sy, x0, y0)}\">"
+            body.append(f"<path fill=\"{colours.get(sid, source_colour(sid))}\" d=\"{_path_d(rects, sx, sy, x0, y0)}\">"
                         f"<title>{escape(p)}</title></path>")
         miss = cells == MISSING
         if miss.any():
@@ -465,10 +528,14 @@ def chunk_map_svg(var: VArray, *, highlight=None, max_cells: int | tuple[int, in
         ly += row_h
 
     for row in legend:
-        label = f"{shorten(row['name'], 48)} — {plural(row['chunks'], 'chunk')}, {format_bytes(row['bytes'])}"
-        _legend_row(row["colour"], label, row["path"])
+        files = f"{plural(row['files'], 'file')}, " if row["files"] > 1 else ""
+        label = f"{shorten(row['name'], 48 if row['files'] == 1 else 80)} — {files}{plural(row['chunks'], 'chunk')}, " \
+                f"{format_bytes(row['bytes'])}"
+        tip = row["path"] if row["files"] == 1 else f"{row['name']}: {row['files']} files in name order"
+        _legend_row(row["colour"], label, tip)
     if more:
-        label = (f"{more_text(more['files'], 'files')} — {plural(more['chunks'], 'chunk')}, "
+        runs = f" in {plural(more['runs'], 'more run')}" if more.get("runs") else ""
+        label = (f"{more_text(more['files'], 'files')}{runs} — {plural(more['chunks'], 'chunk')}, "
                  f"{format_bytes(more['bytes'])}")
         leg.append(f"<text x=\"{pad + 18}\" y=\"{ly + 10}\" fill-opacity=\"0.7\">{escape(label)}</text>")
         max_label = max(max_label, len(label))
