@@ -74,6 +74,21 @@ def widget(paths, **kw) -> CombineWidget:
     return CombineWidget([str(p) for p in paths], sync=True, **kw)
 
 
+def listed(w) -> list[str]:
+    """File names in the order the file list shows them (what the browser draws)."""
+    d = w.w_files.data
+    return [d["names"][i] for i in d["order"]]
+
+
+def send(w, **msg):
+    """A message from the file list in the browser (drag, ×, bring back)."""
+    w.w_files._on_msg(w.w_files, msg, [])
+
+
+def file_id(w, name) -> int:
+    return w.w_files.data["names"].index(name)
+
+
 def time_order(paths):
     return sorted((str(p) for p in paths), key=lambda p: int(Path(p).stem[-2:]))
 
@@ -84,8 +99,8 @@ def test_initial_state(archive, tmp_path, monkeypatch):
     w = widget(archive)
     assert w.files == [str(p) for p in archive]  # the order given
     assert w.labels == ["b_day08.nc", "a_day04.nc", "c_day00.nc"]
-    assert list(w.w_files.value) == w.labels
-    assert sorted(w.w_files.allowed_tags) == sorted(w.labels)
+    assert listed(w) == w.labels
+    assert sorted(w.w_name.options) == sorted(w.labels)
     assert w.dim == "time" and w.w_dim.value == "time"
     assert set(w.w_dim.options) == {"time", "lat", "lon"}
     assert not w.busy and w.w_progress.value == 3 and w.w_progress.max == 3
@@ -95,6 +110,14 @@ def test_initial_state(archive, tmp_path, monkeypatch):
     assert "order" in w.report.codes
     assert w.w_write.disabled is True and "error" in w.write_disabled_reason
     assert "out of order" in w.w_report.value
+    # the advice names the button to press, not an API call
+    assert w.write_disabled_reason.endswith("press Sort")
+    assert "press Sort" in w.w_report.value and "vz.sort(" not in w.w_report.value
+    assert "press Sort" in w.w_status.value
+    # the order finding is pinned on top of the file list with the files it names
+    pinned = w.w_files.data["pinned"]
+    assert [p["code"] for p in pinned] == ["order"] and pinned[0]["level"] == "error"
+    assert "press Sort" in pinned[0]["fix"]
     # preview of the combined air variable: 3 files x 2 chunks along time
     assert w.combined is not None and w.combined["air"].shape == (3 * NT, NLAT, NLON)
     assert w.w_var.value == "air"
@@ -109,10 +132,13 @@ def test_initial_state(archive, tmp_path, monkeypatch):
     assert w.write_disabled_reason is None and w.w_write.disabled is False
 
 
-def test_reorder_by_tags_and_by_api(archive):
+def test_reorder_by_drag_and_by_api(archive):
     w = widget(archive)
-    # the browser reorders the TagsInput value (drag and drop)
-    w.w_files.value = ["c_day00.nc", "a_day04.nc", "b_day08.nc"]
+    # the browser moves files (drag a row onto another: "move before it"; onto the end row: last)
+    send(w, action="move", id=file_id(w, "c_day00.nc"), before=file_id(w, "b_day08.nc"))
+    assert listed(w) == ["c_day00.nc", "b_day08.nc", "a_day04.nc"]
+    send(w, action="move", id=file_id(w, "b_day08.nc"), before=None)
+    assert listed(w) == ["c_day00.nc", "a_day04.nc", "b_day08.nc"]
     assert w.files == time_order(archive)
     assert not w.report.has_errors and not w.w_write.disabled
     d = w.canvas.data
@@ -124,7 +150,7 @@ def test_reorder_by_tags_and_by_api(archive):
     # API: by display name, by index, by path
     w.set_order(["b_day08.nc", 1, str(archive[2])])
     assert w.files == [str(archive[0]), str(archive[1]), str(archive[2])]
-    assert list(w.w_files.value) == ["b_day08.nc", "a_day04.nc", "c_day00.nc"]
+    assert listed(w) == ["b_day08.nc", "a_day04.nc", "c_day00.nc"]
     with pytest.raises(VZError, match="not one of the scanned files"):
         w.set_order(["nope.nc"])
 
@@ -184,14 +210,24 @@ def test_scale_factor_error_disables_write_and_removing_enables(bad_archive, tmp
     with pytest.raises(WriteError, match="check report has"):
         w.write()
     assert not (tmp_path / "combined.json").exists()
-    # leave the bad file out (the × in the tags input): write is enabled again
-    w.w_files.value = [lab for lab in w.w_files.value if lab != "d_day12.nc"]
-    assert bad not in w.files
+    # the file is pinned with the finding, marked in the list, and on the chunk map's strip
+    pinned = w.w_files.data["pinned"]
+    assert any(p["code"] == "scale-offset" and p["ids"] == [file_id(w, "d_day12.nc")] for p in pinned)
+    assert w.w_files.data["flags"] == {str(file_id(w, "d_day12.nc")): "error"}
+    assert "Rescan" in pinned[0]["fix"] and "vz." not in pinned[0]["fix"]
+    cd = w.canvas.data
+    bad_id = [i for i, n in enumerate(cd["names"]) if n == "d_day12.nc"][0]
+    assert cd["flags"][str(bad_id)][0] == "error" and "scale_factor" in cd["flags"][str(bad_id)][1]
+    assert cd["strip"] == [0] * 6 + [2] * 2  # the last file's two chunk positions
+    # leave the bad file out (the × in the file list): write is enabled again
+    send(w, action="remove", id=file_id(w, "d_day12.nc"))
+    assert bad not in w.files and w.left_out == [bad]
+    assert w.w_files.data["left_out"] == [file_id(w, "d_day12.nc")]
     assert not w.report.has_errors
     assert w.write_disabled_reason is None and not w.w_write.disabled
-    # bring it back: disabled again; "fix" it by rewriting the file and re-scanning
-    w.include("d_day12.nc")
-    assert w.w_write.disabled
+    # bring it back (the list's button): disabled again; "fix" it by rewriting the file and re-scanning
+    send(w, action="include", id=file_id(w, "d_day12.nc"))
+    assert w.files[-1] == bad and w.w_write.disabled
     make_file(Path(bad), 12, scale=0.01)
     w.set_order(list(reversed(w.files)))
     before = list(w.files)
@@ -305,8 +341,9 @@ def test_background_scan_finishes_with_progress(archive):
     w.w_progress.observe(lambda ch: values.append(ch["new"]), names="value")
     w.w_status.observe(lambda ch: statuses.append(ch["new"]), names="value")
     w.scan()
-    assert values == [0, 1, 2, 3]
-    assert any("scanning 2/3" in s and "a_day04.nc" in s for s in statuses)
+    assert values[0] == 0 and values[-1] == 3 and values == sorted(values)  # throttled, in order
+    assert any("scanning 1/3" in s and "b_day08.nc" in s for s in statuses)
+    assert "Scanned 3 files" in w.w_progress.description
     # the Rescan button scans in the background too, keeping the sorted order
     order = list(w.files)
     w.w_rescan.click()
@@ -317,17 +354,24 @@ def test_background_scan_finishes_with_progress(archive):
 def test_dim_argument(archive):
     w = widget(archive, dim="lat")
     assert w.dim == "lat"
-    w2 = widget(archive, dim="depth")  # not in the files: said in one line, a real dim is used
-    assert w2.dim in ("time", "lat", "lon")
-    assert any("'depth' is not in these files" in e for e in w2.scan_errors)
-    assert "depth" in w2.w_status.value
+    # not in the files: said in one line with the likely intended name; no silent substitute
+    w2 = widget(archive, dim="tiem")
+    assert w2.dim is None and w2.combined is None
+    assert any("'tiem' is not in these files; did you mean 'time'?" in e for e in w2.scan_errors)
+    assert "did you mean" in w2.w_status.value and "vz-combine-error" in w2.w_status.value
+    assert w2.w_write.disabled and w2.write_disabled_reason == "choose a concat dimension"
+    w2.w_dim.value = "time"  # the user picks it
+    assert w2.dim == "time" and w2.combined is not None
 
 
 def test_remove_all_files(archive):
     w = widget(archive)
-    w.w_files.value = []
+    w.set_order([])
     assert w.files == [] and w.w_write.disabled and w.write_disabled_reason == "no files selected"
     assert w.canvas.data["empty"] is True
+    assert len(w.w_files.data["left_out"]) == 3
+    send(w, action="include-all")
+    assert len(w.files) == 3
 
 
 # ------------------------------------------------------------------ canvas payload
@@ -398,19 +442,26 @@ def test_canvas_payload_aggregates_big_grids():
     d = canvas_payload(var, col_dim="time")
     assert d["aggregated"] and d["cols"] <= 240 and d["rows"] == 4
     assert len(d["cells"]) == d["rows"] * d["cols"]
-    assert len(d["legend"]) == 20 and d["legend_more"]["files"] == 10
+    # 30 files named f000 … f029: one run of names, one colour, one legend row
+    assert [(r["file"], r["files"], r["chunks"]) for r in d["legend"]] == [("f000.nc … f029.nc", 30, 12000)]
+    assert d["legend_more"] is None
     assert d["offset"] is None  # blocks have no single byte range
+    # the browser can name the file at any position along the columns
+    assert d["names"] == [f"f{i:03d}.nc" for i in range(30)]
+    assert d["col_sources"] == [[100 * i, i] for i in range(30)]
     assert len(json.dumps(d)) < 200_000
 
 
 # ------------------------------------------------------------------ display bundle
 def test_mimebundle_has_widget_and_static_fallback(archive):
     w = widget(archive)
+    w.sort()
     bundle = w._repr_mimebundle_()
     data = bundle[0] if isinstance(bundle, tuple) else bundle
     assert "application/vnd.jupyter.widget-view+json" in data
     fallback = data["text/html"]
     assert "<svg" in fallback and "b_day08.nc" in fallback and "<script" not in fallback
+    assert "3 of 3 files along &#x27;time&#x27;" in fallback and "sorted 3 files by time" in fallback
     assert "CombineWidget" in data["text/plain"]
     cdata = w.canvas._repr_mimebundle_()
     cdata = cdata[0] if isinstance(cdata, tuple) else cdata
@@ -425,3 +476,184 @@ def test_one_line():
 
 def test_exported_from_package():
     assert vz.CombineWidget is CombineWidget
+
+
+# ------------------------------------------------------------------ typing, sorting by name, status
+def test_name_box_enter_leaves_out_and_brings_back(archive):
+    w = widget(archive)
+    w.w_name.value = "a_day04.nc"  # the Combobox syncs its value on Enter (continuous_update=False)
+    assert "a_day04.nc" not in w.labels and w.w_name.value == ""
+    assert "left out a_day04.nc" in w.w_status.value
+    w.w_name.value = "a_day04.nc"  # again: brought back, at the end
+    assert w.labels[-1] == "a_day04.nc" and "brought back a_day04.nc" in w.w_status.value
+    w.w_name.value = "nope.nc"
+    assert "nope.nc: no scanned file has this name" in w.w_status.value and len(w.files) == 3
+
+
+def test_default_pattern_picks_the_varying_number_and_ties_warn(tmp_path):
+    d = tmp_path / "t2m"
+    d.mkdir()
+    paths = [make_file(d / f"t2m_d{day}.nc", 4 * day) for day in (1, 10, 2, 9)]
+    w = widget(paths)
+    assert w.w_pattern.value == r"^t\d+m_d(\d+)\.nc$"  # the day, not the "2" of "t2m"
+    w.w_sort_by.value = "pattern"
+    w.w_sort.click()
+    assert w.labels == ["t2m_d1.nc", "t2m_d2.nc", "t2m_d9.nc", "t2m_d10.nc"]
+    assert "sorted 4 files by pattern" in w.w_status.value and "vz-combine-ok" in w.w_status.value
+    # a pattern matching the same number everywhere sorts nothing, and says so
+    w.set_order([0, 1, 2, 3])
+    w.w_pattern.value = r"(\d+)"
+    w.w_sort.click()
+    assert w.labels == ["t2m_d1.nc", "t2m_d10.nc", "t2m_d2.nc", "t2m_d9.nc"]
+    assert "same sort key" in w.w_status.value and "vz-combine-warn" not in w.w_status.value  # order error shows
+    assert "vz-combine-error" in w.w_status.value  # still out of order: the check report's error
+    w.rescan_pattern = None
+    w.w_rescan.click()
+    assert w.w_pattern.value == r"(\d+)"  # the user's pattern survives a re-scan
+
+
+def test_status_clears_old_errors_and_shows_the_written_path(archive, tmp_path):
+    w = widget(archive)
+    w.w_sort_by.value = "pattern"
+    w.w_pattern.value = r"(\d{5})"  # matches nothing: an error line
+    w.w_sort.click()
+    assert "does not match" in w.w_status.value
+    w.w_sort_by.value = "coord"
+    w.w_sort.click()
+    assert "does not match" not in w.w_status.value
+    w.w_path.value = str(tmp_path / "deep" / ("a_rather_long_folder_name_" * 4) / "out.json")
+    os.makedirs(os.path.dirname(w.target))
+    w.write()
+    assert "does not match" not in w.w_status.value and "wrote" in w.w_status.value
+    # the full path is there in full (wrapping, selectable), not cut with an ellipsis
+    assert f"<code>{w.written}</code>" in w.w_write_status.value
+    assert "text-overflow" not in w.w_write_status.value and "nowrap" not in w.w_write_status.value
+    # a later refresh keeps saying what was written
+    w.set_dim("time")
+    assert w.written in w.w_write_status.value
+
+
+# ------------------------------------------------------------------ the file list
+def test_file_list_payload_runs_pins_and_caps():
+    from vz_jupyter.jupyter.widgets.filelist import MIN_RUN, PINNED_FILES, file_list_payload
+
+    names = [f"day_{i:04d}.nc" for i in range(1, 1001)] + ["extra.nc"]
+    order = list(range(1001))
+    findings = [{"level": "error", "code": "scale-offset", "text": "scale_factor differs", "fix": "leave out",
+                 "ids": [499]},
+                {"level": "warning", "code": "gap", "text": "a gap", "fix": "", "ids": list(range(100, 120))}]
+    d = file_list_payload(names, order, left_out=[], findings=findings, unread=["junk.nc: not HDF5"])
+    # runs of clean files whose names ascend; flagged files stand alone
+    assert d["runs"] == [[0, 100], [120, 499], [500, 1000]]
+    assert d["flags"]["499"] == "error" and d["flags"]["100"] == "warning" and len(d["flags"]) == 21
+    assert d["pinned"][1]["ids"] == list(range(100, 100 + PINNED_FILES)) and d["pinned"][1]["more"] == 20 - PINNED_FILES
+    assert d["unread"] == ["junk.nc: not HDF5"]
+    assert len(json.dumps(d)) < 40_000
+    # a shuffled order: only short runs, no run under MIN_RUN files
+    rng = np.random.default_rng(0)
+    shuffled = rng.permutation(1000).tolist()
+    d2 = file_list_payload(names, shuffled)
+    assert all(b - a >= MIN_RUN for a, b in d2["runs"])
+    assert sum(b - a for a, b in d2["runs"]) < 250  # chance ascents only: most files stay rows
+    # a run breaks where the name template changes or the numbers stop ascending
+    d3 = file_list_payload(["a1.nc", "a2.nc", "a3.nc", "a4.nc", "b5.nc", "b6.nc", "b7.nc", "b8.nc", "b1.nc"],
+                           list(range(9)))
+    assert d3["runs"] == [[0, 4], [4, 8]]
+
+
+def test_file_list_messages_are_checked(archive):
+    w = widget(archive)
+    send(w, action="remove", id=99)
+    assert "unknown file" in w.w_status.value and len(w.files) == 3
+    send(w, action="explode")
+    assert "unknown action" in w.w_status.value
+
+
+def test_js_file_list_never_parses_strings_as_html():
+    js = (STATIC / "filelist.js").read_text()
+    for bad in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
+                "http://", "https://", "import "):
+        assert bad not in js, bad
+    assert "export default" in js and "textContent" in js and "model.send" in js
+
+
+# ------------------------------------------------------------------ archive scale
+@pytest.fixture(scope="module")
+def year(tmp_path_factory):
+    from vz_jupyter.sample_data import make_daily_archive
+
+    folder = tmp_path_factory.mktemp("year")
+    # 1,000 days; day 500 packed differently, days 200-201 missing, day 300 repeated
+    return make_daily_archive(folder, 1000, scale_factor={500: 0.02}, skip=(200, 201), repeat=(300,))
+
+
+def test_a_thousand_files(year, tmp_path):
+    w = widget(year)
+    assert len(w.files) == 999 and w.dim == "time"
+    d = w.w_files.data
+    # a few collapsed runs, the problems pinned on top
+    runs = [(d["names"][d["order"][a]], d["names"][d["order"][b - 1]], b - a) for a, b in d["runs"]]
+    assert runs == [("day_0001.nc", "day_0199.nc", 199), ("day_0203.nc", "day_0300.nc", 98),
+                    ("day_0301.nc", "day_0499.nc", 199), ("day_0501.nc", "day_1000.nc", 500)]
+    assert [(p["code"], [d["names"][i] for i in p["ids"]]) for p in d["pinned"]] == [
+        ("scale-offset", ["day_0500.nc"]), ("duplicate", ["day_0300b.nc"]), ("gap", ["day_0202.nc"])]
+    assert len(json.dumps(d)) < 60_000
+    # the chunk map: runs of names as legend rows, every file nameable, findings on the strip
+    c = w.canvas.data
+    assert c["cols"] <= 240 and len(c["names"]) == 999
+    assert [(r["file"], r["files"]) for r in c["legend"]] == [
+        ("day_0001.nc … day_0300.nc", 298), ("day_0300b.nc", 1), ("day_0301.nc … day_1000.nc", 700)]
+    assert len({r["colour"] for r in c["legend"]}) == 3
+    starts = [p for p, _ in c["col_sources"]]
+    assert len(starts) == 999 and starts == sorted(starts)
+    name_at = {c["names"][i]: p for p, i in c["col_sources"]}
+    assert name_at["day_0500.nc"] == 498  # 2 days missing, day 300 twice: position 498
+    bc = c["block"][1]
+    assert c["strip"][498 // bc] == 2 and c["strip"][name_at["day_0202.nc"] // bc] >= 1
+    assert sum(1 for v in c["strip"] if v) == 3
+    assert len(json.dumps(c)) < 150_000
+    # the saved-state HTML tells the same story in a bounded size
+    html_text = w.static_html()
+    assert "day_0001.nc … day_0199.nc (199 files, in name order)" in html_text
+    assert "day_0500.nc ✖" in html_text and len(html_text) < 120_000
+    # leave out the two files with errors (the gap is a warning): Write becomes possible
+    send(w, action="remove", id=file_id(w, "day_0500.nc"))
+    send(w, action="remove", id=file_id(w, "day_0300b.nc"))
+    assert not w.report.has_errors and w.write_disabled_reason is None
+    target = tmp_path / "year.json"
+    w.w_path.value = str(target)
+    w.w_write.click()
+    got = vz.open(str(target))
+    assert got["air"].shape == (997, 16, 20)
+    for k, name in ((0, "day_0001.nc"), (996, "day_1000.nc")):
+        with xr.open_dataset(year[0].parent / name) as want:
+            np.testing.assert_array_equal(got["air"].values[k], want["air"].values[0])
+            assert got["time"].values[k] == want["time"].values[0]
+
+
+# ------------------------------------------------------------------ saved notebooks
+def test_saved_notebook_shows_the_final_state(archive, tmp_path):
+    """A notebook run by a kernel and saved: the widget's second output holds its
+    state after the background scan, the sort and the write, not the empty state
+    of the moment it was displayed."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    glob = str(archive[0].parent / "*.nc")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext vz_jupyter"),
+        nbformat.v4.new_code_cell(f"w = %vz combine {glob}\nw"),
+        nbformat.v4.new_code_cell(f"w.wait()\nw.sort()\nw.w_path.value = {str(tmp_path / 'saved.json')!r}\n"
+                                  "w.write()\nNone"),
+    ]
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outs = nb.cells[1].outputs
+    assert len(outs) == 2
+    assert "application/vnd.jupyter.widget-view+json" in outs[0]["data"]
+    saved = outs[1]["data"]["text/html"]
+    assert 'class="vz-combine-saved"' in saved
+    assert "vz combine: 3 of 3 files along &#x27;time&#x27;" in saved
+    assert saved.index("c_day00.nc") < saved.index("a_day04.nc") < saved.index("b_day08.nc")  # sorted
+    assert "wrote" in saved and "saved.json" in saved and "<svg" in saved
+    assert "0 files" not in saved and "?" not in saved.split("<ol>")[0]

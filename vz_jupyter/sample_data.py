@@ -1,16 +1,114 @@
-"""Small generated sample data for the tutorials, the demo and Binder.
+"""Small generated sample data for the tutorials, the demo and the tests.
 
 ``python -m vz_jupyter.sample_data FOLDER`` writes a little archive of daily
-NetCDF4 files (compressed, chunked, CF time), one NetCDF3 file and one plain
-HDF5 file. Everything is synthetic and deterministic.
+NetCDF4 files (compressed, chunked, CF time), one NetCDF3 file, one plain HDF5
+file and a year of tiny daily NetCDF3 files (``FOLDER/year/day_001.nc`` ...) to
+try the combine widget at archive scale. Everything is synthetic and
+deterministic. :func:`make_daily_archive` writes 1,000 files in about a second
+(its own NetCDF3 writer, no library needed), with optional flaws: files packed
+differently, days missing, a file repeated.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
+
+# NetCDF3 classic (CDF-1) writer: just enough for fixed-size variables
+_NC_TYPES = {np.dtype("i1"): 1, np.dtype("S1"): 2, np.dtype("i2"): 3, np.dtype("i4"): 4,
+             np.dtype("f4"): 5, np.dtype("f8"): 6}
+
+
+def _nc_name(name: str) -> bytes:
+    b = name.encode("utf-8")
+    return struct.pack(">i", len(b)) + b + b"\0" * (-len(b) % 4)
+
+
+def _nc_attrs(attrs: dict) -> bytes:
+    if not attrs:
+        return b"\0" * 8
+    out = [struct.pack(">ii", 0x0C, len(attrs))]
+    for k, v in attrs.items():
+        if isinstance(v, str):
+            data, t, n = v.encode("utf-8"), 2, len(v.encode("utf-8"))
+        else:
+            arr = np.atleast_1d(np.asarray(v))
+            arr = arr.astype(">f8" if arr.dtype.kind == "f" else ">i4")
+            data, t, n = arr.tobytes(), _NC_TYPES[arr.dtype.newbyteorder("=")], arr.size
+        out.append(_nc_name(k) + struct.pack(">ii", t, n) + data + b"\0" * (-len(data) % 4))
+    return b"".join(out)
+
+
+def netcdf3_bytes(dims: dict, variables: dict, attrs: dict | None = None) -> bytes:
+    """A NetCDF3 classic file as bytes: ``dims`` {name: length}, ``variables``
+    {name: (dim names, array, attrs)}; arrays are written big-endian, fixed size."""
+    names = list(dims)
+    head = [b"CDF\x01", struct.pack(">i", 0)]
+    head.append(struct.pack(">ii", 0x0A, len(dims)) + b"".join(_nc_name(d) + struct.pack(">i", n)
+                                                            for d, n in dims.items()))
+    head.append(_nc_attrs(attrs or {}))
+    datas = []
+    entries = []
+    for name, (vdims, arr, vattrs) in variables.items():
+        arr = np.asarray(arr)
+        data = arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+        data += b"\0" * (-len(data) % 4)
+        datas.append(data)
+        entries.append((name, vdims, vattrs, _NC_TYPES[arr.dtype.newbyteorder("=")], len(data)))
+    var_heads = []
+    for name, vdims, vattrs, t, size in entries:
+        var_heads.append(_nc_name(name) + struct.pack(">i", len(vdims))
+                         + b"".join(struct.pack(">i", names.index(d)) for d in vdims)
+                         + _nc_attrs(vattrs) + struct.pack(">ii", t, size))
+    fixed = len(b"".join(head)) + 8 + sum(len(v) + 4 for v in var_heads)
+    out = b"".join(head) + struct.pack(">ii", 0x0B, len(entries))
+    begin = fixed
+    for vh, data in zip(var_heads, datas):
+        out += vh + struct.pack(">i", begin)
+        begin += len(data)
+    return out + b"".join(datas)
+
+
+def make_daily_archive(folder, n_files: int = 365, *, ny: int = 16, nx: int = 20, prefix: str = "day_",
+                       scale_factor: dict | None = None, skip: tuple = (), repeat: tuple = ()) -> list[Path]:
+    """``n_files`` tiny daily NetCDF3 files ``day_0001.nc`` ... (one time step of
+    ``air(time, lat, lon)`` packed as int16, 640 bytes: referenced, not inlined).
+
+    Flaws on request: ``scale_factor={day: 0.02}`` packs those days differently,
+    ``skip=(days,)`` leaves days out (a gap in time), ``repeat=(days,)`` writes
+    those days' times again in an extra file ``<prefix><day>b.nc``. Days count
+    from 1; returns the paths in name order."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    width = max(3, len(str(n_files)))
+    lat = np.linspace(-60, 60, ny).astype("f4")
+    lon = np.linspace(0, 342, nx).astype("f4")
+    yy, xx = np.meshgrid(np.deg2rad(lat), np.deg2rad(lon), indexing="ij")
+    base = 280 + 20 * np.cos(yy) + 3 * np.sin(xx)
+    out = []
+    days = [d for d in range(1, n_files + 1) if d not in set(skip)]
+    for day in days + [d for d in repeat]:
+        name = f"{prefix}{day:0{width}d}{'b' if len(out) >= len(days) else ''}.nc"
+        sf = (scale_factor or {}).get(day, 0.01)
+        field = base + 5 * np.sin(2 * np.pi * day / 365.0)
+        packed = np.round((field - 250.0) / sf).astype("i2")[None]
+        data = netcdf3_bytes(
+            {"time": 1, "lat": ny, "lon": nx},
+            {"time": (("time",), np.array([day - 1.0]), {"units": "days since 2001-01-01", "calendar": "standard",
+                                                          "standard_name": "time"}),
+             "lat": (("lat",), lat, {"units": "degrees_north"}),
+             "lon": (("lon",), lon, {"units": "degrees_east"}),
+             "air": (("time", "lat", "lon"), packed, {"units": "K", "scale_factor": sf, "add_offset": 250.0,
+                                                     "_FillValue": np.int16(-32767), "long_name": "air temperature"})},
+            {"title": "vz_jupyter sample: a tiny daily archive", "Conventions": "CF-1.8"},
+        )
+        p = folder / name
+        p.write_bytes(data)
+        out.append(p)
+    return sorted(out)
 
 
 def make_daily_netcdf4(folder, n_files: int = 4, nt: int = 4, ny: int = 18, nx: int = 36, start_day: int = 0,
@@ -110,6 +208,7 @@ def make_all(folder) -> list[Path]:
     files = make_daily_netcdf4(folder / "daily")
     files.append(make_netcdf3(folder / "precip_nc3.nc"))
     files.append(make_hdf5(folder / "detector.h5"))
+    files.extend(make_daily_archive(folder / "year", 365))
     return files
 
 
@@ -118,8 +217,10 @@ def main(argv=None) -> int:
     p.add_argument("folder", nargs="?", default="sample-data")
     args = p.parse_args(argv)
     files = make_all(args.folder)
-    for f in files:
+    for f in files[:8]:
         print(os.fspath(f))
+    if len(files) > 8:
+        print(f"... {len(files) - 8} more files in {args.folder}")
     return 0
 
 

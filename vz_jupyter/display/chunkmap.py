@@ -57,7 +57,7 @@ import numpy as np
 from ..core.model import INLINE, MAX_PATH_ID, MISSING, VArray
 from .common import escape, format_bytes, format_int, manifest_stats, more_text, new_id, plural, shorten
 
-__all__ = ["chunk_map_data", "chunk_map_svg", "source_colour", "source_colours", "PALETTE"]
+__all__ = ["chunk_map_data", "chunk_map_svg", "column_sources", "source_colour", "source_colours", "PALETTE"]
 
 #: first colours of the source palette (mid-tones, readable on light and dark)
 PALETTE = (
@@ -65,6 +65,11 @@ PALETTE = (
     "#ff9da7", "#9c755f", "#499894", "#d37295", "#86bcb6", "#f1ce63", "#a0cbe8",
     "#8cd17d", "#ffbe7d", "#b6992d", "#d4a6c8", "#79706e", "#fabfd2",
 )
+
+
+#: colours of runs of files (no reds, oranges or yellows: those mark findings)
+RUN_PALETTE = ("#4e79a7", "#59a14f", "#b07aa1", "#76b7b2", "#9c755f", "#a0cbe8", "#8cd17d", "#79706e",
+               "#499894", "#d4a6c8", "#86bcb6", "#bab0ac")
 
 
 def source_colour(i: int) -> str:
@@ -231,6 +236,22 @@ def _aggregate(var: VArray, *, max_cells, axes=None, highlight=None, groups=None
                 hcells, n_hl, offset, length)
 
 
+def column_sources(var: VArray, axis: int) -> np.ndarray:
+    """For each chunk index along grid ``axis``: the path id of the first
+    referenced chunk in that slice (-1 all missing, -2 inlined). Along a concat
+    dimension this says which file each position comes from."""
+    man = var.manifest
+    pid = _to_view(man.path_id, None, axis)[0]  # (C, M)
+    if pid.size == 0:
+        return np.zeros(pid.shape[0], dtype=np.int64)
+    ref = pid <= MAX_PATH_ID
+    first = np.argmax(ref, axis=1)
+    out = pid[np.arange(pid.shape[0]), first].astype(np.int64)
+    none = ~ref.any(axis=1)
+    out[none] = np.where((pid[none] == INLINE).any(axis=1), -2, -1)
+    return out
+
+
 def source_colours(paths: Sequence[str], ids: Sequence[int], legend_max: int = 20):
     """Colours of the path-table indices ``ids`` (in order) and the runs they form.
 
@@ -250,7 +271,7 @@ def source_colours(paths: Sequence[str], ids: Sequence[int], legend_max: int = 2
     out = {}
     for k, run in enumerate(runs):
         for j in range(run.start, run.stop):
-            out[ids[j]] = PALETTE[k % len(PALETTE)]
+            out[ids[j]] = RUN_PALETTE[k % len(RUN_PALETTE)]
     return out, runs
 
 

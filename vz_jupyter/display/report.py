@@ -22,7 +22,7 @@ def _base(p: str) -> str:
     return shorten(os.path.basename(str(p).rstrip("/")) or str(p), 80)
 
 
-def report_text(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MAX_FILES) -> str:
+def report_text(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MAX_FILES, fix=None) -> str:
     lines = [f"<vz Report: {shorten(report.summary_line(), MAX_MESSAGE)}>"]
     for sev in ("error", "warning", "info"):
         fs = [f for f in report.findings if f.severity == sev]
@@ -36,8 +36,9 @@ def report_text(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MA
                 names = ", ".join(_base(p) for p in f.files[:max_files])
                 more = f" (+{len(f.files) - max_files} more)" if len(f.files) > max_files else ""
                 lines.append(f"      files: {names}{more}")
-            if f.fix:
-                lines.append(f"      fix: {shorten(f.fix, MAX_MESSAGE)}")
+            advice = fix(f) if fix is not None else f.fix
+            if advice:
+                lines.append(f"      fix: {shorten(advice, MAX_MESSAGE)}")
         if len(fs) > max_findings:
             lines.append(f"  +{len(fs) - max_findings} more {_TITLES[sev].lower()}")
     if not report.findings:
@@ -45,7 +46,7 @@ def report_text(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MA
     return "\n".join(lines)
 
 
-def _finding_html(f, max_files: int) -> str:
+def _finding_html(f, max_files: int, fix=None) -> str:
     kind = _BADGE[f.severity]
     parts = [f"<div class=\"vz-alert vz-finding{' vz-error' if f.severity == 'error' else ''}\""
              f" data-code=\"{escape(f.code)}\" data-severity=\"{escape(f.severity)}\""
@@ -61,13 +62,16 @@ def _finding_html(f, max_files: int) -> str:
         more = (f" <span class=\"vz-muted\">+{len(f.files) - max_files} more files</span>"
                 if len(f.files) > max_files else "")
         parts.append(f"<div class=\"vz-muted\">{escape(plural(len(f.files), 'file'))}: {shown}{more}</div>")
-    if f.fix:
-        parts.append(f"<div><b>Fix:</b> {escape(shorten(f.fix, MAX_MESSAGE))}</div>")
+    advice = fix(f) if fix is not None else f.fix
+    if advice:
+        parts.append(f"<div><b>Fix:</b> {escape(shorten(advice, MAX_MESSAGE))}</div>")
     parts.append("</div>")
     return "".join(parts)
 
 
-def report_html(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MAX_FILES) -> str:
+def report_html(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MAX_FILES, fix=None) -> str:
+    """The report as HTML. ``fix(finding) -> str | None`` replaces the suggested
+    fixes (the combine widget words them as buttons to press, not API calls)."""
     ne, nw, ni = len(report.errors), len(report.warnings), len(report.infos)
     status = badge("errors", "error") if ne else badge("warnings", "warn") if nw else badge("ok", "ok")
     head = (
@@ -83,7 +87,7 @@ def report_html(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MA
         fs = [f for f in report.findings if f.severity == sev]
         if not fs:
             continue
-        items = "".join(_finding_html(f, max_files) for f in fs[:max_findings])
+        items = "".join(_finding_html(f, max_files, fix) for f in fs[:max_findings])
         if len(fs) > max_findings:
             items += f"<div class=\"vz-muted\">+{len(fs) - max_findings} more {escape(_TITLES[sev].lower())}</div>"
         body.append(collapsible(_TITLES[sev], items, open=sev != "info", summary=str(len(fs)),
@@ -93,5 +97,5 @@ def report_html(report, *, max_findings: int = MAX_FINDINGS, max_files: int = MA
     if len(report.files) > 200:
         files_rows += f"<div class=\"vz-muted\">+{len(report.files) - 200} more files</div>"
     body.append(collapsible("Files", files_rows, summary=str(len(report.files)), key="report-files"))
-    return wrap_repr(report_text(report, max_findings=max_findings, max_files=max_files), "".join(body),
+    return wrap_repr(report_text(report, max_findings=max_findings, max_files=max_files, fix=fix), "".join(body),
                      title="vz check report")

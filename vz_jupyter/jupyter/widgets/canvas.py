@@ -18,6 +18,7 @@ import re
 from typing import Any, Sequence
 
 import anywidget
+import numpy as np
 import traitlets
 
 from ...core.model import VArray
@@ -82,15 +83,59 @@ def _axes_for(var: VArray, col_dim: str | None):
     return (others[0], c) if others else (c,)
 
 
+#: longest file name sent per path id (for naming the hovered file)
+MAX_NAME = 160
+_LEVEL = {"warning": 1, "error": 2}
+
+
+def _file_info(var: VArray, d: dict, col_axis: int | None, flags: dict | None) -> dict:
+    """Names of every source, which file each column position comes from, and the
+    findings strip: enough for the browser to name the file under the cursor at
+    any scale and to mark the files the check report names."""
+    from ...display.chunkmap import column_sources
+
+    man = var.manifest
+    labels = _labels(list(man.paths)) if len(man.paths) else []
+    out: dict[str, Any] = {"names": [_s(n, MAX_NAME) for n in labels], "col_sources": None,
+                           "flags": {}, "strip": None}
+    by_path = {p: i for i, p in enumerate(man.paths)}
+    level_of: dict[int, int] = {}
+    for path, (level, text) in (flags or {}).items():
+        i = by_path.get(path)
+        if i is not None and level in _LEVEL:
+            out["flags"][str(i)] = [level, _s(text, 300)]
+            level_of[i] = _LEVEL[level]
+    if col_axis is None:
+        return out
+    src = column_sources(var, col_axis)
+    if src.size:
+        change = np.flatnonzero(np.diff(src)) + 1
+        starts = np.concatenate([[0], change])
+        out["col_sources"] = [[int(a), int(src[a])] for a in starts]
+    if level_of and src.size:
+        lv = np.zeros(src.size, dtype=np.int64)
+        for i, v in level_of.items():
+            lv[src == i] = v
+        bc = int(d["block"][1])
+        n_c = int(d["shape"][1])
+        pad = np.zeros(n_c * bc, dtype=np.int64)
+        pad[: lv.size] = lv[: n_c * bc]
+        out["strip"] = pad.reshape(n_c, bc).max(axis=1).tolist()
+    return out
+
+
 def canvas_payload(var: VArray | None, *, col_dim: str | None = None, title: str = "",
-                   max_cells: tuple[int, int] = (MAX_ROWS, MAX_COLS)) -> dict:
+                   max_cells: tuple[int, int] = (MAX_ROWS, MAX_COLS), flags: dict | None = None) -> dict:
     """The JSON sent to the browser for one variable's chunk grid.
 
     Built on :func:`vz_jupyter.display.chunkmap.chunk_map_data` (so the canvas and
     the SVG fallback agree), with columns along ``col_dim`` (the concat
-    dimension). Every value is re-typed to plain ``int``/``str``/``bool``/lists, strings
-    are bounded and stripped of control characters, colours are validated as
-    ``#rrggbb``: the front end can trust the shape and still treats strings as text.
+    dimension). ``flags`` maps a source path to ``(level, text)`` (files a check
+    finding names, level ``"error"`` or ``"warning"``): they are drawn on a strip
+    above the grid and named on hover. Every value is re-typed to plain
+    ``int``/``str``/``bool``/lists, strings are bounded and stripped of control
+    characters, colours are validated as ``#rrggbb``: the front end can trust the
+    shape and still treats strings as text.
     """
     if var is None:
         return {"schema": SCHEMA, "empty": True, "message": _s(title or "nothing to draw")}
@@ -102,7 +147,8 @@ def canvas_payload(var: VArray | None, *, col_dim: str | None = None, title: str
         return {"schema": SCHEMA, "empty": True, "message": _s(f"{var.name}: no chunks to draw (empty array)")}
     labels = _labels([str(item["path"]) for item in d["legend"]])
     legend = [
-        {"id": int(item["id"]), "file": _s(lab), "path": _s(item["path"], 2 * MAX_STR),
+        {"id": int(item["id"]), "file": _s(lab if item.get("files", 1) == 1 else item["name"]),
+         "path": _s(item["path"], 2 * MAX_STR), "files": int(item.get("files", 1)),
          "chunks": int(item["chunks"]), "bytes": int(item["bytes"]), "colour": _colour(item["colour"])}
         for item, lab in zip(d["legend"], labels)
     ]
@@ -137,12 +183,14 @@ def canvas_payload(var: VArray | None, *, col_dim: str | None = None, title: str
         "colours": {str(int(k)): _colour(v) for k, v in d["colours"].items()},
         "legend": legend,
         "legend_more": (
-            {"files": int(more["files"]), "chunks": int(more["chunks"]), "bytes": int(more["bytes"])} if more else None
+            {"files": int(more["files"]), "chunks": int(more["chunks"]), "bytes": int(more["bytes"]),
+             "runs": int(more.get("runs", 0))} if more else None
         ),
         "n_chunks": int(d["n_chunks"]),
         "n_missing": int(d["n_missing"]),
         "n_inline": int(d["n_inline"]),
         "caption": [_s(c) for c in d["caption"]],
+        **_file_info(var, d, axis(d["col_axis"]), flags),
     }
 
 
@@ -158,8 +206,8 @@ class ChunkMapCanvas(anywidget.AnyWidget):
     fallback_html = traitlets.Unicode("")
 
     def show(self, var: VArray | None, *, col_dim: str | None = None, title: str = "",
-             fallback_html: str = "") -> None:
-        self.data = canvas_payload(var, col_dim=col_dim, title=title)
+             fallback_html: str = "", flags: dict | None = None) -> None:
+        self.data = canvas_payload(var, col_dim=col_dim, title=title, flags=flags)
         self.fallback_html = fallback_html
 
     def _repr_mimebundle_(self, **kwargs):

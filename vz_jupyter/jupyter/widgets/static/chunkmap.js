@@ -4,13 +4,17 @@
 // (vz_jupyter.display.chunkmap.chunk_map_data): cells coloured by source file
 // (the same colours as the SVG fallback), missing chunks hatched, inlined chunks
 // dotted, aggregated cells with several sources cross-hatched; hovering a cell
-// shows file, chunk index and byte range. Colours follow JupyterLab's theme (--jp-* CSS variables) and the map is
+// names the file under the cursor (exactly, even when a drawn cell stands for
+// many files: the payload says which file each position along the columns comes
+// from), the chunk index and byte range. Files named by the check report are
+// marked on a strip above the grid (red: error, orange: warning). Colours follow JupyterLab's theme (--jp-* CSS variables) and the map is
 // redrawn when body[data-jp-theme-light] changes. Strings from Python are only
 // ever assigned with textContent (never parsed as HTML).
 
 const SCHEMA = "vz-chunkmap/1";
 const CELL_MISSING = -1;
 const CELL_INLINE = -2;
+const STRIP = 7; // px: the findings strip above the grid
 
 function isDarkTheme() {
   const body = document.body;
@@ -70,6 +74,8 @@ function render({ model, el: root }) {
       grid: cssVar(root, "--jp-border-color1", dark ? "#616161" : "#bdbdbd"),
       missing: cssVar(root, "--jp-layout-color3", dark ? "#424242" : "#e0e0e0"),
       inline: cssVar(root, "--jp-ui-font-color2", dark ? "#9e9e9e" : "#616161"),
+      error: cssVar(root, "--jp-error-color1", dark ? "#ff8a80" : "#d32f2f"),
+      warn: cssVar(root, "--jp-warn-color1", dark ? "#ffb74d" : "#f57c00"),
     };
   }
 
@@ -77,6 +83,25 @@ function render({ model, el: root }) {
     if (id === CELL_MISSING) return c.missing;
     if (id === CELL_INLINE) return c.inline;
     return (d.colours && d.colours[String(id)]) || "#888888";
+  }
+
+  // the file at chunk position p along the columns (binary search of col_sources)
+  function sourceAt(d, p) {
+    const cs = d.col_sources;
+    if (!cs || !cs.length) return null;
+    let lo = 0;
+    let hi = cs.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (cs[mid][0] <= p) lo = mid; else hi = mid - 1;
+    }
+    return cs[lo][1];
+  }
+
+  function nameOf(d, id) {
+    if (d.names && id >= 0 && id < d.names.length) return d.names[id];
+    const item = d.legend.find((it) => it.id === id);
+    return item ? item.file : `file ${id + 1}`;
   }
 
   // chunk index (per grid axis) covered by drawn cell (r, k): a number or "a–b"
@@ -113,10 +138,15 @@ function render({ model, el: root }) {
     note.textContent = (d.caption || []).join(" · ");
 
     const avail = Math.max(200, Math.min(root.clientWidth || 720, 1000) - 8);
-    const cw = Math.max(2, Math.min(28, Math.floor(avail / d.cols)));
+    // cells fill the width available (whole pixels from 8 px up; below that a cell's
+    // edges are rounded to pixels so neighbours never leave seams): never overflows
+    let cw = Math.min(28, avail / d.cols);
+    if (cw >= 8) cw = Math.floor(cw);
+    const xAt = (k) => Math.round(k * cw) + 1;
     const ch = Math.max(2, Math.min(22, Math.floor(320 / d.rows)));
-    const w = d.cols * cw + 1;
-    const h = d.rows * ch + 1;
+    const top = d.strip ? STRIP + 2 : 0;
+    const w = Math.ceil(d.cols * cw) + 1;
+    const h = top + d.rows * ch + 1;
     const dpr = window.devicePixelRatio || 1;
     canvas.width = Math.round(w * dpr);
     canvas.height = Math.round(h * dpr);
@@ -127,6 +157,16 @@ function render({ model, el: root }) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = c.bg;
     ctx.fillRect(0, 0, w, h);
+    if (d.strip) {
+      for (let k = 0; k < d.cols; k += 1) {
+        const lv = d.strip[k];
+        if (!lv) continue;
+        ctx.fillStyle = lv === 2 ? c.error : c.warn;
+        ctx.fillRect(xAt(k), 0, Math.max(xAt(k + 1) - xAt(k), 2), STRIP);
+      }
+    }
+    ctx.save();
+    ctx.translate(0, top);
     // a 1px gap between cells only when cells are big enough to keep their colour
     const gx = cw >= 6 ? 1 : 0;
     const gy = ch >= 6 ? 1 : 0;
@@ -134,10 +174,10 @@ function render({ model, el: root }) {
       for (let k = 0; k < d.cols; k += 1) {
         const i = r * d.cols + k;
         const id = d.cells[i];
-        const x = k * cw + 1;
+        const x = xAt(k);
         const y = r * ch + 1;
         ctx.fillStyle = colourOf(id, c, d);
-        ctx.fillRect(x, y, cw - gx, ch - gy);
+        ctx.fillRect(x, y, xAt(k + 1) - x - gx, ch - gy);
         if (id === CELL_MISSING && cw > 4 && ch > 4) {
           // missing chunk: hatched
           ctx.save();
@@ -172,32 +212,48 @@ function render({ model, el: root }) {
         }
       }
     }
-    // source boundaries along the columns (where the colour changes in the first row)
-    ctx.strokeStyle = c.fg;
-    ctx.lineWidth = 1;
-    for (let k = 1; k < d.cols; k += 1) {
-      if (d.cells[k] !== d.cells[k - 1] && d.cells[k] >= 0 && d.cells[k - 1] >= 0) {
-        ctx.beginPath();
-        ctx.moveTo(k * cw + 0.5, 0);
-        ctx.lineTo(k * cw + 0.5, h);
-        ctx.stroke();
+    // source boundaries along the columns (where the file changes in the first row),
+    // only where cells are wide enough for a line not to hide them
+    if (cw >= 4) {
+      ctx.strokeStyle = c.fg;
+      ctx.lineWidth = 1;
+      for (let k = 1; k < d.cols; k += 1) {
+        if (d.cells[k] !== d.cells[k - 1] && d.cells[k] >= 0 && d.cells[k - 1] >= 0) {
+          ctx.beginPath();
+          ctx.moveTo(xAt(k) - 0.5, 0);
+          ctx.lineTo(xAt(k) - 0.5, h - top);
+          ctx.stroke();
+        }
       }
     }
-    layout = { cw, ch, rows: d.rows, cols: d.cols };
+    ctx.restore();
+    layout = { cw, ch, top, rows: d.rows, cols: d.cols };
 
     for (const item of d.legend) {
       const row = el("div", "vz-cmap-leg");
       const sw = el("span", "vz-cmap-swatch");
-      sw.style.background = colourOf(item.id, c, d);
+      sw.style.background = item.colour || colourOf(item.id, c, d);
       const name = el("span", "vz-cmap-file", item.file);
-      name.title = item.path;
-      const stats = el("span", "vz-cmap-stats", `${fmtInt(item.chunks)} chunks · ${formatBytes(item.bytes)}`);
+      name.title = item.files > 1 ? `${item.file}: ${item.files} files in name order` : item.path;
+      const files = item.files > 1 ? `${fmtInt(item.files)} files · ` : "";
+      const stats = el("span", "vz-cmap-stats", `${files}${fmtInt(item.chunks)} chunks · ${formatBytes(item.bytes)}`);
       row.append(sw, name, stats);
       legend.append(row);
     }
     if (d.legend_more) {
+      const runs = d.legend_more.runs ? ` in ${fmtInt(d.legend_more.runs)} more runs` : "";
       legend.append(el("div", "vz-cmap-more",
-        `+${fmtInt(d.legend_more.files)} more files · ${fmtInt(d.legend_more.chunks)} chunks · ${formatBytes(d.legend_more.bytes)}`));
+        `+${fmtInt(d.legend_more.files)} more files${runs} · ${fmtInt(d.legend_more.chunks)} chunks · ${formatBytes(d.legend_more.bytes)}`));
+    }
+    if (d.strip) {
+      const row = el("div", "vz-cmap-leg");
+      for (const [cls, label] of [[c.error, "file with an error"], [c.warn, "file with a warning"]]) {
+        const sw = el("span", "vz-cmap-swatch");
+        sw.style.background = cls;
+        row.append(sw, el("span", "vz-cmap-stats", label));
+      }
+      row.append(el("span", "vz-cmap-stats", "(strip above the map; hover it for the finding)"));
+      legend.append(row);
     }
     if (d.n_missing > 0 || d.n_inline > 0) {
       const row = el("div", "vz-cmap-leg");
@@ -223,8 +279,10 @@ function render({ model, el: root }) {
     const x = ev.clientX - rect.left;
     const y = ev.clientY - rect.top;
     const k = Math.floor((x - 0.5) / layout.cw);
-    const r = Math.floor((y - 0.5) / layout.ch);
-    if (k < 0 || r < 0 || k >= layout.cols || r >= layout.rows) return null;
+    let r = Math.floor((y - layout.top - 0.5) / layout.ch);
+    if (layout.top && y < layout.top) r = -1; // the findings strip
+    if (k < 0 || r < -1 || k >= layout.cols || r >= layout.rows) return null;
+    if (r === -1 && !layout.top) return null;
     return { r, k, x, y };
   }
 
@@ -235,18 +293,27 @@ function render({ model, el: root }) {
       tip.style.display = "none";
       return;
     }
-    const i = cell.r * d.cols + cell.k;
-    const id = d.cells[i];
+    const strip = cell.r === -1;
+    const i = Math.max(cell.r, 0) * d.cols + cell.k;
+    // the chunk position under the cursor along the columns (exact, not the block's)
+    const pos = Math.min(d.view_shape[1] - 1, Math.floor((cell.x - 0.5) / (layout.cw * d.cols) * d.view_shape[1]));
+    const exact = d.aggregated ? sourceAt(d, pos) : null;
+    let id = d.cells[i];
+    if (exact !== null && exact >= 0 && id >= 0) id = exact;
     const lines = [];
+    const flag = id >= 0 && d.flags ? d.flags[String(id)] : null;
     if (id >= 0) {
-      const item = d.legend.find((it) => it.id === id);
-      lines.push(["vz-cmap-tip-file", item ? item.file : `source #${id}`]);
+      lines.push(["vz-cmap-tip-file", nameOf(d, id)]);
+      if (flag) lines.push([flag[0] === "error" ? "vz-cmap-tip-error" : "vz-cmap-tip-warn", flag[1]]);
+    } else if (strip) {
+      lines.push(["vz-cmap-tip-file", "no file with a finding here"]);
     } else if (id === CELL_MISSING) {
       lines.push(["vz-cmap-tip-file", "missing chunk (reads as the fill value)"]);
     } else {
       lines.push(["vz-cmap-tip-file", "inlined chunk (bytes stored in the references)"]);
     }
-    const idx = chunkIndex(d, cell.r, cell.k);
+    const idx = chunkIndex(d, Math.max(cell.r, 0), cell.k);
+    if (d.aggregated && d.col_axis !== null && d.col_axis !== undefined) idx[d.col_axis] = String(pos);
     lines.push(["", `${d.variable} chunk (${idx.join(", ")})`]);
     if (d.offset && d.length && id >= 0) {
       const off = d.offset[i];
@@ -255,7 +322,14 @@ function render({ model, el: root }) {
     } else if (d.length && id === CELL_INLINE) {
       lines.push(["", `${formatBytes(d.length[i])} inline`]);
     } else if (d.aggregated) {
-      lines.push(["", d.mixed[i] ? "several sources in this block (majority shown)" : "a block of chunks"]);
+      const bc = d.block[1];
+      const a0 = sourceAt(d, cell.k * bc);
+      const a1 = sourceAt(d, Math.min(d.view_shape[1] - 1, (cell.k + 1) * bc - 1));
+      if (a0 !== null && a1 !== null && a0 >= 0 && a1 >= 0 && a0 !== a1) {
+        lines.push(["", `this cell: ${fmtInt(bc)} chunk positions, ${nameOf(d, a0)} … ${nameOf(d, a1)}`]);
+      } else {
+        lines.push(["", d.mixed[i] ? "a block of chunks from several files" : "a block of chunks"]);
+      }
     }
     tip.replaceChildren(...lines.map(([cls, t]) => el("div", cls, t)));
     tip.style.display = "block";
