@@ -258,8 +258,22 @@ def _read_reference_file(path: str, storage_options: dict | None) -> bytes:
     if is_url(path):
         from .remote import filesystem
 
-        return filesystem(path, storage_options).cat_file(path)
-    return read_local(path[len("file://"):] if path.startswith("file://") else path)
+        data = filesystem(path, storage_options).cat_file(path)
+    else:
+        data = read_local(path[len("file://"):] if path.startswith("file://") else path)
+    _refuse_data_file(path, data[:8])
+    return data
+
+
+def _refuse_data_file(path: str, head: bytes) -> None:
+    """A data file given where references are expected: say so, and what to do."""
+    from .scan import HDF5_MAGIC, NC3_MAGICS
+
+    kind = "an HDF5/NetCDF4" if head.startswith(HDF5_MAGIC) else "a " + NC3_MAGICS[head[:4]] if head[:4] in NC3_MAGICS \
+        else None
+    if kind:
+        raise VZError(f"{path}: this is {kind} data file, not references; scan it first "
+                      "(vz.scan, %vz scan, or vz scan FILE -o refs.json), then open what that writes")
 
 
 def open(target, *, decode: bool = True, chunks=None, storage_options: dict | None = None, allowed_roots=None,
