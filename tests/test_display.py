@@ -157,8 +157,14 @@ def test_dataset_html_content(sample):
     assert "2023-11-14 22:13:20 UTC" in h  # 1.7e9 seconds
     # per-variable attributes behind a checkbox
     assert "air temperature" in h
-    # a chunk map per variable, the first few open
-    assert h.count('class="vz-chunkmap"') == len(sample.variables)
+    # a chunk map per variable with chunks to place; one-chunk variables said in one line
+    assert h.count('class="vz-chunkmap"') == 3  # time, air, four
+    assert re.search(r"no chunk map needed .*>air<.*>time<.*>four<", h) is None
+    line = h[h.index('class="vz-small-vars"'):]
+    line = line[: line.index("</div>")]
+    assert ">lat</span> <span class=\"vz-muted\">(inlined, 876 B)" in line
+    assert ">scalar</span> <span class=\"vz-muted\">(1 chunk, 1000 B)" in line
+    assert "air" not in line and "four" not in line
     ids, fors = _ids_and_fors(h)
     assert len(ids) == len(set(ids)), "element ids must be unique"
     assert set(fors) <= set(ids), "every label points at an input"
@@ -231,6 +237,7 @@ def test_empty_dataset_and_empty_variable():
     ds = VDataset({"e": empty_var})
     h = dataset_html(ds)
     assert "no chunks (empty variable)" in h
+    assert "no chunks (empty variable)" in chunk_map_svg(empty_var)
     assert chunk_map_data(empty_var)["shape"] == [0, 0]
     h2 = dataset_html(VDataset({}))
     assert "(no variables)" in h2
@@ -307,8 +314,9 @@ def test_dataset_list_summary_and_caps(sample, hostile):
     assert len(h.encode()) <= BUDGET
     assert "50 datasets" in h
     assert "first 3 of 50 datasets rendered in full" in h
-    # one summary row per dataset with variables/chunks/bytes
-    assert h.count("/data/run/air.2000.nc</span>") >= 48
+    # one summary row per run of files (here the same name again and again: runs of one), capped
+    assert h.count(">air.2000.nc</span>") >= 28
+    assert "+20 more runs of files" in h
     assert f"{sample.n_chunks:,}" in h
     assert "&lt;script&gt;" in h and "<script" not in h.lower()
     t = dataset_list_text(dsets)
@@ -317,8 +325,41 @@ def test_dataset_list_summary_and_caps(sample, hostile):
     big = VDatasetList([sample.replace(sources=sample.sources[:1])] * 300)
     hb = dataset_list_html(big)
     assert len(hb.encode()) <= BUDGET
-    assert "+100 more datasets" in hb
-    assert "+250 more datasets" in dataset_list_text(big)
+    assert "+270 more runs of files" in hb
+    assert "+250 more runs of files" in dataset_list_text(big)
+
+
+def test_dataset_list_of_an_archive_is_a_few_lines():
+    # 1,500 daily files: one table row, the datasets collapsed, the text in one line
+    def day(i):
+        p = f"/a/day_{i:04d}.nc"
+        var = make_var("air", ("time", "x"), (1, 4), (1, 4), [p], np.zeros((1, 1), np.uint32))
+        return VDataset({"air": var}, sources=(Source(p, 100, 0.0, format="NetCDF3 classic"),))
+
+    dsets = VDatasetList(day(i) for i in range(1, 1501))
+    h = dataset_list_html(dsets)
+    assert "day_0001.nc … day_1500.nc (1,500 files)" in h and h.split("</table>")[0].count("<tr>") == 2  # head + 1
+    assert 'id="' in h and "Datasets" in h
+    sec = re.search(r'<input id="[^"]+" type="checkbox"( checked)?><label for="[^"]+">Datasets', h)
+    assert sec and not sec.group(1)  # collapsed
+    assert len(h.encode()) < 60_000
+    t = dataset_list_text(dsets)
+    assert t.splitlines()[1].startswith("  [0–1499] day_0001.nc … day_1500.nc (1,500 files)  (NetCDF3 classic; 1 variable each")
+    assert len(t.splitlines()) == 2
+    # a list of one dataset is that dataset's display (no table of one row)
+    h1 = dataset_list_html(dsets[:1])
+    assert "vz.VDatasetList of 1" in h1 and "<table" in h1 and h1.count('class="vz-header"') == 1
+
+
+def test_text_reprs_read_naturally():
+    vlen = make_var("names", ("station",), (5,), (5,), ["/a.h5"], np.zeros((1,), np.uint32), dtype=object,
+                    codecs=({"id": "vlen-utf8"},))
+    ds = VDataset({"names": vlen}, sources=(Source("/refs/target.nc"),))
+    t = dataset_text(ds)
+    assert " names (station) str shape=(5,)" in t  # not "(station,)" nor "|O"
+    assert "/refs/target.nc  (size and date not recorded)" in t and "?" not in t.split("Sources")[1]
+    h = dataset_html(ds)
+    assert 'title="variable-length strings">str</div>' in h
 
 
 # --------------------------------------------------------------------------- chunk maps

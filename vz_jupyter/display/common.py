@@ -52,6 +52,7 @@ __all__ = [
     "escape",
     "format_bytes",
     "format_int",
+    "dtype_text",
     "plural",
     "shorten",
     "printable",
@@ -141,6 +142,15 @@ def format_bytes(n: int | float | None) -> str:
         i += 1
         v = n / 1024**i
     return f"{v:.1f} {_UNITS[i]}"
+
+
+def dtype_text(dtype) -> str:
+    """``<f4`` / ``>i2`` as numpy spells them, but ``str`` for variable-length
+    strings (numpy's object dtype, ``|O``, says nothing to a reader)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "O":
+        return "str"
+    return dt.str
 
 
 def format_int(n: int | None) -> str:
@@ -235,7 +245,7 @@ html[theme=dark] .vz-root, body.vscode-dark .vz-root {
 .vz-text-repr-fallback { display: none; }
 .vz-wrap { display: block !important; min-width: 300px; max-width: 100%; overflow-x: auto; }
 .vz-header { padding: 4px 0 6px; margin-bottom: 4px; border-bottom: solid 1px var(--vz-border); }
-.vz-obj-type { color: var(--vz-fg2); margin-right: 8px; font-weight: 600; }
+.vz-obj-type { color: var(--vz-fg2); margin-right: 8px; font-weight: 600; white-space: nowrap; }
 .vz-header-stats { color: var(--vz-fg); }
 .vz-header-stats span { margin-right: 12px; white-space: nowrap; }
 .vz-muted { color: var(--vz-fg2); }
@@ -268,10 +278,12 @@ html[theme=dark] .vz-root, body.vscode-dark .vz-root {
 .vz-alert.vz-error { border-left-color: var(--vz-error-fg); background: var(--vz-error-bg); }
 .vz-alert-title { color: var(--vz-warn-fg); font-weight: 600; }
 .vz-alert.vz-error .vz-alert-title { color: var(--vz-error-fg); }
-.vz-vars { display: inline-grid; max-width: 100%; grid-template-columns: minmax(60px, max-content) minmax(80px, max-content) max-content minmax(60px, max-content) max-content minmax(60px, max-content) max-content max-content max-content; margin: 2px 0; }
+.vz-vars { display: inline-grid; max-width: 100%; overflow-x: auto; grid-template-columns: max-content minmax(min-content, max-content) max-content max-content max-content minmax(min-content, max-content) max-content max-content max-content; margin: 2px 0; }
 .vz-var { display: contents; }
 .vz-var > div, .vz-var > label { padding: 1px 8px 1px 3px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 260px; }
-.vz-var > div.vz-wrap-ok { white-space: normal; overflow-wrap: anywhere; }
+.vz-var > div.vz-wrap-ok { white-space: normal; overflow-wrap: normal; }
+.vz-var > div.vz-wrap-ok > span { white-space: nowrap; }
+.vz-var.vz-head > div { overflow: visible; }
 .vz-var.vz-odd > div, .vz-var.vz-odd > label { background: var(--vz-bg-alt); }
 .vz-var.vz-head > div { white-space: normal; font-weight: 600; color: var(--vz-fg2); border-bottom: solid 1px var(--vz-border); background: transparent; }
 .vz-var > div.vz-num { text-align: right; }
@@ -285,6 +297,7 @@ html[theme=dark] .vz-root, body.vscode-dark .vz-root {
 .vz-coord-mark { color: var(--vz-fg2); margin-right: 3px; }
 .vz-map { margin: 2px 0 8px; overflow-x: auto; }
 .vz-map svg { display: block; }
+.vz-small-vars { margin: 2px 0 4px; }
 """
 
 

@@ -20,6 +20,7 @@ from .common import (
     collapsible,
     escape,
     format_bytes,
+    dtype_text,
     format_int,
     format_value,
     manifest_stats,
@@ -126,6 +127,14 @@ def _dims_shape(v: VArray) -> str:
     return "(" + ", ".join(f"{d}: {format_int(n)}" for d, n in zip(v.dims, v.shape)) + ")"
 
 
+def _dims_cell(v: VArray) -> str:
+    """``(time: 10, lat: 73)`` where a line may break between dimensions, never inside one."""
+    if not v.dims:
+        return "()"
+    parts = [f"<span>{escape(shorten(f'{d}: {format_int(n)}', 40))}</span>" for d, n in zip(v.dims, v.shape)]
+    return "(" + ", ".join(parts[:8]) + (", …" if len(parts) > 8 else "") + ")"
+
+
 def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
     m = manifest_stats(v.manifest)
     name = escape(shorten(v.name, 60))
@@ -145,10 +154,11 @@ def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
     else:
         mi = "<span class=\"vz-muted\">—</span>"
     rid = new_id("vz-var", v.name)
+    tip_dtype = ("variable-length strings" if v.dtype.kind == "O" else f"{v.dtype.name}, {_byteorder(v.dtype)}")
     details = [attrs_html(v.attrs, max_items=lim.max_var_attrs, max_chars=lim.max_attr_chars)]
     details.append(
         "<div class=\"vz-muted vz-mono\">"
-        f"shape {escape(_tuple(v.shape))} · dtype {escape(v.dtype.name)} ({escape(_byteorder(v.dtype))}) · "
+        f"shape {escape(_tuple(v.shape))} · dtype {escape(tip_dtype)} · "
         f"fill value {escape(format_value(v.fill_value, 80))} · chunk shape {escape(_tuple(v.chunks))} · "
         f"grid {escape(_tuple(v.grid))} · {escape(plural(m.n_chunks, 'chunk'))} "
         f"({escape(format_int(m.n_referenced))} referenced, {escape(format_int(m.n_missing))} missing, "
@@ -156,12 +166,11 @@ def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
         f"codecs (encode order): {escape(shorten(codec_json, lim.max_attr_chars))}</div>"
     )
     cls = "vz-var vz-odd" if odd else "vz-var"
-    tip_dtype = f"{v.dtype.name}, {_byteorder(v.dtype)}"
     return (
         f"<div class=\"{cls}\">"
         f"<div title=\"{full}\">{name_html}</div>"
-        f"<div class=\"vz-mono vz-wrap-ok\" title=\"{escape(shorten(dims_full, 400))}\">{escape(shorten(dims_full, 60))}</div>"
-        f"<div class=\"vz-mono\" title=\"{escape(tip_dtype)}\">{escape(v.dtype.str)}</div>"
+        f"<div class=\"vz-mono vz-wrap-ok\" title=\"{escape(shorten(dims_full, 400))}\">{_dims_cell(v)}</div>"
+        f"<div class=\"vz-mono\" title=\"{escape(tip_dtype)}\">{escape(dtype_text(v.dtype))}</div>"
         f"<div class=\"vz-mono\" title=\"chunk shape; grid {escape(_tuple(v.grid))}\">{escape(_tuple(v.chunks))}</div>"
         f"<div class=\"vz-num\" title=\"grid {escape(_tuple(v.grid))}\">{escape(format_int(m.n_chunks))}</div>"
         f"<div class=\"vz-mono vz-wrap-ok\" title=\"{escape(shorten(codec_json, 300))}\">"
@@ -235,11 +244,43 @@ def sources_html(ds: VDataset, lim: Limits = Limits()) -> str:
                  total_rows=len(ds.sources), what="files", numeric=(2,))
 
 
+def _trivial(v: VArray) -> str | None:
+    """Why a variable's chunk map would show nothing (None when it is worth drawing)."""
+    m = manifest_stats(v.manifest)
+    if m.n_chunks == 0:
+        return "no chunks (empty variable)"
+    if m.n_chunks == 1:
+        return "inlined" if m.n_inline else "missing" if m.n_missing else "1 chunk"
+    if m.n_inline == m.n_chunks:
+        return f"{format_int(m.n_chunks)} chunks, all inlined"
+    if m.n_missing == m.n_chunks:
+        return f"{format_int(m.n_chunks)} chunks, all missing"
+    return None
+
+
+def small_vars_line(ds: VDataset, names: Sequence[str], max_names: int = 20) -> str:
+    """One line for the variables whose chunk maps would show nothing."""
+    if not names:
+        return ""
+    items = []
+    for n in names[:max_names]:
+        v = ds.variables[n]
+        m = manifest_stats(v.manifest)
+        items.append(f"<span class=\"vz-mono\">{escape(shorten(n, 40))}</span> "
+                     f"<span class=\"vz-muted\">({escape(_trivial(v))}, "
+                     f"{escape(format_bytes(m.referenced_bytes + m.inline_bytes))})</span>")
+    more = f", {escape(more_text(len(names) - max_names, 'variables'))}" if len(names) > max_names else ""
+    return (f"<div class=\"vz-small-vars\"><span class=\"vz-muted\">no chunk map needed (one chunk or all "
+            f"inlined):</span> {', '.join(items)}{more}</div>")
+
+
 def _maps_html(ds: VDataset, lim: Limits) -> tuple[str, str]:
-    """(html, summary) of the chunk-map section."""
-    # data variables before coordinates; single-chunk variables (nothing to see) last
+    """(html, summary) of the chunk-map section: a map per variable with more than
+    one chunk to place; the others (one chunk, all inlined) in one line."""
+    # data variables before coordinates
     names = list(ds.data_vars) + list(ds.coords)
-    names.sort(key=lambda n: ds.variables[n].manifest.n_chunks <= 1)  # stable
+    small = [n for n in names if _trivial(ds.variables[n]) is not None]
+    names = [n for n in names if n not in set(small)]
     parts = []
     size = 0
     drawn = 0
@@ -265,7 +306,11 @@ def _maps_html(ds: VDataset, lim: Limits) -> tuple[str, str]:
             f"{escape(format_int(len(names)))} variables ({why}); draw any other with "
             f"<code>vz_jupyter.display.chunkmap.chunk_map_svg(ds[name])</code></div>"
         )
-    return "".join(parts), f"{format_int(drawn)} of {format_int(len(names))} drawn"
+    parts.append(small_vars_line(ds, small))
+    summary = f"{format_int(drawn)} of {format_int(len(names))} drawn" if names else "none needed"
+    if small and names:
+        summary += f"; {format_int(len(small))} small variables in one line"
+    return "".join(parts), summary
 
 
 def _dataset_body(ds: VDataset, lim: Limits) -> str:
@@ -278,7 +323,10 @@ def _dataset_body(ds: VDataset, lim: Limits) -> str:
                              key="vars"))
     if ds.variables:
         maps, summ = _maps_html(ds, lim)
-        parts.append(collapsible("Chunk maps", maps, open=True, summary=summ, key="maps"))
+        if summ == "none needed":
+            parts.append(maps)  # one line: nothing to draw
+        else:
+            parts.append(collapsible("Chunk maps", maps, open=True, summary=summ, key="maps"))
     parts.append(collapsible("Sources", sources_html(ds, lim), open=len(ds.sources) <= 5,
                              summary=plural(len(ds.sources), "file"), key="sources"))
     if ds.groups:
@@ -305,11 +353,56 @@ def _formats(ds: VDataset) -> str:
     return ", ".join(sorted({s.format for s in ds.sources if s.format})) or "?"
 
 
-def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None, max_rows: int = 200,
+def _list_rows(dsets: Sequence[VDataset], totals, max_rows: int):
+    """Table rows: one per dataset for short lists; for long ones, one per run of
+    consecutive files whose names ascend and that look alike (format, number of
+    variables, skips), e.g. ``day_0001.nc … day_1500.nc (1,500 files)``."""
+    from .files import file_runs, run_label
+
+    def label_of(d):
+        return d.sources[0].path if len(d.sources) == 1 else f"{len(d.sources)} files"
+
+    def shape(d):
+        return (_formats(d), len(d.variables), len(d.skipped))
+
+    if len(dsets) <= 12:
+        rows = []
+        for i, d in enumerate(dsets):
+            p = label_of(d)
+            label = Safe(f"<span class=\"vz-mono\" title=\"{escape(p)}\">{escape(shorten(p, 80))}</span>")
+            rows.append([i, label, _formats(d), format_int(len(d.variables)), format_int(totals[i][0]),
+                         format_bytes(totals[i][1]), format_int(len(d.skipped)) if d.skipped else ""])
+        return rows, len(rows)
+    breaks = [i for i in range(1, len(dsets)) if shape(dsets[i]) != shape(dsets[i - 1])]
+    breaks += [i - 1 for i in breaks]
+    runs = file_runs([label_of(d) for d in dsets], breaks=breaks)
+    rows = []
+    for r in runs[:max_rows]:
+        d = dsets[r.start]
+        where = f"{r.start}" if r.count == 1 else f"{r.start}–{r.stop - 1}"
+        text = run_label(r) + (f" ({format_int(r.count)} files)" if r.count > 1 else "")
+        label = Safe(f"<span class=\"vz-mono\" title=\"{escape(label_of(d))}\">{escape(shorten(text, 100))}</span>")
+        chunks = sum(t[0] for t in totals[r.start:r.stop])
+        stored = sum(t[1] for t in totals[r.start:r.stop])
+        skipped = sum(len(x.skipped) for x in dsets[r.start:r.stop])
+        rows.append([where, label, _formats(d), format_int(len(d.variables)), format_int(chunks),
+                     format_bytes(stored), format_int(skipped) if skipped else ""])
+    return rows, len(runs)
+
+
+def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None, max_rows: int = 30,
                       max_full: int = 3) -> str:
-    """The ``_repr_html_`` of a :class:`VDatasetList`: a summary table and the first
-    ``max_full`` datasets rendered in full (collapsible)."""
+    """The ``_repr_html_`` of a :class:`VDatasetList`.
+
+    One dataset: that dataset's display. Several: a summary table (one row per
+    dataset up to 12, else one row per run of alike files, at most ``max_rows``)
+    and the first ``max_full`` datasets in full, collapsed when the list is long."""
     dsets = list(dsets)
+    if len(dsets) == 1 and limits is None:
+        body = _dataset_body(dsets[0], Limits()).replace(
+            "<span class=\"vz-obj-type\">vz.VDataset</span>",
+            "<span class=\"vz-obj-type\">vz.VDatasetList of 1</span>", 1)
+        return wrap_repr(dataset_list_text(dsets), body, title="vz.VDatasetList")
     lim = limits or (Limits() if len(dsets) == 1 else NESTED)
     totals = [dataset_totals(d) for d in dsets]
     total_chunks = sum(t[0] for t in totals)
@@ -320,17 +413,10 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
     parts = [f"<div class=\"vz-header\"><span class=\"vz-obj-type\">vz.VDatasetList</span>"
              f"<span class=\"vz-header-stats\">{''.join(f'<span>{escape(s)}</span>' for s in stats)}</span>"
              f"{flags}</div>"]
-    rows = []
-    for i, d in enumerate(dsets[:max_rows]):
-        if len(d.sources) == 1:
-            p = d.sources[0].path
-            label = Safe(f"<span class=\"vz-mono\" title=\"{escape(p)}\">{escape(shorten(p, 80))}</span>")
-        else:
-            label = f"{plural(len(d.sources), 'file')}"
-        rows.append([i, label, _formats(d), format_int(len(d.variables)), format_int(totals[i][0]),
-                     format_bytes(totals[i][1]), format_int(len(d.skipped)) if d.skipped else ""])
+    rows, n_rows = _list_rows(dsets, totals, max_rows)
+    what = "datasets" if len(dsets) <= 12 else "runs of files"
     parts.append(table(["#", "file", "format", "variables", "chunks", "stored", "skipped"], rows,
-                       max_rows=max_rows, total_rows=len(dsets), what="datasets", numeric=(0, 3, 4, 5, 6)))
+                       max_rows=max_rows, total_rows=n_rows, what=what, numeric=(3, 4, 5, 6)))
     full = []
     for i, d in enumerate(dsets[:max_full]):
         name = d.sources[0].path.rsplit("/", 1)[-1] if len(d.sources) == 1 else f"dataset {i}"
@@ -341,7 +427,7 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
         full.append(f"<div class=\"vz-muted\">first {format_int(max_full)} of {format_int(len(dsets))} datasets "
                     f"rendered in full; the others are summarised in the table above (index the list to see one)</div>")
     if dsets:
-        parts.append(collapsible("Datasets", "".join(full), open=True,
+        parts.append(collapsible("Datasets", "".join(full), open=len(dsets) <= max_full,
                                  summary=f"{min(max_full, len(dsets))} of {len(dsets)} shown", key="dsets"))
     text = dataset_list_text(dsets)
     return wrap_repr(text, "".join(parts), title="vz.VDatasetList")

@@ -11,8 +11,8 @@ import datetime as _dt
 from typing import Sequence
 
 from ..core.model import Source, VArray, VDataset
-from .common import (dataset_totals, format_bytes, format_int, format_value, manifest_stats, more_text, plural,
-                     shorten)
+from .common import (dataset_totals, dtype_text, format_bytes, format_int, format_value, manifest_stats, more_text,
+                     plural, shorten)
 
 __all__ = ["dataset_text", "dataset_list_text", "variable_line", "source_line", "format_mtime",
            "dataset_summary"]
@@ -59,6 +59,10 @@ def _tuple(t: Sequence) -> str:
     return "(" + ", ".join(shorten(x, 40) for x in t) + ("," if len(t) == 1 else "") + ")"
 
 
+def _dims(dims: Sequence[str]) -> str:
+    return "(" + ", ".join(shorten(d, 40) for d in dims) + ")"
+
+
 def variable_line(v: VArray, *, is_coord: bool = False, name_width: int = 12) -> str:
     """``* time  (time) <f8 shape=(10,) chunks=(10,) grid=(1,) zlib(4) 80 B stored / 80 B``"""
     mark = "*" if is_coord else " "
@@ -70,7 +74,7 @@ def variable_line(v: VArray, *, is_coord: bool = False, name_width: int = 12) ->
         extra.append(f"{format_int(m.n_inline)} inline")
     name = shorten(v.name, 40)
     return (
-        f"  {mark} {name:<{name_width}} {_tuple(v.dims)} {v.dtype.str} shape={_tuple(v.shape)} "
+        f"  {mark} {name:<{name_width}} {_dims(v.dims)} {dtype_text(v.dtype)} shape={_tuple(v.shape)} "
         f"chunks={_tuple(v.chunks)} grid={_tuple(v.grid)} codecs={shorten(v.codec_summary() or 'none', 80)} "
         f"{format_bytes(m.referenced_bytes + m.inline_bytes)} stored / {format_bytes(v.nbytes)} decoded"
         + (f" [{', '.join(extra)}]" if extra else "")
@@ -78,12 +82,12 @@ def variable_line(v: VArray, *, is_coord: bool = False, name_width: int = 12) ->
 
 
 def source_line(s: Source) -> str:
-    bits = [s.format or "?", format_bytes(s.size)]
+    bits = [b for b in (s.format, format_bytes(s.size) if s.size is not None else None) if b]
     if s.mtime is not None:
         bits.append(format_mtime(s.mtime))
     if s.etag:
         bits.append(f"etag {shorten(s.etag, 40)}")
-    return f"    {shorten(s.path, MAX_PATH)}  ({', '.join(bits)})"
+    return f"    {shorten(s.path, MAX_PATH)}  ({', '.join(bits) if bits else 'size and date not recorded'})"
 
 
 def dataset_text(ds: VDataset, *, max_vars: int = MAX_VARS) -> str:
@@ -142,17 +146,37 @@ def _first_path(ds: VDataset) -> str:
 
 
 def dataset_list_text(dsets: Sequence[VDataset], *, max_rows: int = 50) -> str:
+    """One line per dataset for short lists; runs of alike files for long ones."""
+    from .files import file_runs, run_label
+
     dsets = list(dsets)
     totals = [dataset_totals(d) for d in dsets]
     total_chunks = sum(t[0] for t in totals)
     total_bytes = sum(t[1] for t in totals)
     lines = [f"<vz.VDatasetList> {plural(len(dsets), 'dataset')}, {plural(total_chunks, 'chunk')}, "
              f"{format_bytes(total_bytes)} stored"]
-    for i, d in enumerate(dsets[:max_rows]):
-        fmt = ", ".join(sorted({s.format for s in d.sources if s.format})) or "?"
-        skipped = f", {len(d.skipped)} skipped" if d.skipped else ""
-        lines.append(f"  [{i}] {_first_path(d)}  ({fmt}; {plural(len(d.variables), 'variable')}, "
-                     f"{plural(totals[i][0], 'chunk')}, {format_bytes(totals[i][1])}{skipped})")
-    if len(dsets) > max_rows:
-        lines.append(f"  {more_text(len(dsets) - max_rows, 'datasets')}")
+
+    def fmt(d):
+        return ", ".join(sorted({s.format for s in d.sources if s.format})) or "?"
+
+    if len(dsets) <= 12:
+        for i, d in enumerate(dsets):
+            skipped = f", {len(d.skipped)} skipped" if d.skipped else ""
+            lines.append(f"  [{i}] {_first_path(d)}  ({fmt(d)}; {plural(len(d.variables), 'variable')}, "
+                         f"{plural(totals[i][0], 'chunk')}, {format_bytes(totals[i][1])}{skipped})")
+        return "\n".join(lines)
+    shape = [(fmt(d), len(d.variables), len(d.skipped)) for d in dsets]
+    breaks = [i for i in range(1, len(dsets)) if shape[i] != shape[i - 1]]
+    runs = file_runs([_first_path(d) for d in dsets], breaks=breaks + [i - 1 for i in breaks])
+    for r in runs[:max_rows]:
+        where = f"[{r.start}]" if r.count == 1 else f"[{r.start}–{r.stop - 1}]"
+        n = f" ({r.count:,} files)" if r.count > 1 else ""
+        f, nv, ns = shape[r.start]
+        chunks = sum(t[0] for t in totals[r.start:r.stop])
+        stored = sum(t[1] for t in totals[r.start:r.stop])
+        skipped = f", {ns} skipped each" if ns else ""
+        lines.append(f"  {where} {run_label(r)}{n}  ({f}; {plural(nv, 'variable')}{' each' if r.count > 1 else ''}, "
+                     f"{plural(chunks, 'chunk')}, {format_bytes(stored)}{skipped})")
+    if len(runs) > max_rows:
+        lines.append(f"  {more_text(len(runs) - max_rows, 'runs of files')}")
     return "\n".join(lines)
