@@ -24,7 +24,7 @@ def _sel(plan) -> str:
 
 
 def _dims(t) -> str:
-    return "(" + ", ".join(repr(shorten(d, 40)) for d in t) + ("," if len(t) == 1 else "") + ")"
+    return "(" + ", ".join(shorten(d, 40) for d in t) + ")"
 
 
 def _ratio(a: int, b: int) -> str:
@@ -34,6 +34,10 @@ def _ratio(a: int, b: int) -> str:
     if r >= 100:
         return f"{r:,.0f}×"
     return f"{r:.2f}×"
+
+
+def _shape(t) -> str:
+    return " × ".join(f"{int(x):,}" for x in t) or "scalar"
 
 
 def _codecs(plan) -> str:
@@ -48,8 +52,8 @@ def plan_text(plan) -> str:
     shape = "×".join(str(s) for s in plan.shape) or "scalar"
     lines = [
         f"Read plan: {_sel(plan)}  → {shape} {plan.dtype.name}",
-        f"  variable: {shorten(var.name, MAX_NAME)} {_dims(var.dims)} shape {var.shape} chunks {var.chunks}, "
-        f"codecs: {shorten(_codecs(plan), 120)}",
+        f"  variable: {shorten(var.name, MAX_NAME)} {_dims(var.dims)} shape {_shape(var.shape)} "
+        f"chunks {_shape(var.chunks)}, codecs: {shorten(_codecs(plan), 120)}",
         (f"  chunks touched: {format_int(plan.n_chunks)} of {format_int(var.manifest.n_chunks)} "
          f"({plan.n_complete} complete, {plan.n_missing} missing, {plan.n_inline} inline)"),
         f"  requests: {format_int(plan.n_requests)} (gaps ≤ {format_bytes(plan.max_gap)} merged within "

@@ -422,7 +422,21 @@ def _complete(self, event):
     return []  # paths: IPython's own file completion
 
 
+def _vz_command_on_path() -> None:
+    """Let ``!vz ...`` in a notebook run the ``vz`` command of the kernel's own
+    environment, also when that environment was not activated (a kernel started
+    as ``.venv/bin/python``): its ``bin`` folder goes first on the kernel's PATH."""
+    import shutil
+    import sys
+
+    bindir = os.path.dirname(sys.executable)
+    script = os.path.join(bindir, "vz")
+    if os.path.exists(script) and shutil.which("vz") != script:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
 def load_ipython_extension(ipython):
+    _vz_command_on_path()
     magics = VzMagics(shell=ipython)
     ipython.register_magics(magics)
     if magics not in ipython.configurables:
