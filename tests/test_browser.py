@@ -1,18 +1,25 @@
-"""Real-browser test of the combine widget: JupyterLab on 127.0.0.1 driven by
+"""Real-browser tests of the notebook experience: JupyterLab on 127.0.0.1 driven by
 Playwright (the pip package) with Debian's chromium.
 
 Install the browser with ``tools/ensure_chromium.sh`` (apt-get; never
-``playwright install``). Without /usr/bin/chromium the test is skipped, unless
+``playwright install``). Without /usr/bin/chromium the tests are skipped, unless
 ``VZ_REQUIRE_BROWSER=1`` (CI), which turns a missing browser into a failure.
 
-What it does: writes NetCDF4 files out of time order and a notebook that runs
-``%load_ext vz_jupyter`` and ``%vz combine FILES``; opens the notebook in
-JupyterLab, runs all cells, waits for the chunk-map canvas, sorts (the check
-report's order error goes away and Write becomes enabled), hovers a cell (the
-tooltip names a file), switches to the dark theme (the canvas redraws), clicks
-Write, and checks the references file on disk reads back equal to the
-originals. Screenshots (light and dark) go to ``$VZ_SCREENSHOT_DIR`` or the test's
-tmp folder. The browser console must show no errors.
+1. Three NetCDF4 files out of time order in ``%vz combine``: the order error is
+   pinned in the file list, a file is dragged into place, Sort fixes the rest and
+   Write becomes enabled; hovering the chunk map names files; the dark theme
+   redraws the canvas; Write writes references that read back equal to the
+   originals; the saved notebook holds the final state.
+2. 1,000 generated files (tiny NetCDF3, made in about a second) in a 1,000-px wide
+   window: the widget's height stays bounded, runs of files are collapsed and the
+   problems pinned, hovering the map names the file under the cursor, a name typed
+   in the box + Enter leaves a file out, Write stays reachable (never squeezed) and
+   writes once the files with errors are left out; the saved notebook shows that
+   final state, while the saved-state output stays hidden in JupyterLab.
+3. ``%vz scan --help``, ``%vz?`` and a mistyped verb, as a user sees them.
+
+Screenshots go to ``$VZ_SCREENSHOT_DIR`` or the test's tmp folder. The browser
+console must show no errors.
 """
 from __future__ import annotations
 
@@ -175,19 +182,67 @@ big.show(VArray("x", ("time", "y"), (3000, 40), "f4", (1, 10), (), 0.0, {}, m), 
 big"""
 
 
-def _notebook(glob: str) -> dict:
-    def code(src):
-        return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
+def _code(src):
+    return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src}
 
+
+def _notebook(*cells) -> dict:
     return {
         "nbformat": 4, "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "cells": [
-            code("%load_ext vz_jupyter\nimport vz_jupyter as vz"),
-            code(f"w = %vz combine {glob}\nw"),
-            code(BIG_GRID_CELL),
-        ],
+        "cells": [_code(c) for c in cells],
     }
+
+
+class Browser:
+    """One chromium page on the lab, collecting console errors."""
+
+    def __init__(self, p, lab, width=1280, height=1000):
+        self.lab = lab
+        self.errors: list[str] = []
+        self.browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        self.page = self.browser.new_page(viewport={"width": width, "height": height})
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+    def _console(self, msg):
+        if msg.type == "error" and not any(b in msg.text for b, _why in BENIGN_CONSOLE):
+            self.errors.append(f"console: {msg.text} @ {msg.location}")
+
+    def run_notebook(self, name: str) -> None:
+        page = self.page
+        page.goto(f"{self.lab['url']}/lab/tree/{name}?token={self.lab['token']}")
+        page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
+        page.wait_for_selector(".jp-Notebook", timeout=20_000)
+        page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=20_000)
+        page.wait_for_function(
+            "(() => { const w = window.jupyterapp.shell.currentWidget;"
+            " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+            " return !!k && k.status === 'idle'; })()", timeout=30_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    def wait_idle(self) -> None:
+        self.page.wait_for_function(
+            "(() => { const w = window.jupyterapp.shell.currentWidget;"
+            " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+            " return !!k && k.status === 'idle'; })()", timeout=60_000)
+
+    def save(self, path: Path) -> dict:
+        before = path.stat().st_mtime_ns
+        self.page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+        deadline = time.monotonic() + 15
+        while path.stat().st_mtime_ns == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return json.loads(path.read_text())
+
+    def close(self):
+        self.browser.close()
+
+
+def _shots(tmp_path) -> Path:
+    shots = Path(os.environ.get("VZ_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
 
 
 def test_combine_widget_in_jupyterlab(lab, tmp_path):
@@ -195,50 +250,52 @@ def test_combine_widget_in_jupyterlab(lab, tmp_path):
 
     root: Path = lab["root"]
     files = _make_archive(root / "archive")
-    (root / "combine.ipynb").write_text(json.dumps(_notebook("archive/*.nc")))
-    shots = Path(os.environ.get("VZ_SCREENSHOT_DIR") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
-    errors: list[str] = []
-
-    def on_console(msg):
-        if msg.type == "error" and not any(b in msg.text for b, _why in BENIGN_CONSOLE):
-            errors.append(f"console: {msg.text} @ {msg.location}")
+    nb_path = root / "combine.ipynb"
+    nb_path.write_text(json.dumps(_notebook("%load_ext vz_jupyter\nimport vz_jupyter as vz",
+                                            "w = %vz combine archive/*.nc\nw", BIG_GRID_CELL)))
+    shots = _shots(tmp_path)
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b = Browser(p, lab)
+        page = b.page
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.on("console", on_console)
-            page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
-            page.goto(f"{lab['url']}/lab/tree/combine.ipynb?token={lab['token']}")
-            page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
-            page.wait_for_selector(".jp-Notebook", timeout=20_000)
-            page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=20_000)
-            # wait for the kernel, then run every cell
-            page.wait_for_function(
-                "(() => { const w = window.jupyterapp.shell.currentWidget;"
-                " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
-                " return !!k && k.status === 'idle'; })()", timeout=30_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-
+            b.run_notebook("combine.ipynb")
             # the canvas is drawn once the background scan has finished
-            cmap = page.wait_for_selector('.vz-cmap[data-vz-drawn]:not([data-vz-drawn="0"])', timeout=30_000)
+            cmap = page.wait_for_selector('.vz-combine .vz-cmap[data-vz-drawn]:not([data-vz-drawn="0"])',
+                                          timeout=30_000)
             assert int(cmap.get_attribute("data-vz-drawn")) > 0
             assert cmap.get_attribute("data-vz-theme") == "light"
-            # order error first: the report says so and Write is disabled
+            # order error first: pinned on top of the file list, in the report, Write disabled
             page.wait_for_selector('.vz-combine [data-code="order"]', timeout=10_000)
+            pinned = page.locator(".vz-combine .vz-fl-finding").all_inner_texts()
+            assert len(pinned) == 1 and "order" in pinned[0], pinned
+            assert "press Sort" in page.locator(".vz-combine .vz-fl-fix").first.inner_text()
             assert page.locator("button.vz-write-button").is_disabled()
+            assert "press Sort" in page.locator(".vz-combine .vz-combine-status").first.inner_text()
             page.screenshot(path=str(shots / "combine-unsorted.png"), full_page=True)
+
+            def order():
+                return [t.strip() for t in page.locator(".vz-combine .vz-fl-file:not(.vz-fl-pinned) .vz-fl-name")
+                        .all_inner_texts()]
+
+            assert order() == ["air_a.nc", "air_b.nc", "air_c.nc"]  # the glob's name order
+            # drag air_b.nc onto air_a.nc: it moves before it
+            src = page.locator('.vz-combine .vz-fl-file:not(.vz-fl-pinned)', has_text="air_b.nc")
+            dst = page.locator('.vz-combine .vz-fl-file:not(.vz-fl-pinned)', has_text="air_a.nc")
+            src.drag_to(dst)
+            page.wait_for_function(
+                "Array.from(document.querySelectorAll('.vz-combine .vz-fl-file:not(.vz-fl-pinned) .vz-fl-name'))"
+                ".map(e => e.textContent).join(',') === 'air_b.nc,air_a.nc,air_c.nc'", timeout=10_000)
 
             page.locator(".vz-combine button", has_text="Sort").click()
             page.wait_for_selector("button.vz-write-button:not([disabled])", timeout=15_000)
             assert page.locator('.vz-combine [data-code="order"]').count() == 0
-            tags = page.locator(".vz-combine .jupyter-widget-tag").all_inner_texts()
-            assert [t.strip().split("\n")[0].strip() for t in tags][:3] == ["air_c.nc", "air_a.nc", "air_b.nc"], tags
+            assert page.locator(".vz-combine .vz-fl-finding").count() == 0
+            assert order() == ["air_c.nc", "air_a.nc", "air_b.nc"]
 
             # pixels: the canvas shows several source colours
             colours = page.evaluate("""() => {
-                const c = document.querySelector('.vz-cmap-canvas');
+                const c = document.querySelector('.vz-combine .vz-cmap-canvas');
                 const ctx = c.getContext('2d');
                 const img = ctx.getImageData(0, 0, c.width, c.height).data;
                 const seen = new Set();
@@ -246,6 +303,10 @@ def test_combine_widget_in_jupyterlab(lab, tmp_path):
                 return seen.size;
             }""")
             assert colours >= 4, colours  # background, lines and three file colours
+            # the legend swatches have the files' colours (not grey)
+            swatches = page.evaluate("""() => Array.from(document.querySelectorAll(
+                '.vz-combine .vz-cmap-legend .vz-cmap-swatch')).slice(0, 3).map(e => e.style.background)""")
+            assert len(set(swatches)) == 3 and not any("136, 136, 136" in s for s in swatches), swatches
 
             # hover the first cell: tooltip names the first file and a byte range
             box = page.locator(".vz-combine .vz-cmap-canvas").bounding_box()
@@ -256,10 +317,10 @@ def test_combine_widget_in_jupyterlab(lab, tmp_path):
             # the last cell belongs to the last file
             page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] - 3)
             page.wait_for_function(
-                "document.querySelector('.vz-cmap-tip').textContent.includes('air_b.nc')", timeout=5_000)
+                "document.querySelector('.vz-combine .vz-cmap-tip').textContent.includes('air_b.nc')", timeout=5_000)
             page.screenshot(path=str(shots / "combine-light.png"), full_page=True)
 
-            # the big grid is drawn in blocks; hovering a block names its chunk range
+            # the big grid is drawn in blocks; hovering names the file and its chunk
             page.mouse.move(0, 0)
             big = page.locator(".vz-cmap").nth(1)
             big.scroll_into_view_if_needed()
@@ -271,21 +332,25 @@ def test_combine_widget_in_jupyterlab(lab, tmp_path):
             btip = big.locator(".vz-cmap-tip")
             btip.wait_for(state="visible", timeout=5_000)
             btext = btip.inner_text()
-            assert "f000.nc" in btext and "chunk (0–" in btext, btext
+            assert "f000.nc" in btext and "chunk (" in btext and "source #" not in btext, btext
+            # far right of the first row: the last file, named (not "source #29")
+            page.mouse.move(bbox["x"] + bbox["width"] - 2, bbox["y"] + 3)
+            page.wait_for_function(
+                "document.querySelectorAll('.vz-cmap-tip')[1].textContent.includes('f029.nc')", timeout=5_000)
             page.mouse.move(bbox["x"] + 3, bbox["y"] + bbox["height"] - 3)  # last row: missing chunks
             page.wait_for_function(
                 "document.querySelectorAll('.vz-cmap-tip')[1].textContent.includes('missing')", timeout=5_000)
-            assert "+10 more files" in big.locator(".vz-cmap-legend").inner_text()
+            legend = big.locator(".vz-cmap-legend").inner_text()
+            assert "f000.nc … f029.nc" in legend and "30 files" in legend, legend
             page.screenshot(path=str(shots / "bigmap-light.png"), full_page=True)
             page.mouse.move(0, 0)
 
             # dark theme: the canvas redraws with the theme's colours
-            page.mouse.move(0, 0)
             page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
             page.wait_for_selector('body[data-jp-theme-light="false"]', state="attached", timeout=15_000)
             page.wait_for_selector('.vz-cmap[data-vz-theme="dark"]', state="attached", timeout=10_000)
             bg = page.evaluate("""() => {
-                const c = document.querySelector('.vz-cmap-canvas');
+                const c = document.querySelector('.vz-combine .vz-cmap-canvas');
                 return Array.from(c.getContext('2d').getImageData(0, 0, 1, 1).data);
             }""")
             assert sum(bg[:3]) < 3 * 128, bg  # dark background under the grid
@@ -302,10 +367,20 @@ def test_combine_widget_in_jupyterlab(lab, tmp_path):
                 "Array.from(document.querySelectorAll('.vz-combine-ok')).some(e => e.textContent.includes('wrote'))",
                 timeout=10_000)
             assert page.locator("button.vz-write-button").is_disabled()  # exists now; overwrite unticked
+            full = page.locator(".vz-combine .vz-combine-ok code").first.inner_text()
+            assert full == str(target)  # the whole path, selectable
             page.locator(".vz-combine").first.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "combine-written.png"), full_page=True)
+            saved = b.save(nb_path)
         finally:
-            browser.close()
+            b.close()
+
+    # the saved notebook: the widget, then its state as plain HTML (sorted, written)
+    outs = saved["cells"][1]["outputs"]
+    html_state = "".join(outs[1]["data"]["text/html"])
+    assert "vz-combine-saved" in html_state and "3 of 3 files along &#x27;time&#x27;" in html_state
+    assert html_state.index("air_c.nc") < html_state.index("air_a.nc") < html_state.index("air_b.nc")
+    assert "combined.json" in html_state
 
     import xarray as xr
 
@@ -320,4 +395,173 @@ def test_combine_widget_in_jupyterlab(lab, tmp_path):
     finally:
         for ds in originals:
             ds.close()
-    assert not errors, "browser console errors:\n" + "\n".join(errors)
+    assert not b.errors, "browser console errors:\n" + "\n".join(b.errors)
+
+
+def test_combine_widget_with_a_thousand_files_at_1000px(lab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from vz_jupyter.sample_data import make_daily_archive
+
+    root: Path = lab["root"]
+    t0 = time.monotonic()
+    # 1,000 days minus 2 missing, plus day 300 twice; day 500 packed with another scale_factor
+    make_daily_archive(root / "year", 1000, scale_factor={500: 0.02}, skip=(200, 201), repeat=(300,))
+    assert time.monotonic() - t0 < 20
+    nb_path = root / "year.ipynb"
+    nb_path.write_text(json.dumps(_notebook("%load_ext vz_jupyter", "w = %vz combine year/*.nc\nw")))
+    shots = _shots(tmp_path)
+
+    with sync_playwright() as p:
+        b = Browser(p, lab, width=1000, height=900)
+        page = b.page
+        try:
+            # record the progress bar's widths as the page shows them
+            page.add_init_script("""
+                window.__vzProgress = [];
+                new MutationObserver(() => {
+                    const bar = document.querySelector('.vz-combine .widget-hprogress .progress-bar');
+                    if (!bar) return;
+                    const w = bar.style.width, seen = window.__vzProgress;
+                    if (seen[seen.length - 1] !== w) seen.push(w);
+                }).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['style']});
+            """)
+            b.run_notebook("year.ipynb")
+            page.wait_for_selector('.vz-combine .vz-cmap[data-vz-drawn]:not([data-vz-drawn="0"])', timeout=90_000)
+            # the progress bar moved while the 999 files were scanned
+            widths = page.evaluate("window.__vzProgress")
+            partial = [w for w in widths if w.endswith("%") and 0 < float(w[:-1]) < 100]
+            assert partial, f"no progress seen during the scan: {widths}"
+            page.wait_for_selector(".vz-combine .vz-fl[data-vz-files='999']", timeout=30_000)
+            widget = page.locator(".vz-combine").first
+            box = widget.bounding_box()
+            assert box["height"] < 1500, f"the widget is {box['height']} px tall for 1,000 files"
+            # the file list: a fixed-height box; a few rows in the DOM, not 999
+            scroll = page.locator(".vz-combine .vz-fl-scroll").bounding_box()
+            assert scroll["height"] <= 320
+            assert page.locator(".vz-combine .vz-fl-row").count() < 60
+            # problems pinned on top, with their files
+            codes = [t.split()[1] for t in page.locator(".vz-combine .vz-fl-finding").all_inner_texts()]
+            assert codes == ["scale-offset", "duplicate", "gap"], codes
+            # runs of files collapsed; one opens on click
+            page.locator(".vz-combine .vz-fl-scroll").evaluate("e => e.scrollTop = 9 * 24")
+            run = page.locator(".vz-combine .vz-fl-run", has_text="day_0001.nc … day_0199.nc")
+            assert "199 files, in name order" in run.inner_text()
+            widget.screenshot(path=str(shots / "year-widget-1000px.png"))
+            run.click()
+            page.wait_for_selector(".vz-combine .vz-fl-inrun", timeout=5_000)
+            assert page.locator(".vz-combine .vz-fl-inrun").count() < 40  # virtualised
+            run_now = page.locator(".vz-combine .vz-fl-run", has_text="day_0001.nc … day_0199.nc")
+            run_now.click()  # and closes
+
+            # Write is reachable at 1,000 px: inside the window, full width, nothing over it
+            write = page.locator("button.vz-write-button")
+            write.scroll_into_view_if_needed()
+            wb = write.bounding_box()
+            assert wb["width"] >= 100 and wb["x"] + wb["width"] <= 1000, wb
+            assert page.evaluate("""() => { const b = document.querySelector('button.vz-write-button');
+                const r = b.getBoundingClientRect();
+                return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === b
+                    || b.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }""")
+            assert write.is_disabled()
+
+            # the chunk map names the file under the cursor (999 files in a few hundred pixels)
+            canvas = page.locator(".vz-combine .vz-cmap-canvas")
+            canvas.scroll_into_view_if_needed()
+            cb = canvas.bounding_box()
+            names = set()
+            for frac in (0.1, 0.5, 0.9):
+                page.mouse.move(cb["x"] + cb["width"] * frac, cb["y"] + cb["height"] - 4)
+                tip = page.locator(".vz-combine .vz-cmap-tip")
+                tip.wait_for(state="visible", timeout=5_000)
+                text = tip.inner_text()
+                first = text.splitlines()[0]
+                assert first.startswith("day_") and first.endswith(".nc"), text
+                names.add(first)
+            assert len(names) == 3
+            # the flagged file is marked on the strip above the map, and named with its finding there
+            strip = page.evaluate("""() => { const c = document.querySelector('.vz-combine .vz-cmap-canvas');
+                const ctx = c.getContext('2d'); const d = ctx.getImageData(0, 0, c.width, 3).data; let red = 0;
+                for (let i = 0; i < d.length; i += 4) if (d[i] > 180 && d[i+1] < 90) red++; return red; }""")
+            assert strip > 0
+            page.mouse.move(0, 0)
+            canvas.screenshot(path=str(shots / "year-chunkmap.png"))
+
+            # leave out the file with a scale_factor error with its × (pinned row) ...
+            page.locator(".vz-combine .vz-fl-scroll").evaluate("e => e.scrollTop = 0")
+            page.locator(".vz-combine .vz-fl-file.vz-fl-pinned", has_text="day_0500.nc").locator("button").click()
+            page.wait_for_function("(() => { const c = document.querySelectorAll('.vz-combine .vz-fl-finding');"
+                                   " return c.length === 2; })()", timeout=20_000)
+            # ... and the repeated day by typing its name + Enter
+            box_input = page.locator(".vz-combine .vz-name-box input")
+            box_input.fill("day_0300b.nc")
+            box_input.press("Enter")
+            page.wait_for_selector("button.vz-write-button:not([disabled])", timeout=20_000)
+            status = page.locator(".vz-combine .vz-combine-status").first.inner_text()
+            assert "left out day_0300b.nc" in status and "997 of 999 files" in status, status
+            assert page.locator(".vz-combine .vz-fl-head", has_text="Left out (2)").count() == 1
+            widget.screenshot(path=str(shots / "year-widget-ready.png"))
+            # the saved-state output is in the page but hidden where the widget runs
+            assert page.locator(".vz-combine-saved").count() >= 1
+            assert not page.locator(".vz-combine-saved").first.is_visible()
+
+            page.locator("button.vz-write-button").click()
+            target = root / "combined.json"
+            page.wait_for_function(
+                "Array.from(document.querySelectorAll('.vz-combine-ok')).some(e => e.textContent.includes('wrote'))",
+                timeout=20_000)
+            saved = b.save(nb_path)
+        finally:
+            b.close()
+
+    outs = saved["cells"][1]["outputs"]
+    state = "".join(outs[1]["data"]["text/html"])
+    assert "997 of 999 files along &#x27;time&#x27;" in state
+    assert "left out (2)" in state and "day_0500.nc" in state and "combined.json" in state
+    assert "day_0001.nc … day_0199.nc (199 files, in name order)" in state
+    import xarray as xr
+
+    import vz_jupyter as vz
+
+    got = vz.open(str(target))
+    assert got["air"].shape == (997, 16, 20)
+    with xr.open_dataset(root / "year" / "day_1000.nc") as last:
+        np.testing.assert_array_equal(got["air"].values[-1], last["air"].values[0])
+    assert not b.errors, "browser console errors:\n" + "\n".join(b.errors)
+
+
+def test_help_and_errors_as_a_user_sees_them(lab, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from vz_jupyter.sample_data import make_daily_archive
+
+    root: Path = lab["root"]
+    make_daily_archive(root / "one", 1)
+    nb = _notebook("%load_ext vz_jupyter", "%vz scan --help", "%vz?", "%vz scann data.nc", "%vz open one/day_001.nc")
+    for cell in nb["cells"][3:]:
+        cell["metadata"]["tags"] = ["raises-exception"]  # run-all goes on past these (they show UsageErrors)
+    (root / "help.ipynb").write_text(json.dumps(nb))
+    with sync_playwright() as p:
+        b = Browser(p, lab)
+        page = b.page
+        try:
+            b.run_notebook("help.ipynb")
+            page.wait_for_function("document.querySelectorAll('.jp-Cell')[4].querySelector('.jp-OutputArea-output')",
+                                   timeout=30_000)
+            b.wait_idle()
+            cells = page.locator(".jp-Cell")
+            scan_help = cells.nth(1).locator(".jp-OutputArea").inner_text()
+            assert "usage: %vz scan [-o NAME]" in scan_help and "files, globs or URLs" in scan_help
+            assert "required" not in scan_help
+            # %vz? shows the overview in the pager (an output in JupyterLab)
+            page.wait_for_function("document.body.innerText.includes('Examples:')", timeout=10_000)
+            body = page.locator("body").inner_text()
+            assert "%vz VERB --help" in body and "combine  the interactive combine widget" in body
+            typo = cells.nth(3).locator(".jp-OutputArea").inner_text()
+            assert "did you mean 'scan'?" in typo and "Traceback" not in typo
+            opened = cells.nth(4).locator(".jp-OutputArea").inner_text()
+            assert "this is a NetCDF3 classic data file, not references; scan it first" in opened, opened
+            page.screenshot(path=str(_shots(tmp_path) / "help.png"), full_page=True)
+        finally:
+            b.close()
+    assert not b.errors, "browser console errors:\n" + "\n".join(b.errors)

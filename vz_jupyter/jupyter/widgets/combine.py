@@ -202,6 +202,7 @@ class CombineWidget(W.VBox):
                                 layout=W.Layout(width="110px", min_width="110px", flex="0 0 auto"))
         self.w_write_status = W.HTML(_status_html(""), layout=W.Layout(width="100%"))
         self.w_write.add_class("vz-write-button")
+        self.w_name.add_class("vz-name-box")
         self.add_class("vz-combine")
         self.layout.max_width = "100%"
 

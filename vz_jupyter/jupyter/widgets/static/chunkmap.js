@@ -247,7 +247,9 @@ function render({ model, el: root }) {
     }
     if (d.strip) {
       const row = el("div", "vz-cmap-leg");
-      for (const [cls, label] of [[c.error, "file with an error"], [c.warn, "file with a warning"]]) {
+      const levels = new Set(d.strip);
+      for (const [lv, cls, label] of [[2, c.error, "file with an error"], [1, c.warn, "file with a warning"]]) {
+        if (!levels.has(lv)) continue;
         const sw = el("span", "vz-cmap-swatch");
         sw.style.background = cls;
         row.append(sw, el("span", "vz-cmap-stats", label));

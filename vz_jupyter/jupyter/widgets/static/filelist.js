@@ -155,6 +155,7 @@ function render({ model, el: root }) {
     } else if (r.kind === "file" || r.kind === "left") {
       if (r.level) row.classList.add(`vz-fl-${r.level}`);
       if (r.inRun) row.classList.add("vz-fl-inrun");
+      if (r.pinned) row.classList.add("vz-fl-pinned");
       row.dataset.id = String(r.id);
       if (r.kind === "file" && !r.pinned) {
         row.draggable = true;
@@ -167,8 +168,8 @@ function render({ model, el: root }) {
         row.addEventListener("dragend", () => { dragId = null; });
         dropTarget(row, r.id);
       }
-      if (r.level) row.append(el("span", "vz-fl-icon", r.level === "error" ? "✖" : "▲"));
       if (r.pos !== undefined) row.append(el("span", "vz-fl-pos", `#${fmtInt(r.pos + 1)}`));
+      row.append(el("span", "vz-fl-icon", r.level === "error" ? "✖" : r.level ? "▲" : ""));
       const name = el("span", "vz-fl-name", r.name);
       name.title = r.name;
       row.append(name);
