@@ -116,3 +116,16 @@ def test_every_tutorial_runs_in_the_binder_environment(binder_python, tmp_path):
         # the shell commands of the tutorials ran (no "command not found" printed instead)
         assert not any("not found" in s or "Traceback" in s for s in res["streams"]), (name, res["streams"])
     print({Path(p).name: r["seconds"] for p, r in result.items()})
+
+
+def test_readme_links_binder_once_with_a_marked_placeholder():
+    text = (ROOT / "README.md").read_text()
+    assert "[![Binder](https://mybinder.org/badge_logo.svg)][binder]" in text
+    defs = [line for line in text.splitlines() if line.startswith("[binder]: ")]
+    assert len(defs) == 1, defs  # one place to change
+    url = defs[0].split(": ", 1)[1]
+    assert url.startswith("https://mybinder.org/v2/gh/") and "/HEAD?urlpath=lab/tree/notebooks/" in url
+    notebook = url.split("urlpath=lab/tree/", 1)[1]
+    assert (ROOT / notebook).exists(), notebook
+    if "OWNER/REPO" in url:  # the placeholder is said to be one, next to it
+        assert "replace OWNER/REPO" in text
