@@ -84,7 +84,6 @@ def _parser() -> Parser:
                        help="a folder, file or URL prefix references may also read (repeatable)")
 
     p = add("scan")
-    allow(p)
     p.add_argument("paths", nargs="+", metavar="PATHS", help="files, globs or URLs")
     p.add_argument("-o", "--out", metavar="NAME", help="also store the result in this variable")
     p.add_argument("--group", help="HDF5/NetCDF4 group to scan")
@@ -94,7 +93,6 @@ def _parser() -> Parser:
                    help="a file or variable that cannot be read: raise, warn and skip it, or skip it silently "
                         "(default: unreadable files raise, unreferenceable variables are skipped with a warning)")
     p = add("info")
-    allow(p)
     p.add_argument("target", nargs="+", metavar="TARGET", help="reference files/folders, data files, or DS names")
     p = add("write")
     p.add_argument("ds", metavar="DS", help="variable holding one dataset")
@@ -102,13 +100,11 @@ def _parser() -> Parser:
     p.add_argument("--format", choices=FORMATS, help="output format (default: from the name)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous output of the same format")
     p = add("open")
-    allow(p)
     p.add_argument("target", metavar="TARGET", help="a reference file or folder (not a data file: scan that)")
     p.add_argument("-o", "--out", metavar="NAME", help="also store the dataset in this variable")
     p.add_argument("--raw", action="store_true", help="no CF decoding (raw stored values)")
     for verb in ("check", "concat", "sort"):
         p = add(verb)
-        allow(p)
         p.add_argument("inputs", nargs="+", metavar="DS|PATHS", help="dataset variables and/or files")
         p.add_argument("-o", "--out", metavar="NAME", help="also store the result in this variable")
         p.add_argument("--dim", required=verb != "sort", metavar="DIM", help="dimension to combine along")
@@ -121,12 +117,13 @@ def _parser() -> Parser:
     p.add_argument("paths", nargs="+", metavar="PATHS", help="files, globs or URLs")
     p.add_argument("--dim", metavar="DIM", help="dimension to combine along (guessed when left out)")
     p = add("plan")
-    allow(p)
     p.add_argument("target", metavar="DS|TARGET", help="dataset variable, reference file or data file")
     p.add_argument("selection", metavar="SELECTION", help='e.g. "air[0:10, :, 5]"')
     p.add_argument("-o", "--out", metavar="NAME", help="also store the plan in this variable")
     p = add("help")
     p.add_argument("topic", nargs="?", metavar="VERB", help="a verb")
+    for verb in ("scan", "info", "open", "check", "concat", "sort", "plan"):
+        allow(sub.choices[verb])
     return parser
 
 
