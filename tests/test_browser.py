@@ -210,11 +210,18 @@ class Browser:
             self.errors.append(f"console: {msg.text} @ {msg.location}")
 
     def run_notebook(self, name: str) -> None:
+        """Open ``name`` alone (a fresh workspace: earlier tests' notebooks stay closed),
+        in the light theme, and run all its cells."""
         page = self.page
-        page.goto(f"{self.lab['url']}/lab/tree/{name}?token={self.lab['token']}")
+        ws = name.replace(".", "-").replace("/", "-")
+        page.goto(f"{self.lab['url']}/lab/workspaces/{ws}/tree/{name}?reset&token={self.lab['token']}")
         page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)
         page.wait_for_selector(".jp-Notebook", timeout=20_000)
         page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=20_000)
+        page.wait_for_function("window.jupyterapp.commands.hasCommand('apputils:change-theme')", timeout=20_000)
+        if page.evaluate("document.body.dataset.jpThemeLight") != "true":
+            page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})")
+            page.wait_for_selector('body[data-jp-theme-light="true"]', state="attached", timeout=15_000)
         page.wait_for_function(
             "(() => { const w = window.jupyterapp.shell.currentWidget;"
             " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
@@ -403,7 +410,8 @@ def test_combine_widget_with_a_thousand_files_at_1000px(lab, tmp_path):
 
     from vz_jupyter.sample_data import make_daily_archive
 
-    root: Path = lab["root"]
+    root: Path = lab["root"] / "thousand"  # its own folder: the kernel writes combined.json here
+    root.mkdir()
     t0 = time.monotonic()
     # 1,000 days minus 2 missing, plus day 300 twice; day 500 packed with another scale_factor
     make_daily_archive(root / "year", 1000, scale_factor={500: 0.02}, skip=(200, 201), repeat=(300,))
@@ -419,14 +427,21 @@ def test_combine_widget_with_a_thousand_files_at_1000px(lab, tmp_path):
             # record the progress bar's widths as the page shows them
             page.add_init_script("""
                 window.__vzProgress = [];
-                new MutationObserver(() => {
-                    const bar = document.querySelector('.vz-combine .widget-hprogress .progress-bar');
-                    if (!bar) return;
-                    const w = bar.style.width, seen = window.__vzProgress;
-                    if (seen[seen.length - 1] !== w) seen.push(w);
-                }).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['style']});
+                // every width the bar had: a busy page applies several updates in one task, so the
+                // records' old values are kept too
+                new MutationObserver((records) => {
+                    const seen = window.__vzProgress;
+                    for (const r of records) {
+                        const t = r.target;
+                        if (!(t.classList && t.classList.contains('progress-bar') && t.closest('.vz-combine'))) continue;
+                        const old = /width:\s*([0-9.]+%)/.exec(r.oldValue || '');
+                        if (old) seen.push(old[1]);
+                        seen.push(t.style.width);
+                    }
+                }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                                      attributeFilter: ['style']});
             """)
-            b.run_notebook("year.ipynb")
+            b.run_notebook("thousand/year.ipynb")
             page.wait_for_selector('.vz-combine .vz-cmap[data-vz-drawn]:not([data-vz-drawn="0"])', timeout=90_000)
             # the progress bar moved while the 999 files were scanned
             widths = page.evaluate("window.__vzProgress")
@@ -491,12 +506,20 @@ def test_combine_widget_with_a_thousand_files_at_1000px(lab, tmp_path):
             page.locator(".vz-combine .vz-fl-scroll").evaluate("e => e.scrollTop = 0")
             page.locator(".vz-combine .vz-fl-file.vz-fl-pinned", has_text="day_0500.nc").locator("button").click()
             page.wait_for_function("(() => { const c = document.querySelectorAll('.vz-combine .vz-fl-finding');"
-                                   " return c.length === 2; })()", timeout=20_000)
+                                   " return c.length === 2; })()", timeout=60_000)
+            page.wait_for_function("document.querySelector('.vz-combine .vz-combine-status').textContent"
+                                   ".includes('left out day_0500.nc')", timeout=60_000)
             # ... and the repeated day by typing its name + Enter
             box_input = page.locator(".vz-combine .vz-name-box input")
             box_input.fill("day_0300b.nc")
             box_input.press("Enter")
-            page.wait_for_selector("button.vz-write-button:not([disabled])", timeout=20_000)
+            try:
+                page.wait_for_selector("button.vz-write-button:not([disabled])", timeout=60_000)
+            except Exception:
+                widget.screenshot(path=str(shots / "year-widget-enter-failed.png"))
+                print("STATUS", page.locator(".vz-combine .vz-combine-status").first.inner_text())
+                print("BOX", box_input.input_value())
+                raise
             status = page.locator(".vz-combine .vz-combine-status").first.inner_text()
             assert "left out day_0300b.nc" in status and "997 of 999 files" in status, status
             assert page.locator(".vz-combine .vz-fl-head", has_text="Left out (2)").count() == 1
@@ -547,7 +570,7 @@ def test_help_and_errors_as_a_user_sees_them(lab, tmp_path):
         try:
             b.run_notebook("help.ipynb")
             page.wait_for_function("document.querySelectorAll('.jp-Cell')[4].querySelector('.jp-OutputArea-output')",
-                                   timeout=30_000)
+                                   timeout=90_000)
             b.wait_idle()
             cells = page.locator(".jp-Cell")
             scan_help = cells.nth(1).locator(".jp-OutputArea").inner_text()
