@@ -378,6 +378,8 @@ def test_combine_widget_in_jupyterlab(lab, tmp_path):
             assert full == str(target)  # the whole path, selectable
             page.locator(".vz-combine").first.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "combine-written.png"), full_page=True)
+            page.wait_for_function("document.querySelector('.vz-combine-saved').textContent.includes('written:')",
+                                   timeout=20_000)
             saved = b.save(nb_path)
         finally:
             b.close()
@@ -425,7 +427,7 @@ def test_combine_widget_with_a_thousand_files_at_1000px(lab, tmp_path):
         page = b.page
         try:
             # record the progress bar's widths as the page shows them
-            page.add_init_script("""
+            page.add_init_script(r"""
                 window.__vzProgress = [];
                 // every width the bar had: a busy page applies several updates in one task, so the
                 // records' old values are kept too
@@ -520,8 +522,10 @@ def test_combine_widget_with_a_thousand_files_at_1000px(lab, tmp_path):
                 print("STATUS", page.locator(".vz-combine .vz-combine-status").first.inner_text())
                 print("BOX", box_input.input_value())
                 raise
+            page.wait_for_function("document.querySelector('.vz-combine .vz-combine-status').textContent"
+                                   ".includes('left out day_0300b.nc')", timeout=20_000)
             status = page.locator(".vz-combine .vz-combine-status").first.inner_text()
-            assert "left out day_0300b.nc" in status and "997 of 999 files" in status, status
+            assert "997 of 999 files" in status and "error" not in status, status
             assert page.locator(".vz-combine .vz-fl-head", has_text="Left out (2)").count() == 1
             widget.screenshot(path=str(shots / "year-widget-ready.png"))
             # the saved-state output is in the page but hidden where the widget runs
@@ -533,6 +537,9 @@ def test_combine_widget_with_a_thousand_files_at_1000px(lab, tmp_path):
             page.wait_for_function(
                 "Array.from(document.querySelectorAll('.vz-combine-ok')).some(e => e.textContent.includes('wrote'))",
                 timeout=20_000)
+            # the saved-state output follows (hidden here): wait for it before saving the notebook
+            page.wait_for_function("document.querySelector('.vz-combine-saved').textContent.includes('written:')",
+                                   timeout=20_000)
             saved = b.save(nb_path)
         finally:
             b.close()

@@ -426,30 +426,28 @@ class CombineWidget(W.VBox):
             return a
         raise VZError(f"{s}: not one of the scanned files")
 
-    def set_order(self, items: Sequence[Any]) -> None:
+    def set_order(self, items: Sequence[Any], *, notice: tuple[str, str] | None = None) -> None:
         """Use these files in this order: paths, display names or indices into the
-        scanned files. Files left out are not combined."""
+        scanned files. Files left out are not combined. ``notice`` (text, kind) is
+        said first in the status line."""
         paths = [self._resolve(i) for i in items]
         if len(set(paths)) != len(paths):
             raise VZError("a file is named twice in the order")
         self.files = paths
-        self.refresh()
+        self.refresh(notice=notice)
 
     def remove(self, item: Any) -> None:
         """Leave one file out of the combine."""
         p = self._resolve(item)
-        self.set_order([f for f in self.files if f != p])
-        self.notice = (f"left out {self.label_of[p]} (bring it back from the Left out list)", "info")
-        self._show_status_from_state()
+        self.set_order([f for f in self.files if f != p],
+                       notice=(f"left out {self.label_of[p]} (bring it back from the Left out list)", "info"))
 
     def include(self, item: Any, position: int | None = None) -> None:
         """Bring a scanned file (back) into the combine, at the end by default."""
         p = self._resolve(item)
         order = [f for f in self.files if f != p]
         order.insert(len(order) if position is None else position, p)
-        self.set_order(order)
-        self.notice = (f"brought back {self.label_of[p]}", "info")
-        self._show_status_from_state()
+        self.set_order(order, notice=(f"brought back {self.label_of[p]}", "info"))
 
     def move(self, item: Any, before: Any = None) -> None:
         """Move a file in the combine to just before another (to the end when None)."""
@@ -484,14 +482,11 @@ class CombineWidget(W.VBox):
             warnings.simplefilter("always", TiedSortKeysWarning)
             ordered = core_sort(dsets, by=by) if pattern is None else core_sort(dsets, pattern=pattern)
         path_of = {id(ds): p for p, ds in self.datasets.items()}
-        self.set_order([path_of[id(ds)] for ds in ordered])
         ties = [str(w.message) for w in caught if issubclass(w.category, TiedSortKeysWarning)]
         how = f"pattern {pattern}" if pattern is not None else by
-        if ties:
-            self.notice = (f"sorted by {how}, but {ties[0]}", "warn")
-        else:
-            self.notice = (f"sorted {len(self.files):,} files by {how}", "ok")
-        self._show_status_from_state()
+        notice = ((f"sorted by {how}, but {ties[0]}", "warn") if ties
+                  else (f"sorted {len(ordered):,} files by {how}", "ok"))
+        self.set_order([path_of[id(ds)] for ds in ordered], notice=notice)
 
     def _sort_from_controls(self) -> None:
         how = self.w_sort_by.value
@@ -507,11 +502,12 @@ class CombineWidget(W.VBox):
                 raise VZError("choose a concat dimension first (sorting uses its coordinate values)")
             self.sort(by=self.dim)
 
-    def refresh(self) -> None:
-        """Re-run check and the preview for the current order and dim."""
+    def refresh(self, *, notice: tuple[str, str] | None = None) -> None:
+        """Re-run check and the preview for the current order and dim (``notice``:
+        what the action that asked for it did, said first in the status line)."""
         with self._lock:
             self.error = None
-            self.notice = None
+            self.notice = notice
             self.report = None
             self.combined = None
             self.preview_error = None
@@ -651,9 +647,7 @@ class CombineWidget(W.VBox):
         elif action == "include":
             self.include(path("id"))
         elif action == "include-all":
-            self.set_order(list(self.files) + self.left_out)
-            self.notice = ("brought back every file left out", "info")
-            self._show_status_from_state()
+            self.set_order(list(self.files) + self.left_out, notice=("brought back every file left out", "info"))
         elif action == "move":
             self.move(path("id"), path("before"))
         else:
