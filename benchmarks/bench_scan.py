@@ -343,21 +343,22 @@ def main_wide(a, tools) -> int:
                 print(f"{t}: FAILED\n{e}", file=sys.stderr)
     rows = []
     for label, res in results.items():
-        floor = res.get("h5py_floor", {}).get("seconds")
+        floor = res.get("h5py_floor", {})
         for t in TOOLS:
             if t not in res:
                 continue
             r = res[t]
             if "error" in r:
-                rows.append([label, t, "failed", "", ""])
+                rows.append([label, t, "failed", "", "", ""])
                 continue
-            ratio = r["seconds"] / floor if floor else None
+            ratio = r["seconds"] / floor["seconds"] if floor.get("seconds") else None
+            ratio_cpu = r["cpu_seconds"] / floor["cpu_seconds"] if floor.get("cpu_seconds") else None
             rows.append([label, "h5py floor (ref.)" if t == "h5py_floor" else t, f"{r['seconds']:.2f}",
-                         f"{r['cpu_seconds']:.2f}", C.fmt_ratio(ratio)])
+                         f"{r['cpu_seconds']:.2f}", C.fmt_ratio(ratio), C.fmt_ratio(ratio_cpu)])
     print()
     print(f"wide-file scan — {a.wide} variables per file, best of {a.repeat} — {info['date']}, {info['cpus']} CPUs, "
           f"load average {info.get('loadavg', '?')}")
-    print(C.format_table(rows, ["file", "tool", "s/file", "CPU s", "x h5py floor"]))
+    print(C.format_table(rows, ["file", "tool", "s/file", "CPU s", "x h5py floor", "(CPU)"]))
     path = C.write_results("scan-wide", {"benchmark": "scan-wide", "machine": info, "n_vars": a.wide,
                                          "repeat": a.repeat, "results": results})
     print(f"results: {os.path.relpath(path, C.ROOT)}")
