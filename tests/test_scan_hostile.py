@@ -239,3 +239,16 @@ def test_remote_style_scan_error_names_the_file(tmp_path):
     with pytest.raises(ScanError) as e:
         scan_file(str(p))
     assert str(e.value).startswith(str(p)) and "\n" not in str(e.value)
+
+
+def test_absurd_shapes_of_strings_and_compounds_do_not_overflow(tmp_path):
+    """2**64 elements: sizes are computed with Python ints (numpy's int64 product
+    wraps to 0 and would let a read of everything through)."""
+    path = tmp_path / "absurd.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("s", shape=(2**32, 2**32), chunks=(1, 1), dtype=h5py.string_dtype())
+        f.create_dataset("c", shape=(2**32, 2**32), chunks=(1, 1), dtype=[("a", "<i2"), ("b", "<f8")])
+    ds = scan_file(str(path), errors="skip")
+    reasons = dict(ds.skipped)
+    assert "18,446,744,073,709,551,616 values are too many" in reasons["s"]
+    assert "18,446,744,073,709,551,616 chunks" in reasons["c"]

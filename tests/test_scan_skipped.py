@@ -24,7 +24,7 @@ import pytest
 import vz_jupyter as vz
 from vz_jupyter.cli import main as cli_main
 from vz_jupyter.core.errors import ScanError, SkippedFileWarning, SkippedVariableWarning, UnsupportedFeature
-from vz_jupyter.core.scan import scan, scan_file
+from vz_jupyter.core.scan import scan_file
 
 from _plain_xarray import plain_xarray
 

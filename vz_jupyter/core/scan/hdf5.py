@@ -25,7 +25,6 @@ import pickle
 import re
 import select
 import signal
-import time
 from typing import Any
 
 import numpy as np
@@ -870,7 +869,7 @@ class _Scanner:
                     maxshape = dsid.get_space().get_simple_extent_dims(True)
                     if all(n == s or m == h5s.UNLIMITED or m >= n for n, s, m in zip(new, shape, maxshape)):
                         shape = new
-            nbytes = int(np.prod(chunks, dtype=np.int64)) * dtype.itemsize
+            nbytes = math.prod(chunks) * dtype.itemsize
             codecs = filter_codecs(dcpl, dtype, nbytes)
             manifest = self._chunked_manifest(v, dsid, shape, chunks, codecs)
         else:
@@ -934,7 +933,7 @@ class _Scanner:
         if why_not:
             self.skipped.append((v.name, reason if why_not in reason else f"{reason}; {why_not}"))
             return None
-        n = int(np.prod(v.shape, dtype=np.int64))
+        n = math.prod(v.shape)  # Python ints: a hostile shape must not overflow
         nbytes = n * dtype.itemsize
         if nbytes > self.inline_threshold or (dtype.hasobject and n > MAX_VLEN_VALUES):
             self.skipped.append((
@@ -1137,7 +1136,7 @@ class _Scanner:
 
     def _vlen_str_var(self, v: _Var, dims, attrs) -> VArray:
         shape = v.shape
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)  # Python ints: a hostile shape must not overflow
         if size > MAX_VLEN_VALUES:
             raise _Skip(
                 f"variable-length strings: {size:,} values are too many to inline (limit {MAX_VLEN_VALUES:,})",
