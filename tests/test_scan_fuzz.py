@@ -83,6 +83,10 @@ def _fuzz(harness: str, seeds: list[Path], seconds: float, tmp: Path, classify) 
             break
         for a in found:
             kind = classify(a, tmp)
+            if kind != "known":  # keep it where a later run (or pytest's tmp rotation) cannot remove it
+                keep = Path(os.environ.get("VZ_FUZZ_FINDINGS", FUZZ / "findings"))
+                keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(a, keep / f"{harness[:-3]}-{a.name}")
             (known if kind == "known" else new).append({"input": str(a), "why": kind})
         if new:
             break
