@@ -173,7 +173,7 @@ def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
         f"<div class=\"vz-mono\" title=\"{escape(tip_dtype)}\">{escape(dtype_text(v.dtype))}</div>"
         f"<div class=\"vz-mono\" title=\"chunk shape; grid {escape(_tuple(v.grid))}\">{escape(_tuple(v.chunks))}</div>"
         f"<div class=\"vz-num\" title=\"grid {escape(_tuple(v.grid))}\">{escape(format_int(m.n_chunks))}</div>"
-        f"<div class=\"vz-mono vz-wrap-ok\" title=\"{escape(shorten(codec_json, 300))}\">"
+        f"<div class=\"vz-mono\" title=\"{escape(shorten(codec_json, 300))}\">"
         f"{escape(shorten(v.codec_summary() or 'none', 40))}</div>"
         f"<div class=\"vz-num\" title=\"stored (encoded) / decoded bytes\">{escape(format_bytes(stored))}"
         f" <span class=\"vz-muted\">/ {escape(format_bytes(v.nbytes))}</span></div>"
@@ -353,6 +353,16 @@ def _formats(ds: VDataset) -> str:
     return ", ".join(sorted({s.format for s in ds.sources if s.format})) or "?"
 
 
+def _common_folder(paths: Sequence[str]) -> str:
+    """The folder (ending in ``/``) every path is in, when there is more than one path."""
+    import posixpath
+
+    if len(paths) < 2 or any("://" in p or not p.startswith("/") for p in paths):
+        return ""
+    folder = posixpath.commonpath(paths)
+    return "" if folder in ("", "/") or folder in paths else folder.rstrip("/") + "/"
+
+
 def _list_rows(dsets: Sequence[VDataset], totals, max_rows: int):
     """Table rows: one per dataset for short lists; for long ones, one per run of
     consecutive files whose names ascend and that look alike (format, number of
@@ -367,9 +377,11 @@ def _list_rows(dsets: Sequence[VDataset], totals, max_rows: int):
 
     if len(dsets) <= 12:
         rows = []
+        folder = _common_folder([label_of(d) for d in dsets])
         for i, d in enumerate(dsets):
             p = label_of(d)
-            label = Safe(f"<span class=\"vz-mono\" title=\"{escape(p)}\">{escape(shorten(p, 80))}</span>")
+            shown = p[len(folder):] if folder and p.startswith(folder) else p
+            label = Safe(f"<span class=\"vz-mono\" title=\"{escape(p)}\">{escape(shorten(shown, 80))}</span>")
             rows.append([i, label, _formats(d), format_int(len(d.variables)), format_int(totals[i][0]),
                          format_bytes(totals[i][1]), format_int(len(d.skipped)) if d.skipped else ""])
         return rows, len(rows)
@@ -415,6 +427,10 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
              f"{flags}</div>"]
     rows, n_rows = _list_rows(dsets, totals, max_rows)
     what = "datasets" if len(dsets) <= 12 else "runs of files"
+    folder = _common_folder([d.sources[0].path if len(d.sources) == 1 else "" for d in dsets])
+    if folder:
+        parts.append(f"<div class=\"vz-muted\">files in <span class=\"vz-mono\" title=\"{escape(folder)}\">"
+                     f"{escape(shorten(folder, 120))}</span></div>")
     parts.append(table(["#", "file", "format", "variables", "chunks", "stored", "skipped"], rows,
                        max_rows=max_rows, total_rows=n_rows, what=what, numeric=(3, 4, 5, 6)))
     full = []

@@ -37,8 +37,8 @@ VERBS = {
     "concat": ("join datasets along a dimension (refuses while check finds errors)",
                "%vz concat dsets --dim time -o combined"),
     "combine": ("the interactive combine widget: order, check, preview, write", "%vz combine data/*.nc --dim time"),
-    "write": ("write references: kerchunk JSON or Parquet, or an Icechunk repository (--overwrite replaces "
-              "only an earlier output of the same format, never a source)", "%vz write combined archive.json"),
+    "write": ("write references: kerchunk JSON or Parquet, or Icechunk (never over a source)",
+              "%vz write combined archive.json"),
     "open": ("open references as an xarray.Dataset", "%vz open archive.json -o xds"),
     "plan": ("show what reading a selection will fetch, before reading it", '%vz plan combined "air[0:10, :, 5]"'),
     "help": ("this overview, or one verb's help", "%vz help scan"),

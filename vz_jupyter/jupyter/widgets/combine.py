@@ -834,11 +834,12 @@ class CombineWidget(W.VBox):
 
         status, kind = self._status_from_state()
         names = [self.label_of.get(p, p) for p in self.files]
-        flagged = {p for p in self._flags()}
+        flagged = self._flags()
         breaks = [k for k, p in enumerate(self.files) if p in flagged]
         items = []
         for run in file_runs(names, breaks=breaks)[:200]:
-            mark = " ✖" if run.count == 1 and self.files[run.start] in flagged else ""
+            level = flagged.get(self.files[run.start], ("", ""))[0] if run.count == 1 else ""
+            mark = " ✖" if level == "error" else " ▲" if level == "warning" else ""
             what = f" ({run.count:,} files, in name order)" if run.count > 1 else ""
             items.append(f"<li>{escape(run_label(run))}{escape(what)}{mark}</li>")
         left = self.left_out
