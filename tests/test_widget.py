@@ -416,6 +416,10 @@ def test_canvas_payload_sanitised(tmp_path):
     for html_text in (w.static_html(), w.canvas.fallback_html, w.w_report.value, w.w_write_status.value):
         assert "<img src=x" not in html_text
     assert "&lt;img src=x onerror=alert(1)&gt;" in w.static_html()
+    # the file list and the saved-state output carry it as data / escaped text too
+    assert w.w_files.data["names"] == [nasty.replace("\x1b", "\N{REPLACEMENT CHARACTER}")]
+    saved = w._saved_bundle()["text/html"]
+    assert "<img src=x" not in saved and "&lt;img src=x onerror=alert(1)&gt;" in saved
     # long names are bounded
     long = canvas_payload(w.combined["air"], title="t" * 5000)
     assert len(long["title"]) <= 300
