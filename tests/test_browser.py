@@ -356,6 +356,7 @@ def test_combine_widget_in_jupyterlab(lab, tmp_path):
             page.evaluate("window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
             page.wait_for_selector('body[data-jp-theme-light="false"]', state="attached", timeout=15_000)
             page.wait_for_selector('.vz-cmap[data-vz-theme="dark"]', state="attached", timeout=10_000)
+            page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=30_000)  # theme switch done
             bg = page.evaluate("""() => {
                 const c = document.querySelector('.vz-combine .vz-cmap-canvas');
                 return Array.from(c.getContext('2d').getImageData(0, 0, 1, 1).data);
