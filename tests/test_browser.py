@@ -446,10 +446,16 @@ def test_combine_widget_with_a_thousand_files_at_1000px(lab, tmp_path):
             """)
             b.run_notebook("thousand/year.ipynb")
             page.wait_for_selector('.vz-combine .vz-cmap[data-vz-drawn]:not([data-vz-drawn="0"])', timeout=90_000)
-            # the progress bar moved while the 999 files were scanned
+            page.wait_for_selector(".vz-combine .vz-fl[data-vz-files='999']", timeout=30_000)
+            # the progress bar moves while the 999 files are scanned (Rescan: the view is surely there)
+            page.evaluate("window.__vzProgress.length = 0")
+            page.locator(".vz-combine button", has_text="Rescan").click()
+            page.wait_for_function("(() => { const p = window.__vzProgress, i = p.lastIndexOf('0%');"
+                                   " return i >= 0 && p.slice(i + 1).includes('100%'); })()", timeout=90_000)
             widths = page.evaluate("window.__vzProgress")
             partial = [w for w in widths if w.endswith("%") and 0 < float(w[:-1]) < 100]
             assert partial, f"no progress seen during the scan: {widths}"
+            page.wait_for_selector("button.vz-combine-rescan:not([disabled])", timeout=60_000)
             page.wait_for_selector(".vz-combine .vz-fl[data-vz-files='999']", timeout=30_000)
             widget = page.locator(".vz-combine").first
             box = widget.bounding_box()

@@ -203,6 +203,7 @@ class CombineWidget(W.VBox):
         self.w_write_status = W.HTML(_status_html(""), layout=W.Layout(width="100%"))
         self.w_write.add_class("vz-write-button")
         self.w_name.add_class("vz-name-box")
+        self.w_rescan.add_class("vz-combine-rescan")
         self.add_class("vz-combine")
         self.layout.max_width = "100%"
 
