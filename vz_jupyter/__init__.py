@@ -37,7 +37,8 @@ from .core.opening import open
 from .core.scan import scan, scan_file
 from .core.serialize import serialize, write
 from .core.sort import sort
-from .core.check import Finding, Report, check
+from .core.check import Finding, Report
+from .core.append import AppendReport, append, check
 from .core.concat import combine, combine_nested, concat, merge, stack
 from .core.plan import ReadPlan, plan
 from . import display as _display  # noqa: F401,E402  (registers the renderers core objects use)

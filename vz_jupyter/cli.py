@@ -100,12 +100,43 @@ def build_parser(prog: str = "vz") -> Parser:
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     _add_allow(p)
 
+    p = sub.add_parser("append", help="check new files against an archive, then append them atomically",
+                       description="Append FILES to the references TARGET (kerchunk JSON, a parquet folder or an "
+                       "Icechunk repository) along --dim: the new files are sorted and checked against the archive "
+                       "first; with any error nothing is written. Reads no source file of the archive.")
+    add_append_args(p)
+    _add_allow(p)
+
     p = sub.add_parser("plan", help="show what reading a selection will fetch")
     p.add_argument("target", help="reference file/folder or data file")
     p.add_argument("selection", help='e.g. "air[0:10, 5:20, 3]"')
     p.add_argument("--execute", action="store_true", help="also run the plan and report bytes moved")
     _add_allow(p)
     return parser
+
+
+def add_append_args(p) -> None:
+    """The arguments of ``vz append`` (shared with ``%vz append``)."""
+    p.add_argument("target", help="the archive: .json, .parquet folder or .icechunk repository")
+    p.add_argument("files", nargs="+", help="new files, globs or URLs")
+    p.add_argument("--dim", required=True, help="dimension to append along")
+    p.add_argument("--dry-run", action="store_true", help="only check and show the report; write nothing")
+    p.add_argument("--keep-order", action="store_true", help="append in the order given (default: sorted along --dim)")
+    p.add_argument("--read-archive", action="store_true",
+                   help="also read the archive's values that are not inlined (from its source files) to compare them")
+    p.add_argument("--branch", default="main", help="Icechunk branch to commit to (default main)")
+    p.add_argument("--message", help="Icechunk commit message (default: names the files)")
+    p.add_argument("--errors", choices=["raise", "warn", "skip"], default=None,
+                   help="unreadable new files: as for scan; skip also leaves out files already in the archive")
+
+
+def append_kwargs(args, allowed_roots) -> dict:
+    """Keyword arguments of :func:`vz_jupyter.append` from parsed ``append`` arguments."""
+    kw = {"errors": args.errors, "sort": not args.keep_order, "read_archive": args.read_archive,
+          "allowed_roots": allowed_roots, "branch": args.branch}
+    if not args.dry_run and args.message:
+        kw["message"] = args.message
+    return kw
 
 
 def _scan_kwargs(args) -> dict:
@@ -207,6 +238,26 @@ def cmd_combine(args, out) -> int:
     return 0
 
 
+def cmd_append(args, out) -> int:
+    from .core.append import append, check_append
+
+    kw = append_kwargs(args, args.allow)
+    if args.dry_run:
+        report = check_append(args.target, args.files, dim=args.dim, **kw)
+        out.write(repr(report) + "\n")
+        verdict = "the append would be refused" if report.has_errors else "the append would go ahead"
+        out.write(f"nothing written (--dry-run): {verdict}\n")
+        return 1 if report.has_errors else 0
+    try:
+        report = append(args.target, args.files, dim=args.dim, **kw)
+    except CheckFailed as e:
+        out.write(repr(e.report) + "\n")
+        out.write(f"nothing written to {args.target}: check found errors\n")
+        return 1
+    out.write(repr(report) + "\n")
+    return 0
+
+
 def cmd_plan(args, out) -> int:
     from .core.plan import plan
 
@@ -234,7 +285,8 @@ def _show_warnings(caught, err) -> None:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-COMMANDS = {"scan": cmd_scan, "info": cmd_info, "check": cmd_check, "combine": cmd_combine, "plan": cmd_plan}
+COMMANDS = {"scan": cmd_scan, "info": cmd_info, "check": cmd_check, "combine": cmd_combine, "append": cmd_append,
+            "plan": cmd_plan}
 
 
 class TerminalText:

@@ -408,6 +408,7 @@ def check(
     fix_time: bool = True,
     read_coords: bool = True,
     compare_bytes: int = DEFAULT_COMPARE_BYTES,
+    unread: Sequence[int] = (),
 ) -> Report:
     """Check that ``dsets`` (in this order) combine into one consistent dataset.
 
@@ -416,13 +417,16 @@ def check(
     ``fix_time`` tells the check that differing time units along ``dim`` will be
     fixed by re-encoding the combined coordinate (a warning); without it they are
     an error. ``read_coords`` allows reading small coordinates that are not
-    inlined (one read per file) to compare their values.
+    inlined (one read per file) to compare their values; ``unread`` lists the
+    positions of datasets never read that way (an archive being appended to:
+    its sources are not touched, only its inlined values are compared).
     """
     if kind not in ("concat", "stack", "merge"):
         raise VZError(f"kind must be 'concat', 'stack' or 'merge', not {kind!r}")
     dsets = list(dsets)
     labels = [dataset_label(ds) for ds in dsets]
     c = _Checker(dsets, labels, dim, kind, fix_time, read_coords, compare_bytes)
+    c.unread = frozenset(unread)
     if kind != "merge" and not dim:
         raise VZError(f"check(kind={kind!r}) needs the dimension to combine along (dim=...)")
     if not dsets:
@@ -444,6 +448,10 @@ class _Checker:
         self.compare_bytes = compare_bytes
         self.findings: list[Finding] = []
         self.twice: set[int] = set()
+        self.unread: frozenset[int] = frozenset()
+
+    def may_read(self, i: int) -> bool:
+        return self.read and i not in self.unread
 
     def add(self, severity, code, message, variable=None, files=(), fix=None):
         self.findings.append(Finding(severity, code, message, variable, tuple(files), fix))
@@ -603,7 +611,7 @@ class _Checker:
         if not decoded_time and fps[0] is None and all(
                 v.manifest.equals(first.manifest) and v.codecs == first.codecs for _, v in items[1:]):
             return
-        ref = _values_of(first, self.compare_bytes, self.read)
+        ref = _values_of(first, self.compare_bytes, self.may_read(first_i))
         if ref is None:
             self.add("info", "not-compared",
                      f"values of {name!r} were not compared between files ({first.nbytes} bytes, not inlined); "
@@ -628,7 +636,7 @@ class _Checker:
             if fp is not None and fp in by_fp:
                 keyed.append((i, by_fp[fp]))
                 continue
-            vals = _values_of(v, self.compare_bytes, self.read)
+            vals = _values_of(v, self.compare_bytes, self.may_read(i))
             if vals is None:
                 continue
             keyed.append((i, key_of(v, vals)))
@@ -778,7 +786,7 @@ class _Checker:
         unread = []
         for i in have:
             var = D[i].variables[dim]
-            vals = _values_of(var, TIME_FIX_MAX_BYTES, self.read)
+            vals = _values_of(var, TIME_FIX_MAX_BYTES, self.may_read(i))
             if vals is None:
                 unread.append(L[i])
                 continue

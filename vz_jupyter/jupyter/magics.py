@@ -37,6 +37,8 @@ VERBS = {
     "concat": ("join datasets along a dimension (refuses while check finds errors)",
                "%vz concat dsets --dim time -o combined"),
     "combine": ("the interactive combine widget: order, check, preview, write", "%vz combine data/*.nc --dim time"),
+    "append": ("check new files against an archive, then append them atomically (--dry-run: only check)",
+               "%vz append archive.parquet new/*.nc --dim time"),
     "write": ("write references: kerchunk JSON or Parquet, or Icechunk (never over a source)",
               "%vz write combined archive.json"),
     "open": ("open references as an xarray.Dataset", "%vz open archive.json -o xds"),
@@ -116,13 +118,18 @@ def _parser() -> Parser:
     p = add("combine")
     p.add_argument("paths", nargs="+", metavar="PATHS", help="files, globs or URLs")
     p.add_argument("--dim", metavar="DIM", help="dimension to combine along (guessed when left out)")
+    p = add("append")
+    from ..cli import add_append_args
+
+    add_append_args(p)
+    p.add_argument("-o", "--out", metavar="NAME", help="also store the report in this variable")
     p = add("plan")
     p.add_argument("target", metavar="DS|TARGET", help="dataset variable, reference file or data file")
     p.add_argument("selection", metavar="SELECTION", help='e.g. "air[0:10, :, 5]"')
     p.add_argument("-o", "--out", metavar="NAME", help="also store the plan in this variable")
     p = add("help")
     p.add_argument("topic", nargs="?", metavar="VERB", help="a verb")
-    for verb in ("scan", "info", "open", "check", "concat", "sort", "plan"):
+    for verb in ("scan", "info", "open", "check", "concat", "sort", "append", "plan"):
         allow(sub.choices[verb])
     return parser
 
@@ -345,6 +352,18 @@ class VzMagics(Magics, Configurable):
             # a mistyped dimension is a usage error now, not a widget with no dimension
             self._check_dim(args.dim, [scan_file(paths[0])])
         return CombineWidget(paths, dim=args.dim)
+
+    def _do_append(self, args):
+        from ..cli import append_kwargs
+        from ..core.append import append, check_append
+
+        kw = append_kwargs(args, self._allowed(args))
+        files = []
+        for item in args.files:  # a name holding scanned datasets, or paths
+            obj = self._lookup(item)
+            files.extend(obj if isinstance(obj, (list, tuple)) else [obj] if obj is not None else [item])
+        verb = check_append if args.dry_run else append
+        return self._store(args.out, verb(args.target, files, dim=args.dim, **kw))
 
     def _do_plan(self, args):
         from ..core.plan import plan

@@ -410,7 +410,55 @@ def _changed(shown: str, kept: str | None = None) -> WriteError:
     return WriteError(f"{shown}: changed by someone else while writing; not replaced")
 
 
-def _place(st: Staging, shown: str, overwrite: bool, sources: SourceGuard | None) -> None:
+def _place_expected(st: Staging, shown: str, expect) -> None:
+    """Replace the target only if it is still the object fingerprinted as
+    ``expect`` (the version an append read): a compare-and-swap."""
+    def now():
+        try:
+            return fingerprint(os.lstat(st.target))
+        except FileNotFoundError:
+            raise WriteError(f"{shown}: removed by someone else while appending; nothing written") from None
+
+    if now() != expect:
+        raise _changed(shown)
+    if rename2(st.out, st.target, EXCHANGE):
+        try:
+            displaced = fingerprint(os.lstat(st.out))
+        except OSError:  # pragma: no cover
+            displaced = None
+        if displaced == expect:
+            remove(st.out)
+            return
+        if rename2(st.out, st.target, EXCHANGE):
+            raise _changed(shown)
+        st.keep = True  # pragma: no cover - a third party changed it twice
+        raise _changed(shown, st.out)  # pragma: no cover
+    if st.kind == "file":
+        os.replace(st.out, st.target)  # pragma: no cover - only without renameat2
+        return
+    os.rename(st.target, st.old)
+    try:
+        displaced = fingerprint(os.lstat(st.old))
+    except OSError:  # pragma: no cover
+        displaced = None
+    if displaced != expect:
+        try:
+            place_new(st.old, st.target, is_dir=True)
+        except OSError:
+            st.keep = True
+            raise _changed(shown, st.old) from None
+        raise _changed(shown)
+    try:
+        place_new(st.out, st.target, is_dir=True)
+    except OSError:  # something appeared there meanwhile: keep what was ours aside, say where
+        st.keep = True
+        raise _changed(shown, st.old) from None
+    remove(st.old)
+
+
+def _place(st: Staging, shown: str, overwrite: bool, sources: SourceGuard | None, expect=None) -> None:
+    if expect is not None:
+        return _place_expected(st, shown, expect)
     is_dir = st.kind == "dir"
     for _ in range(8):
         try:
@@ -493,6 +541,7 @@ def write_output(
     overwrite: bool = False,
     sources: SourceGuard | None = None,
     precheck: bool = True,
+    expect=None,
 ) -> str:
     """Build an output of format ``fmt`` with ``fill(path)`` (``kind`` "file":
     the file at ``path`` exists, empty; "dir": the folder exists, empty) and
@@ -501,7 +550,9 @@ def write_output(
     ``target``. Nothing is left behind when anything fails or a signal stops
     it; OS errors become one-line WriteErrors. ``precheck=False`` when the
     caller has just called :func:`check_target` itself (the rules are applied
-    again, race-free, when the output is moved into place)."""
+    again, race-free, when the output is moved into place). ``expect`` (a
+    :class:`~.outputs.Fingerprint`): replace only that object -- the version
+    an append read; anything else there, or nothing, is refused."""
     shown = os.fspath(target)
     path = resolve_target(shown)
     if precheck:
@@ -525,7 +576,7 @@ def write_output(
                 raise WriteError(f"{shown}: {e}") from None
             with guard.critical():
                 try:
-                    _place(st, shown, overwrite, sources)
+                    _place(st, shown, overwrite, sources, expect)
                 except OSError as e:
                     raise _os_error(shown, e) from None
                 guard.done = True

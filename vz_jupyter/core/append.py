@@ -1,0 +1,548 @@
+"""Keep an archive current: append new files to existing references, checked
+first, written atomically.
+
+    report = vz.append("archive.parquet", "incoming/2026-12-*.nc", dim="time")
+    report = vz.check("archive.parquet", "incoming/*.nc", dim="time")   # the same, nothing written
+
+The archive (kerchunk JSON, a kerchunk parquet folder or an Icechunk
+repository) is read as a light view without touching any of its source files
+(:mod:`vz_jupyter.core.archive`); the new files are scanned, sorted along
+``dim`` and checked against it with :func:`~vz_jupyter.core.check.check`
+(dtype, codecs, chunk shapes, fill values, CF packing, time units, order,
+overlaps and gaps with the archive's coordinate, variables missing on either
+side), plus what only an append can get wrong:
+
+* a file already in the archive (an error naming it, or left out with
+  ``errors="skip"``);
+* an archive whose last chunk along ``dim`` is partial: a regular chunk grid
+  cannot continue after it (refused, with the reason);
+* time units: variables stored inlined (coordinates) are rewritten whole with
+  the new values re-encoded into the archive's units; a time variable stored as
+  chunk rows in the source files cannot be re-encoded, so other units there
+  are refused;
+* values of the archive not stored inline (its ``lat`` in the first source
+  file, say) are not read: the report says what could not be compared
+  (``read_archive=True`` reads them).
+
+An error in the report means nothing is written: :func:`append` raises
+:class:`~vz_jupyter.core.errors.CheckFailed` carrying the report and the target
+is left byte for byte as it was. Otherwise the archive grows in one atomic step
+(a swapped-in JSON file or parquet folder, one Icechunk commit naming the
+files), under a lock that refuses a concurrent append to the same target.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from .archive import Archive, VarChange, can_rewrite_whole, grid_of, norm_path, open_archive, raw_inline
+from .cf import time_encoding
+from .check import Finding, Report
+from .check import check as _check
+from .check import COORD_INLINE_MAX_BYTES, concat_inline_reason
+from .errors import CheckFailed, VZError
+from .model import Source, VDataset
+
+
+def _base(p: str) -> str:
+    return os.path.basename(str(p).rstrip("/")) or str(p)
+
+
+def _names(paths: Sequence[str], limit: int = 3) -> str:
+    names = [_base(p) for p in paths]
+    return ", ".join(names) if len(names) <= limit else f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+class AppendReport(Report):
+    """The report of :func:`append` (or of :func:`check` on an archive): every
+    finding of the check, plus what was appended (``appended``), left out
+    (``left_out``: files already in the archive with ``errors="skip"``),
+    whether anything was ``written``, the extent along ``dim`` before and
+    after, and for Icechunk the new ``snapshot`` id."""
+
+    def __init__(self, findings, *, dim: str, files, target: str, format: str, appended=(), left_out=(),
+                 before: int | None = None, after: int | None = None):
+        super().__init__(findings, dim=dim, kind="concat", files=files)
+        self.target = target
+        self.format = format
+        self.appended: tuple[str, ...] = tuple(appended)
+        self.left_out: tuple[str, ...] = tuple(left_out)
+        self.before = before
+        self.after = after
+        self.written = False
+        self.snapshot: str | None = None
+
+    def what(self) -> str:
+        return f"append of {_plural(len(self.appended), 'file')} to {_base(self.target)} along {self.dim!r}"
+
+    def _extent(self) -> str:
+        if self.before is None or self.after is None:
+            return ""
+        return f" ({self.dim} {self.before:,} → {self.after:,})"
+
+    def summary_line(self) -> str:
+        nw = len(self.warnings)
+        codes = ", ".join(dict.fromkeys(f.code for f in self.warnings))
+        warn = _plural(nw, "warning") + (f" ({codes})" if nw else "")
+        if self.written:
+            return (f"appended {_plural(len(self.appended), 'file')} to {self.target} along {self.dim!r}"
+                    f"{self._extent()}: 0 errors, {warn}")
+        if not self.has_errors and not self.appended:
+            why = f" ({_plural(len(self.left_out), 'file')} already in it)" if self.left_out else ""
+            return f"nothing to append to {self.target}{why}"
+        if not self.has_errors:
+            return (f"check passed for {self.what()}{self._extent()}: 0 errors, {warn}, "
+                    f"{_plural(len(self.infos), 'note')}; nothing written yet")
+        return super().summary_line()
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d.update(kind="append", target=self.target, format=self.format, appended=list(self.appended),
+                 left_out=list(self.left_out), written=self.written, snapshot=self.snapshot,
+                 before=self.before, after=self.after)
+        return d
+
+
+# -- inputs ---------------------------------------------------------------------------
+def _new_datasets(files, *, errors, allowed_roots, storage_options, executor) -> list[VDataset]:
+    if isinstance(files, VDataset):
+        return [files]
+    if isinstance(files, (list, tuple)) and files and all(isinstance(f, VDataset) for f in files):
+        return list(files)
+    from .scan import scan
+
+    kw: dict[str, Any] = {"errors": errors, "allowed_roots": allowed_roots, "storage_options": storage_options}
+    if executor is not None:
+        kw["executor"] = executor
+    return list(scan(files, **kw))
+
+
+def _in_archive(path: str, paths: frozenset) -> bool:
+    p = norm_path(path)
+    if p in paths:
+        return True
+    if "://" not in p:
+        try:
+            return os.path.realpath(p) in paths
+        except OSError:  # pragma: no cover
+            return False
+    return False
+
+
+def _whole_input(ds: VDataset, arc: Archive, dim: str, add) -> VDataset:
+    """``ds`` with the variables the archive keeps whole decoded to one raw
+    inlined chunk each, as the archive's view holds them (so the check
+    compares like with like, and concat rewrites them whole)."""
+    changed = {}
+    for name in arc.whole:
+        v = ds.variables.get(name)
+        if v is None or dim not in v.dims:
+            continue
+        if v.nbytes > COORD_INLINE_MAX_BYTES or v.dtype.kind in "OUSV" or v.dtype.fields is not None:
+            continue  # left as it is: the check reports what does not fit
+        try:
+            changed[name] = _as_archive_dtype(raw_inline(v), arc.view.variables[name])
+        except VZError as e:
+            add("error", "unreadable", f"{name!r} of {_base(ds.sources[0].path) if ds.sources else '?'} cannot be "
+                "read to append it to the archive's inlined values: " + str(e), name,
+                [s.path for s in ds.sources[:1]])
+    if not changed:
+        return ds
+    vs = dict(ds.variables)
+    vs.update(changed)
+    return ds.replace(variables=vs)
+
+
+def _as_archive_dtype(v, a):
+    """A raw inlined ``v`` in the dtype of the archive's ``a`` when every value
+    converts exactly (e.g. float64 hours into kerchunk's int64 time), so the
+    whole rewrite keeps the archive's dtype; else ``v`` as it is (the check
+    then reports the dtype)."""
+    from .cf import inline_values_var
+
+    if v.dtype == a.dtype or v.dtype.kind not in "iuf" or a.dtype.kind not in "iuf":
+        return v
+    vals = np.frombuffer(v.manifest.inline[0], dtype=v.dtype).reshape(v.shape)
+    with np.errstate(all="ignore"):
+        conv = vals.astype(a.dtype)
+        exact = np.array_equal(conv.astype(v.dtype), vals) if np.isfinite(vals).all() else False
+    return inline_values_var(v.replace(fill_value=a.fill_value), conv) if exact else v
+
+
+def _fill_as_kerchunk_keeps_it(view: VDataset, new: list[VDataset]) -> VDataset:
+    """kerchunk keeps a file's ``_FillValue`` as the zarr ``fill_value`` and
+    drops the attribute; xarray masks with it all the same. Where the archive
+    has no ``_FillValue`` attribute and its zarr fill value is every new file's
+    ``_FillValue``, the view says so, so the check does not take one mask for
+    two."""
+    from .check import _hkey
+
+    changed = {}
+    for name, a in view.variables.items():
+        if "_FillValue" in a.attrs or a.fill_value is None:
+            continue
+        theirs = [ds.variables[name].attrs.get("_FillValue") for ds in new if name in ds.variables]
+        if theirs and all(t is not None and _hkey(t) == _hkey(a.fill_value) for t in theirs):
+            changed[name] = a.replace(attrs={**dict(a.attrs), "_FillValue": theirs[0]})
+    if not changed:
+        return view
+    return view.replace(variables={**dict(view.variables), **changed})
+
+
+# -- the check ------------------------------------------------------------------------
+class _Prepared:
+    def __init__(self, arc: Archive, dim: str):
+        self.arc = arc
+        self.dim = dim
+        self.findings: list[Finding] = []
+        self.new: list[VDataset] = []
+        self.left_out: list[str] = []
+        self.changes: list[VarChange] = []
+        self.files: list[str] = []
+
+    def add(self, severity, code, message, variable=None, files=(), fix=None):
+        self.findings.append(Finding(severity, code, message, variable, tuple(files), fix))
+
+
+def _seconds(var) -> "np.ndarray | None":
+    """Values of a coordinate as rounded seconds (CF time) or floats; None
+    when they cannot be had cheaply (not inlined, too big, not numbers)."""
+    from .cf import decode_to_seconds, read_values
+
+    if var.dtype.kind not in "iuf" or var.nbytes > COORD_INLINE_MAX_BYTES:
+        return None
+    try:
+        sec, _ = decode_to_seconds(read_values(var, max_bytes=COORD_INLINE_MAX_BYTES).ravel(), var.attrs)
+    except VZError:
+        return None
+    sec = np.asarray(sec, dtype=np.float64)
+    return np.round(sec, 3)
+
+
+def _already(prep: _Prepared, new: list[VDataset], errors) -> list[VDataset]:
+    """Leave out (``errors="skip"``) or refuse new files the archive holds
+    already: the same path, or every value of the ``dim`` coordinate already
+    in the archive's (the same file under another name, or a file whose
+    chunks were all inlined so no path names it)."""
+    arc, dim = prep.arc, prep.dim
+    a = arc.view.variables.get(dim)
+    have = _seconds(a) if a is not None and a.dims[:1] == (dim,) and not a.manifest.n_referenced else None
+    keep, by_path, by_value = [], [], []
+    for ds in new:
+        h = [s.path for s in ds.sources if _in_archive(s.path, arc.paths)]
+        if h:
+            by_path.extend(h)
+            continue
+        v = ds.variables.get(dim)
+        mine = _seconds(v) if have is not None and v is not None and v.dims[:1] == (dim,) else None
+        if mine is not None and mine.size and np.isin(mine, have).all():
+            by_value.extend(s.path for s in ds.sources[:1])
+            continue
+        keep.append(ds)
+    name = _base(arc.target)
+    for hits, what in ((by_path, f"already in {name}"),
+                       (by_value, f"already in {name}: every {dim!r} value of "
+                                  f"{'it' if len(by_value) == 1 else 'each'} is there (the same data, another name?)")):
+        if not hits:
+            continue
+        if errors == "skip":
+            prep.left_out.extend(hits)
+            prep.add("info", "already-appended", f"{_plural(len(hits), 'file')} {what} left out: {_names(hits)}",
+                     None, hits)
+        else:
+            prep.add("error", "already-appended", f"{_names(hits)} {'is' if len(hits) == 1 else 'are'} {what}",
+                     None, hits, fix="leave them out, or pass errors='skip' (CLI: --errors skip) to leave out "
+                                     "files that are already in the archive")
+    return keep
+
+
+def _sorted(new: list[VDataset], dim: str) -> list[VDataset]:
+    if len(new) < 2 or not all(dim in ds.variables for ds in new):
+        return new
+    from .sort import sort
+
+    try:
+        return list(sort(new, by=dim))
+    except VZError:
+        return new  # the check names what is wrong (calendars, unreadable times)
+
+
+def _core_findings(prep: _Prepared, rep: Report, read_archive: bool) -> None:
+    """The check's findings, with the archive's own problems worded for an append."""
+    arc, label = prep.arc, prep.arc.label
+    unread = set() if read_archive else {n for n, v in arc.view.variables.items() if v.manifest.n_referenced}
+    rows_partial = {n for n in arc.tails if _archive_partial(arc, n) is not None}
+    for f in rep.findings:
+        if f.code == "partial-chunk" and label in f.files and f.variable in rows_partial:
+            continue  # said below with the archive's real length
+        if f.code == "not-compared" and f.variable in unread:
+            v = arc.view.variables[f.variable]
+            if prep.dim in v.dims:
+                prep.add("warning", "archive-not-read",
+                         f"{f.variable!r} of {_base(arc.target)} is stored in its source files, which an append does "
+                         f"not read: order, gaps and overlaps of the new files with the archive were not checked",
+                         f.variable, [label], fix="pass read_archive=True to read its last chunk")
+            else:
+                prep.add("warning", "archive-not-read",
+                         f"{f.variable!r} of {_base(arc.target)} is stored in its source files, which an append does "
+                         f"not read: the new files' {f.variable!r} was not compared with the archive's",
+                         f.variable, [label], fix=f"pass read_archive=True to compare them (reads {v.nbytes:,} bytes "
+                                                  f"of the archive's first file)")
+            continue
+        prep.findings.append(f)
+
+
+def _archive_partial(arc: Archive, name: str) -> tuple[int, int] | None:
+    v = arc.view.variables[name]
+    axis = v.dims.index(arc.dim)
+    length, c = arc.shapes[name][axis], v.chunks[axis]
+    return (length, c) if c and length % c else None
+
+
+def _rows_rules(prep: _Prepared, new: list[VDataset], fix_time: bool) -> None:
+    """What only chunk rows appended after the archive's last one must obey."""
+    arc, dim = prep.arc, prep.dim
+    for name in sorted(arc.tails):
+        a = arc.view.variables[name]
+        axis = a.dims.index(dim)
+        part = _archive_partial(arc, name)
+        if part is not None:
+            length, c = part
+            prep.add("error", "partial-chunk",
+                     f"{name!r} of {_base(arc.target)} is chunked by {c} along {dim!r} but the archive's length is "
+                     f"{length:,}: its last chunk is partial, and a regular chunk grid cannot continue after a partial "
+                     f"chunk", name, [arc.label],
+                     fix=f"start a new archive from the next file, or rebuild this one from files chunked by a divisor "
+                         f"of their length along {dim!r} (e.g. nccopy -c {dim}/1)")
+        items = [ds.variables[name] for ds in new if name in ds.variables]
+        if len(items) != len(new) or not items:
+            continue  # a missing variable: the check reports it
+        if any(v.dims != a.dims for v in items):
+            continue  # reported as different dimensions
+        c = a.chunks[axis]
+        coord = a.dims == (name,) or name in arc.view.coords
+        if concat_inline_reason([a, *items], coord=coord, fix_time=fix_time):
+            # the check assumed these would be decoded and inlined; as chunk rows they must fit the grid
+            bad = [(ds, v) for ds, v in zip(new[:-1], items[:-1]) if v.chunks[axis] == c and v.shape[axis] % c]
+            if bad:
+                files = [ds.sources[0].path for ds, _ in bad if ds.sources]
+                prep.add("error", "partial-chunk",
+                         f"{name!r} is chunked by {c} along {dim!r} but {_names(files)} "
+                         f"{'has' if len(files) == 1 else 'have'} a length that is not a multiple of {c}: a regular "
+                         f"chunk grid cannot hold a partial chunk before the last file", name, files,
+                         fix="put the short file last, or append it on its own after the others")
+            odd = [ds.sources[0].path for ds, v in zip(new, items) if v.chunks[axis] != c and ds.sources]
+            if odd and not any(f.code == "chunks" and f.variable == name for f in prep.findings):
+                prep.add("error", "chunks", f"chunk length of {name!r} along {dim!r} differs from the archive's ({c}) "
+                         f"in {_names(odd)}", name, odd,
+                         fix="a regular chunk grid needs one chunk length: rewrite those files with the archive's "
+                             "chunking")
+        enc = time_encoding(a.attrs)
+        if enc:
+            odd = [ds.sources[0].path for ds, v in zip(new, items)
+                   if time_encoding(v.attrs) and time_encoding(v.attrs)[0] != enc[0] and ds.sources]
+            if odd:
+                prep.findings = [f for f in prep.findings if not (f.code == "time-units" and f.variable == name
+                                                                  and f.severity == "warning")]
+                prep.add("error", "time-units",
+                         f"time units of {name!r} in {_names(odd)} differ from the archive's ({enc[0]!r}); the "
+                         f"archive keeps {name!r} as chunk rows in its source files, so new values cannot be "
+                         f"re-encoded into its units", name, odd,
+                         fix=f"rewrite those files with units {enc[0]!r}")
+        last = items[-1]
+        if last.chunks[axis] == c and c and (last.shape[axis] % c) and part is None:
+            prep.add("warning", "ends-partial",
+                     f"after this append {name!r} ends in a partial chunk along {dim!r} (the last file has length "
+                     f"{last.shape[axis]}, chunk length {c}): later appends to this archive will be refused",
+                     name, [new[-1].sources[0].path] if new[-1].sources else [],
+                     fix="if more files will follow, append files whose length is a multiple of the chunk length")
+
+
+def _plan(prep: _Prepared, new: list[VDataset], fix_time: bool) -> None:
+    """The changes to make: chunk rows, whole rewrites, new variables."""
+    from .concat import concat, join_manifests
+
+    arc, dim = prep.arc, prep.dim
+    names = list(arc.view.variables) + [n for ds in new for n in ds.variables if n not in arc.view.variables]
+    seen: set[str] = set()
+    whole: list[str] = []
+    for name in names:
+        if name in seen:
+            continue
+        seen.add(name)
+        a = arc.view.variables.get(name)
+        if a is None:
+            first = next(ds.variables[name] for ds in new if name in ds.variables)
+            if dim not in first.dims:
+                prep.changes.append(VarChange(name, "add", first, first.shape))
+            continue
+        if dim not in a.dims:
+            continue
+        if name in arc.whole:
+            whole.append(name)
+            continue
+        axis = a.dims.index(dim)
+        items = [ds.variables[name] for ds in new]
+        added = sum(v.shape[axis] for v in items)
+        shape = list(arc.shapes[name])
+        shape[axis] += added
+        rows_shape = list(a.shape)
+        rows_shape[axis] = added
+        rows = join_manifests([v.manifest for v in items], axis)
+        var = a.replace(shape=tuple(rows_shape), manifest=rows)
+        row0 = grid_of(arc.shapes[name], a.chunks)[axis]
+        prep.changes.append(VarChange(name, "rows", var, tuple(shape), axis, row0))
+    if not whole:
+        return
+    sub = [VDataset({n: arc.view.variables[n] for n in whole}, sources=arc.view.sources)]
+    sub += [VDataset({n: ds.variables[n] for n in whole}, sources=ds.sources) for ds in new]
+    try:
+        piece = concat(sub, dim, check=False, fix_time=fix_time)
+    except VZError as e:
+        prep.add("error", "whole-rewrite", f"the archive's inlined variables cannot be extended: {e}", None, [])
+        return
+    for n in whole:
+        v = piece.variables[n]
+        if not (v.manifest.n_chunks == 1 and v.manifest.n_inline == 1 and can_rewrite_whole(v)):
+            prep.add("error", "whole-rewrite",
+                     f"{n!r} is stored inlined in {_base(arc.target)}; appended it would be {v.nbytes:,} bytes, "
+                     f"more than an append rewrites inline ({COORD_INLINE_MAX_BYTES:,})", n, [arc.label],
+                     fix="rebuild the archive with vz.concat (large coordinates are then referenced, not inlined)")
+            continue
+        prep.changes.append(VarChange(n, "whole", v, v.shape))
+
+
+def prepare(arc: Archive, new: list[VDataset], *, errors=None, sort: bool = True, fix_time: bool = True,
+            read_archive: bool = False) -> tuple[AppendReport, list[VarChange], list[VDataset]]:
+    """Check ``new`` against the archive ``arc``; returns the report, the
+    changes to write (empty when the report has errors) and the new datasets
+    in the order they are appended."""
+    dim = arc.dim
+    prep = _Prepared(arc, dim)
+    new = _already(prep, list(new), errors)
+    new = _sorted(new, dim)
+    checked = [_whole_input(ds, arc, dim, prep.add) for ds in new]
+    if checked:
+        view = arc.view if arc.format == "icechunk" else _fill_as_kerchunk_keeps_it(arc.view, checked)
+        rep = _check([view, *checked], dim, kind="concat", fix_time=fix_time,
+                     unread=() if read_archive else (0,))
+        _core_findings(prep, rep, read_archive)
+        _rows_rules(prep, checked, fix_time)
+    appended = [s.path for ds in new for s in ds.sources]
+    before = arc.length
+    added = 0
+    for ds in checked:
+        v = next((v for v in ds.variables.values() if dim in v.dims), None)
+        added += v.shape[v.dims.index(dim)] if v is not None else 0
+    if checked and not any(f.severity == "error" for f in prep.findings):
+        _plan(prep, checked, fix_time)
+    report = AppendReport(prep.findings, dim=dim, files=[arc.label, *appended], target=arc.target, format=arc.format,
+                          appended=appended, left_out=prep.left_out, before=before,
+                          after=None if before is None else before + added)
+    return report, ([] if report.has_errors else prep.changes), checked
+
+
+# -- public ------------------------------------------------------------------------------
+def _for_writing(changes: list[VarChange], sources) -> list[VarChange]:
+    from dataclasses import replace
+
+    from .access import for_writing
+
+    if not changes:
+        return changes
+    clean = for_writing(VDataset({c.name: c.var for c in changes}, sources=tuple(sources)))
+    return [replace(c, var=clean.variables[c.name]) for c in changes]
+
+
+def append(target: str | os.PathLike, files, dim: str, *, errors: str | None = None, sort: bool = True,
+           fix_time: bool = True, read_archive: bool = False, allowed_roots=None, storage_options: dict | None = None,
+           executor=None, branch: str = "main", message: str | None = None) -> AppendReport:
+    """Append ``files`` (paths, globs or URLs; or scanned datasets) to the
+    archive ``target`` along ``dim``; returns the :class:`AppendReport`.
+
+    The new files are scanned, sorted along ``dim`` (``sort=False`` keeps the
+    order given) and checked against the archive (see the module doc). When
+    the report has an error, nothing is written: :class:`CheckFailed` is raised
+    with it, and the target is left as it was. Otherwise the archive grows in
+    one atomic step: a kerchunk JSON file rewritten and swapped in; a parquet
+    folder rebuilt beside it (untouched record files hard-linked, not
+    rewritten) and swapped in; an Icechunk repository gets one commit on
+    ``branch`` whose message (or ``message``) names the files.
+
+    ``errors``: as for :func:`vz.scan` for the new files; ``"skip"`` also
+    leaves out files already in the archive (otherwise an error). Only one
+    append to a target runs at a time: a second one is refused at once, and
+    one that finds the target changed under it writes nothing.
+    ``read_archive=True`` also reads the archive's values that are not
+    inlined (from its source files) to compare them with the new files'.
+    """
+    new = _new_datasets(files, errors=errors, allowed_roots=allowed_roots, storage_options=storage_options,
+                        executor=executor)
+    new_paths = [s.path for ds in new for s in ds.sources]
+    with open_archive(target, dim, lock=True, allowed_roots=allowed_roots, branch=branch, new_paths=new_paths) as arc:
+        report, changes, ordered = prepare(arc, new, errors=errors, sort=sort, fix_time=fix_time,
+                                           read_archive=read_archive)
+        if report.has_errors:
+            raise CheckFailed(report, f"{os.fspath(target)}: nothing appended: {report.summary_line()}")
+        if not report.appended:
+            return report
+        sources = [s for ds in ordered for s in ds.sources]
+        changes = _for_writing(changes, sources)
+        _write(arc, changes, sources, report, message)
+    return report
+
+
+def _write(arc: Archive, changes: list[VarChange], sources: list[Source], report: AppendReport, message) -> None:
+    from .serialize.outputs import SourceGuard
+
+    paths = [s.path for s in sources]
+    guard = SourceGuard(paths)
+    if arc.format == "kerchunk-json":
+        from .serialize.kerchunk_json_append import write_json_append
+
+        write_json_append(arc, changes, paths, sources=guard)
+    elif arc.format == "kerchunk-parquet":
+        from .serialize.kerchunk_parquet_append import write_parquet_append
+
+        write_parquet_append(arc, changes, paths, sources=guard)
+    else:
+        from .serialize.icechunk_append import write_icechunk_append
+
+        report.snapshot = write_icechunk_append(arc, changes, sources, paths, message)
+    report.written = True
+
+
+def check_append(target: str | os.PathLike, files, dim: str | None = None, *, errors: str | None = None,
+                 sort: bool = True, fix_time: bool = True, read_archive: bool = False, allowed_roots=None,
+                 storage_options: dict | None = None, executor=None, branch: str = "main") -> AppendReport:
+    """What :func:`append` would report, without writing (no lock taken)."""
+    if not dim:
+        raise VZError("checking files against an archive needs the dimension to append along (dim=...)")
+    new = _new_datasets(files, errors=errors, allowed_roots=allowed_roots, storage_options=storage_options,
+                        executor=executor)
+    with open_archive(target, dim, lock=False, allowed_roots=allowed_roots, branch=branch) as arc:
+        report, _, _ = prepare(arc, new, errors=errors, sort=sort, fix_time=fix_time, read_archive=read_archive)
+    return report
+
+
+def check(dsets, *args, **kwargs) -> Report:
+    """Check before combining or appending.
+
+    - ``check(dsets, dim="time")``: can these datasets (in this order) be
+      combined? See :func:`vz_jupyter.core.check.check`.
+    - ``check("archive.parquet", "incoming/*.nc", dim="time")``: can these files
+      be appended to that archive? The report :func:`append` would give,
+      nothing written (see :func:`check_append`).
+    """
+    if isinstance(dsets, (str, os.PathLike)):
+        return check_append(dsets, *args, **kwargs)
+    return _check(dsets, *args, **kwargs)
+
+
+__all__ = ["append", "check", "check_append", "prepare", "AppendReport"]

@@ -1,0 +1,377 @@
+"""An existing reference set opened for appending (see :mod:`vz_jupyter.core.append`).
+
+``open_archive(target, dim)`` recognises the format of ``target`` (kerchunk
+JSON, a kerchunk parquet folder, an Icechunk repository), optionally locks it
+against other appenders, and reads it as a *view*: a :class:`VDataset` holding
+what :func:`~vz_jupyter.core.check.check` needs and nothing that grows with the
+archive (the JSON format excepted: one file is read whole by nature):
+
+- variables not along ``dim``: whole (their size does not grow with the archive);
+- variables along ``dim`` stored inlined (coordinates, small): whole, decoded to
+  raw values -- an append rewrites them whole, re-encoded into the archive's
+  units when the new files count time differently;
+- other variables along ``dim``: their last chunk row only (the *tail*); an
+  append adds chunk rows after it.
+
+No source file of the archive is opened: values are only taken from inlined
+chunks (and an Icechunk repository's own chunks). The paths the archive
+references come from its path tables, for "already in the archive".
+
+Locking: ``lock=True`` takes an exclusive ``flock`` on the target (the JSON
+file, the parquet folder, the repository folder) without waiting -- a second
+appender is refused at once -- and remembers the identity of what it locked,
+so the write can refuse to replace anything else (compare-and-swap).
+"""
+from __future__ import annotations
+
+import math
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import VZError, WriteError
+from .model import INLINE, MAX_PATH_ID, MISSING, Manifest, Source, VArray, VDataset
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+#: variables along the dim with at most this many chunks are read whole
+FULL_READ_CHUNKS = 4096
+#: inlined variables along the dim up to this size are rewritten whole by an append
+WHOLE_MAX_BYTES = 64 * 2**20
+
+FORMAT_LABELS = {
+    "kerchunk-json": "kerchunk JSON references",
+    "kerchunk-parquet": "kerchunk parquet references",
+    "icechunk": "an Icechunk repository",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class VarChange:
+    """What an append does to one variable.
+
+    ``kind``: ``"rows"`` adds chunk rows along ``axis`` starting at chunk row
+    ``row0`` (``var`` is the added part only: its shape is the added extent,
+    its manifest the new chunk rows); ``"whole"`` rewrites the variable
+    (``var`` is complete); ``"add"`` adds a variable the archive lacks.
+    ``shape`` is the variable's full shape afterwards.
+    """
+
+    name: str
+    kind: str
+    var: VArray
+    shape: tuple[int, ...]
+    axis: int | None = None
+    row0: int = 0
+
+
+@dataclass(eq=False)
+class Archive:
+    """An archive opened for checking or appending (see the module doc)."""
+
+    target: str  # as the user gave it
+    path: str  # resolved
+    format: str
+    dim: str
+    view: VDataset
+    #: full shapes of the archive's variables (the view holds tails of some)
+    shapes: dict[str, tuple[int, ...]]
+    #: along-dim variables given whole (inlined, rewritten whole by an append)
+    whole: frozenset[str]
+    #: along-dim variables given as their last chunk row
+    tails: frozenset[str]
+    #: the archive's full variables where they were read whole (JSON), else the view's
+    full: Mapping[str, VArray]
+    #: source paths the archive references (normalised, not resolved through links)
+    paths: frozenset[str]
+    #: identity of the locked version (None without a lock)
+    fingerprint: Any = None
+    #: format-specific state for the writer (parsed JSON, .zmetadata, Icechunk session, ...)
+    payload: dict = field(default_factory=dict)
+    _fd: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.view.sources[0].path
+
+    @property
+    def length(self) -> int | None:
+        """The archive's extent along ``dim`` (None when no variable has it)."""
+        for name, shape in self.shapes.items():
+            v = self.view.variables[name]
+            if self.dim in v.dims:
+                return shape[v.dims.index(self.dim)]
+        return None
+
+    def close(self) -> None:
+        """Release the lock (and any Icechunk session)."""
+        self.payload.pop("session", None)
+        if self._fd is not None:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# -- locking and recognising -------------------------------------------------------------
+_RD = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _lock(path: str, shown: str, is_dir: bool, lock: bool) -> tuple[int, Any]:
+    """An open descriptor on ``path`` (flocked when ``lock``) and the
+    fingerprint of what it opened, which is what is at ``path`` now."""
+    from .serialize.outputs import fingerprint
+
+    flags = _RD | (getattr(os, "O_DIRECTORY", 0) if is_dir else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        raise WriteError(f"{shown}: cannot open it ({e.strerror or e})") from None
+    try:
+        if lock and fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WriteError(f"{shown}: another append to it is in progress; nothing written") from None
+            except OSError:  # pragma: no cover - no locks on this file system: the compare-and-swap still guards
+                pass
+        fp = fingerprint(os.fstat(fd))
+        try:
+            now = fingerprint(os.lstat(path))
+        except OSError:
+            now = None
+        if now != fp:
+            raise WriteError(f"{shown}: replaced by someone else while it was opened; nothing written")
+        return fd, fp
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def detect_format(path: str, shown: str) -> str:
+    """The format of the archive at ``path`` (its content decides; the name only
+    breaks no tie), or a one-line refusal saying what is there."""
+    from .serialize.outputs import describe
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise WriteError(f"{shown}: no archive there to append to; create it first "
+                         f"(vz.write(vz.concat(...), target), or: vz combine FILES --dim D -o TARGET)") from None
+    except OSError as e:
+        raise WriteError(f"{shown}: cannot look at it ({e.strerror or e})") from None
+    if stat.S_ISREG(st.st_mode):
+        return "kerchunk-json"
+    if stat.S_ISDIR(st.st_mode):
+        if os.path.lexists(os.path.join(path, ".zmetadata")):
+            return "kerchunk-parquet"
+        if os.path.isdir(os.path.join(path, "refs")) and os.path.isdir(os.path.join(path, "snapshots")):
+            return "icechunk"
+    raise WriteError(f"{shown}: not an archive to append to: it is {describe(path)}; "
+                     f"append extends kerchunk JSON or parquet references or an Icechunk repository")
+
+
+def _not_archive(shown: str, path: str, fmt: str) -> WriteError:
+    from .serialize.outputs import describe
+
+    return WriteError(f"{shown}: not an archive to append to: it is {describe(path)}, not {FORMAT_LABELS[fmt]}")
+
+
+# -- views ----------------------------------------------------------------------------
+def fully_inlined(var: VArray) -> bool:
+    m = var.manifest
+    return m.n_chunks > 0 and m.n_inline > 0 and m.n_inline + m.n_missing == m.n_chunks
+
+
+def can_rewrite_whole(var: VArray) -> bool:
+    """An inlined variable along the dim that an append decodes and rewrites whole."""
+    return (fully_inlined(var) and var.dtype.kind not in "OUSV" and var.dtype.fields is None
+            and var.nbytes <= WHOLE_MAX_BYTES)
+
+
+def raw_inline(var: VArray) -> VArray:
+    """``var`` decoded and held as one raw inlined chunk in native byte order
+    (its stored values, CF attributes kept). Reads only what is inlined unless
+    the variable has references."""
+    from .cf import inline_values_var, read_values
+
+    values = read_values(var, max_bytes=max(WHOLE_MAX_BYTES, var.nbytes))
+    if values.dtype.byteorder not in "=|":
+        values = values.astype(values.dtype.newbyteorder("="))
+    return inline_values_var(var, values)
+
+
+def tail(var: VArray, axis: int) -> VArray:
+    """The last chunk row of ``var`` along ``axis`` (shape: what that row holds)."""
+    m = var.manifest
+    g = m.grid
+    if g[axis] == 0:
+        return var
+    r = g[axis] - 1
+    sl = tuple(slice(r, r + 1) if k == axis else slice(None) for k in range(len(g)))
+    pid, off, ln = (np.array(a[sl]) for a in (m.path_id, m.offset, m.length))
+    inline: dict[int, bytes] = {}
+    if m.inline:
+        keys = np.fromiter(m.inline.keys(), dtype=np.int64)
+        idx = np.array(np.unravel_index(keys, g))
+        keep = idx[axis] == r
+        if keep.any():
+            idx = idx[:, keep]
+            idx[axis] = 0
+            tg = tuple(1 if k == axis else n for k, n in enumerate(g))
+            for k, new in zip(keys[keep].tolist(), np.ravel_multi_index(tuple(idx), tg).tolist()):
+                inline[new] = m.inline[k]
+    shape = list(var.shape)
+    shape[axis] = var.shape[axis] - r * var.chunks[axis]
+    return var.replace(shape=tuple(shape), manifest=Manifest(m.paths, pid, off, ln, inline).compact_paths())
+
+
+def view_of(variables: Mapping[str, VArray], dim: str, *, attrs, coords, label: str, fmt: str,
+            skipped=(), tails_given: frozenset = frozenset()) -> tuple[VDataset, frozenset, frozenset]:
+    """The check view of an archive's variables (see the module doc); returns
+    ``(view, whole, tails)``. ``tails_given``: variables already given as tails."""
+    out: dict[str, VArray] = {}
+    whole, tails = set(), set()
+    for name, v in variables.items():
+        if dim not in v.dims:
+            out[name] = v
+            continue
+        axis = v.dims.index(dim)
+        if name not in tails_given and can_rewrite_whole(v):
+            try:
+                out[name] = raw_inline(v)
+                whole.add(name)
+                continue
+            except VZError:
+                pass  # not decodable here: appended by chunk rows like the rest
+        out[name] = v if name in tails_given else tail(v, axis)
+        tails.add(name)
+    view = VDataset(out, attrs=dict(attrs), coords=tuple(coords),
+                    sources=(Source(label, format=FORMAT_LABELS[fmt]),), skipped=tuple(skipped))
+    return view, frozenset(whole), frozenset(tails)
+
+
+def norm_path(p: str, base: str | None = None) -> str:
+    """A referenced path as a comparable local path (``file://`` stripped,
+    relative paths joined to ``base``, normalised; links not resolved)."""
+    p = str(p)
+    if p.startswith("file://"):
+        p = p[len("file://"):]
+    if "://" in p:
+        return p
+    p = os.path.expanduser(p)
+    if not os.path.isabs(p) and base is not None:
+        p = os.path.join(base, p)
+    return os.path.normpath(os.path.abspath(p))
+
+
+# -- opening --------------------------------------------------------------------------
+def open_archive(target: str | os.PathLike, dim: str, *, lock: bool = False, allowed_roots=None,
+                 branch: str = "main", new_paths=()) -> Archive:
+    """Open the archive at ``target`` for checking (``lock=False``) or for an
+    append (``lock=True``: see the module doc). ``new_paths``: the files about
+    to be appended (an Icechunk repository declares their folders as virtual
+    chunk containers for the session). Close it (or use ``with``)."""
+    from .serialize.outputs import resolve_target
+
+    shown = os.fspath(target)
+    if "://" in shown:
+        raise WriteError(f"{shown}: append writes local reference sets only (a remote archive cannot be locked)")
+    path = resolve_target(shown)
+    fmt = detect_format(path, shown)
+    fd, fp = _lock(path, shown, fmt != "kerchunk-json", lock)
+    try:
+        if fmt == "kerchunk-json":
+            arc = _open_json(fd, path, shown, dim, allowed_roots)
+        elif fmt == "kerchunk-parquet":
+            from .serialize.kerchunk_parquet_append import open_parquet_archive
+
+            arc = open_parquet_archive(path, shown, dim, allowed_roots)
+        else:
+            from .serialize.icechunk_append import open_icechunk_archive
+
+            arc = open_icechunk_archive(path, shown, dim, branch=branch, writable=lock, new_paths=new_paths)
+    except BaseException:
+        os.close(fd)
+        raise
+    arc.fingerprint = fp
+    arc._fd = fd
+    return arc
+
+
+def _open_json(fd: int, path: str, shown: str, dim: str, allowed_roots) -> Archive:
+    from .access import Confinement, confined, recorded_roots
+    from .scan.refs import _from_refs_dict, _loads
+    from .serialize.outputs import kerchunk_refs_ok
+
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):  # pragma: no cover - detect_format saw a regular file
+        raise _not_archive(shown, path, "kerchunk-json")
+    chunks = []
+    pos = 0
+    while pos < st.st_size:
+        block = os.pread(fd, min(1 << 26, st.st_size - pos), pos)
+        if not block:
+            break
+        chunks.append(block)
+        pos += len(block)
+    raw = b"".join(chunks)
+    try:
+        obj = _loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise _not_archive(shown, path, "kerchunk-json") from None
+    if not kerchunk_refs_ok(obj):
+        raise _not_archive(shown, path, "kerchunk-json")
+    if obj.get("gen"):
+        raise WriteError(f"{shown}: references with 'gen' entries are not appended to (their keys are generated "
+                         f"when read); write them out as plain references first")
+    conf = Confinement.for_references(path, recorded_roots(obj), allowed_roots)
+    with confined(conf):
+        full = _from_refs_dict(obj, path, None)
+    view, whole, tails = view_of(full.variables, dim, attrs=full.attrs, coords=full.coords, label=shown,
+                                 fmt="kerchunk-json", skipped=full.skipped)
+    paths = frozenset(norm_path(p) for v in full.variables.values() for p in v.manifest.paths)
+    return Archive(shown, path, "kerchunk-json", dim, view, {n: v.shape for n, v in full.variables.items()},
+                   whole, tails, dict(full.variables), paths, payload={"refs": obj})
+
+
+# -- small shared helpers for the writers --------------------------------------------------
+def chunk_rows(var: VArray, axis: int) -> int:
+    return var.manifest.grid[axis]
+
+
+def leading_layout(grid: tuple[int, ...], axis: int) -> bool:
+    """True when adding chunk rows along ``axis`` keeps the C-order numbers of
+    the existing chunks (every axis before it has one chunk)."""
+    return all(g == 1 for g in grid[:axis])
+
+
+def new_flat_numbers(rows: Manifest, grid_after: tuple[int, ...], axis: int, row0: int) -> np.ndarray:
+    """C-order chunk numbers, in the grown grid, of the chunks of ``rows``
+    (the added chunk rows, starting at chunk row ``row0``)."""
+    g = rows.grid
+    n = int(np.prod(g, dtype=np.int64)) if g else 1
+    idx = np.array(np.unravel_index(np.arange(n, dtype=np.int64), g)) if g else np.zeros((0, 1), np.int64)
+    if g:
+        idx[axis] += row0
+        return np.ravel_multi_index(tuple(idx), grid_after).astype(np.int64)
+    return np.zeros(1, dtype=np.int64)
+
+
+def grid_of(shape, chunks) -> tuple[int, ...]:
+    return tuple(math.ceil(s / c) if c else 0 for s, c in zip(shape, chunks))
+
+
+__all__ = ["Archive", "VarChange", "open_archive", "detect_format", "view_of", "tail", "raw_inline",
+           "norm_path", "leading_layout", "new_flat_numbers", "grid_of", "FULL_READ_CHUNKS", "WHOLE_MAX_BYTES",
+           "MISSING", "INLINE", "MAX_PATH_ID"]

@@ -1,0 +1,132 @@
+"""Appending to kerchunk JSON references (see :mod:`vz_jupyter.core.append`).
+
+:func:`appended_refs` is pure: the parsed references and the changes in, the
+grown references out, everything the changes do not touch kept as it was
+(keys, templates, foreign metadata, the version). A grown variable has only
+the ``shape`` of its ``.zarray`` changed and its new chunk keys added; a
+variable rewritten whole loses its old chunk keys first. New paths go into
+``templates`` when the references use them. :func:`write_json_append` puts
+the result in place with the writer's compare-and-swap (:mod:`.atomic`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..access import MAX_RECORDED_ROOTS, RECORD_KEY, source_roots
+from ..model import INLINE, MAX_PATH_ID, VArray
+from .kerchunk_json import encode_inline
+from .zarr_meta import zarray, zattrs
+
+
+def merged_roots(old, new_paths: Sequence[str]) -> list[str]:
+    """Recorded source roots with the folders of ``new_paths`` added (those
+    not already under a recorded root); at most ``MAX_RECORDED_ROOTS``."""
+    roots = [r for r in (old or []) if isinstance(r, str) and r]
+    for r in source_roots(new_paths):
+        rr = r.rstrip("/") + "/"
+        if not any(rr.startswith(o.rstrip("/") + "/") for o in roots):
+            roots.append(r)
+    if len(roots) > MAX_RECORDED_ROOTS:
+        roots = source_roots([os.path.join(r, "x") if "://" not in r else r.rstrip("/") + "/x" for r in roots])
+    return roots
+
+
+def _doc(value) -> dict:
+    from ..scan.refs import _parse_doc
+
+    return dict(_parse_doc("", value, "<references>"))
+
+
+def _keys(name: str, grid_rows: tuple, axis: int | None, row0: int, sep: str, flat: np.ndarray) -> list[str]:
+    """Chunk keys ``name/i.j.k`` of the chunks numbered ``flat`` (C order) in a
+    grid ``grid_rows``, shifted by ``row0`` chunk rows along ``axis``."""
+    if not grid_rows:
+        return [f"{name}/0"] * len(flat)
+    idx = np.array(np.unravel_index(flat, grid_rows))
+    if axis is not None:
+        idx[axis] += row0
+    cols = [c.astype(str) for c in idx]
+    out = cols[0]
+    for c in cols[1:]:
+        out = np.char.add(np.char.add(out, sep), c)
+    return [f"{name}/{k}" for k in out.tolist()]
+
+
+def _var_entries(name: str, var: VArray, axis: int | None, row0: int, sep: str, url_of) -> dict[str, Any]:
+    m = var.manifest
+    pid = m.path_id.ravel()
+    out: dict[str, Any] = {}
+    sel = np.flatnonzero(pid <= MAX_PATH_ID)
+    if sel.size:
+        keys = _keys(name, m.grid, axis, row0, sep, sel)
+        urls = [url_of(m.paths[p]) for p in range(len(m.paths))]
+        offs = m.offset.ravel()[sel].tolist()
+        lens = m.length.ravel()[sel].tolist()
+        out.update(zip(keys, ([urls[p], o, n] for p, o, n in zip(pid[sel].tolist(), offs, lens))))
+    inl = np.flatnonzero(pid == INLINE)
+    if inl.size:
+        for key, k in zip(_keys(name, m.grid, axis, row0, sep, inl), inl.tolist()):
+            out[key] = encode_inline(m.inline[k])
+    return out
+
+
+def appended_refs(obj: dict, changes, new_paths: Sequence[str]) -> dict:
+    """The references ``obj`` grown by ``changes`` (see the module doc)."""
+    v1 = "version" in obj
+    refs = dict(obj["refs"] if v1 else obj)
+    out = dict(obj) if v1 else refs
+    templates = dict(obj.get("templates") or {}) if v1 else None
+    use_templates = bool(templates)
+    by_url = {u: k for k, u in (templates or {}).items()}
+
+    def url_of(p: str) -> str:
+        if not use_templates:
+            return p
+        k = by_url.get(p)
+        if k is None:
+            n = len(templates)
+            while f"u{n}" in templates:
+                n += 1
+            k = by_url[p] = f"u{n}"
+            templates[k] = p
+        return "{{" + k + "}}"
+
+    for c in changes:
+        zk = f"{c.name}/.zarray"
+        if c.kind == "rows":
+            za = _doc(refs[zk])
+            za["shape"] = list(c.shape)
+            refs[zk] = json.dumps(za)  # the rest as it was (a NaN literal included)
+            sep = za.get("dimension_separator") or "."
+            refs.update(_var_entries(c.name, c.var, c.axis, c.row0, sep, url_of))
+            continue
+        prefix = c.name + "/"
+        for k in [k for k in refs if k.startswith(prefix)]:
+            del refs[k]
+        refs[zk] = json.dumps(zarray(c.var), allow_nan=False)
+        refs[f"{c.name}/.zattrs"] = json.dumps(zattrs(c.var), allow_nan=False)
+        refs.update(_var_entries(c.name, c.var, None, 0, ".", url_of))
+    if not v1:
+        return refs
+    out["refs"] = refs
+    if use_templates:
+        out["templates"] = templates
+    out[RECORD_KEY] = merged_roots(obj.get(RECORD_KEY), new_paths)
+    return out
+
+
+def write_json_append(arc, changes, new_paths: Sequence[str], sources=None) -> None:
+    """Serialize the grown references and put them in place of ``arc``."""
+    from .atomic import write_file, write_output
+    from .kerchunk_json import dumps
+
+    data = dumps(appended_refs(arc.payload["refs"], changes, new_paths))
+    write_output(arc.target, "kerchunk-json", lambda out: write_file(out, data), kind="file", overwrite=True,
+                 sources=sources, precheck=False, expect=arc.fingerprint)
+
+
+__all__ = ["appended_refs", "write_json_append", "merged_roots"]
