@@ -43,7 +43,7 @@ from .check import Finding, Report
 from .check import check as _check
 from .check import COORD_INLINE_MAX_BYTES, concat_inline_reason
 from .errors import CheckFailed, VZError
-from .model import Source, VDataset
+from .model import MISSING, Source, VDataset
 
 
 def _base(p: str) -> str:
@@ -175,24 +175,45 @@ def _as_archive_dtype(v, a):
     return inline_values_var(v.replace(fill_value=a.fill_value), conv) if exact else v
 
 
-def _fill_as_kerchunk_keeps_it(view: VDataset, new: list[VDataset]) -> VDataset:
-    """kerchunk keeps a file's ``_FillValue`` as the zarr ``fill_value`` and
-    drops the attribute; xarray masks with it all the same. Where the archive
-    has no ``_FillValue`` attribute and its zarr fill value is every new file's
-    ``_FillValue``, the view says so, so the check does not take one mask for
-    two."""
-    from .check import _hkey
+def _storage_fill_of_new_files(arc: Archive, new: list[VDataset]) -> VDataset:
+    """The check's view of a kerchunk (zarr v2) archive with the storage fill
+    values of the new files.
 
+    A v2 archive states one fill value, the one readers take for
+    ``_FillValue`` (the mask); its own unwritten chunks read as it and keep
+    doing so. The appended chunk rows that were never written are stored
+    holding the new files' storage fill whenever that differs
+    (:func:`_hole_fill`), so comparing the archive's reader fill with the new
+    files' storage fill would report a difference that cannot matter; the new
+    files are still compared with one another."""
+    if arc.format == "icechunk":  # zarr v3: fill_value is the storage fill, compared as it is
+        return arc.view
     changed = {}
-    for name, a in view.variables.items():
-        if "_FillValue" in a.attrs or a.fill_value is None:
-            continue
-        theirs = [ds.variables[name].attrs.get("_FillValue") for ds in new if name in ds.variables]
-        if theirs and all(t is not None and _hkey(t) == _hkey(a.fill_value) for t in theirs):
-            changed[name] = a.replace(attrs={**dict(a.attrs), "_FillValue": theirs[0]})
-    if not changed:
-        return view
-    return view.replace(variables={**dict(view.variables), **changed})
+    for name, a in arc.view.variables.items():
+        first = next((ds.variables[name] for ds in new if name in ds.variables), None)
+        if first is not None and first.dtype == a.dtype:
+            changed[name] = a.replace(fill_value=first.fill_value)
+    return arc.view.replace(variables={**dict(arc.view.variables), **changed}) if changed else arc.view
+
+
+def _hole_fill(arc: Archive, a, rows, items) -> tuple[object, str | None]:
+    """The new chunk rows of a kerchunk (v2) archive with their unwritten chunks
+    stored holding the new files' storage fill, where the archive's fill value
+    (what zarr fills them with) would read differently; ``(rows, problem)``."""
+    from .serialize.zarr_meta import _encode_fill_chunk, same_fill
+
+    if arc.format == "icechunk" or not rows.n_missing:
+        return rows, None
+    storage = items[0].fill_value
+    if storage is None or same_fill(storage, a.fill_value, a.dtype):
+        return rows, None
+    try:
+        blob = _encode_fill_chunk(a.replace(fill_value=storage), a.codecs)
+    except Exception as e:  # noqa: BLE001 - a codec that cannot encode
+        return rows, (f"the unwritten chunks of the new files read as {storage!r}, which the archive's codecs cannot "
+                      f"store ({type(e).__name__}: {str(e)[:80]})")
+    missing = np.flatnonzero(rows.path_id.ravel() == MISSING)
+    return rows.with_inline({int(k): blob for k in missing}), None
 
 
 # -- the check ------------------------------------------------------------------------
@@ -273,7 +294,27 @@ def _sorted(new: list[VDataset], dim: str) -> list[VDataset]:
         return new  # the check names what is wrong (calendars, unreadable times)
 
 
-def _core_findings(prep: _Prepared, rep: Report, read_archive: bool) -> None:
+def _mask_kept_harmlessly(arc: Archive, name: str, new: list[VDataset]) -> str | None:
+    """For a variable rewritten whole (values in hand): when the new files mark
+    no fill of their own and none of their values equals the archive's
+    ``_FillValue`` (kerchunk's int64 time carries one), keeping the archive's
+    mask masks nothing appended. Returns the fill value shown, or None."""
+    a = arc.view.variables[name]
+    fv = a.attrs.get("_FillValue")
+    if fv is None:
+        return None
+    for ds in new:
+        v = ds.variables.get(name)
+        if v is None or "_FillValue" in v.attrs or "missing_value" in v.attrs or not v.manifest.n_inline:
+            return None
+        vals = np.frombuffer(v.manifest.inline[0], dtype=v.dtype)
+        with np.errstate(all="ignore"):
+            if np.any(vals == np.asarray(fv).astype(vals.dtype, casting="unsafe")):
+                return None
+    return repr(fv.item() if isinstance(fv, np.generic) else fv)
+
+
+def _core_findings(prep: _Prepared, rep: Report, read_archive: bool, new: list[VDataset]) -> None:
     """The check's findings, with the archive's own problems worded for an append."""
     arc, label = prep.arc, prep.arc.label
     unread = set() if read_archive else {n for n, v in arc.view.variables.items() if v.manifest.n_referenced}
@@ -281,6 +322,13 @@ def _core_findings(prep: _Prepared, rep: Report, read_archive: bool) -> None:
     for f in rep.findings:
         if f.code == "partial-chunk" and label in f.files and f.variable in rows_partial:
             continue  # said below with the archive's real length
+        if (f.code == "fill-value" and f.severity == "error" and f.variable in arc.whole
+                and f.message.startswith("_FillValue")):
+            kept = _mask_kept_harmlessly(arc, f.variable, new)
+            if kept is not None:
+                prep.add("info", "fill-value", f"{f.variable!r} keeps the archive's _FillValue {kept}, which no "
+                         f"appended value equals (the new files mark no fill of their own)", f.variable, [])
+                continue
         if f.code == "not-compared" and f.variable in unread:
             v = arc.view.variables[f.variable]
             if prep.dim in v.dims:
@@ -394,7 +442,10 @@ def _plan(prep: _Prepared, new: list[VDataset], fix_time: bool) -> None:
         shape[axis] += added
         rows_shape = list(a.shape)
         rows_shape[axis] = added
-        rows = join_manifests([v.manifest for v in items], axis)
+        rows, problem = _hole_fill(arc, a, join_manifests([v.manifest for v in items], axis), items)
+        if problem:
+            prep.add("error", "fill-value", f"{name!r}: {problem}", name, [])
+            continue
         var = a.replace(shape=tuple(rows_shape), manifest=rows)
         row0 = grid_of(arc.shapes[name], a.chunks)[axis]
         prep.changes.append(VarChange(name, "rows", var, tuple(shape), axis, row0))
@@ -429,10 +480,10 @@ def prepare(arc: Archive, new: list[VDataset], *, errors=None, sort: bool = True
     new = _sorted(new, dim)
     checked = [_whole_input(ds, arc, dim, prep.add) for ds in new]
     if checked:
-        view = arc.view if arc.format == "icechunk" else _fill_as_kerchunk_keeps_it(arc.view, checked)
+        view = _storage_fill_of_new_files(arc, checked)
         rep = _check([view, *checked], dim, kind="concat", fix_time=fix_time,
                      unread=() if read_archive else (0,))
-        _core_findings(prep, rep, read_archive)
+        _core_findings(prep, rep, read_archive, checked)
         _rows_rules(prep, checked, fix_time)
     appended = [s.path for ds in new for s in ds.sources]
     before = arc.length

@@ -17,9 +17,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..access import MAX_RECORDED_ROOTS, RECORD_KEY, source_roots
-from ..model import INLINE, MAX_PATH_ID, VArray
+from ..model import INLINE, MAX_PATH_ID, MISSING, VArray
 from .kerchunk_json import encode_inline
-from .zarr_meta import zarray, zattrs
+from .zarr_meta import fill_plan, zarray, zattrs
 
 
 def merged_roots(old, new_paths: Sequence[str]) -> list[str]:
@@ -74,6 +74,16 @@ def _var_entries(name: str, var: VArray, axis: int | None, row0: int, sep: str, 
     return out
 
 
+def _with_fill(var: VArray, blob: bytes | None) -> VArray:
+    """``var`` with its unwritten chunks holding ``blob`` (the storage fill zarr
+    would not produce; see :func:`.zarr_meta.fill_plan`)."""
+    m = var.manifest
+    if blob is None or not m.n_missing:
+        return var
+    missing = np.flatnonzero(m.path_id.ravel() == MISSING)
+    return var.replace(manifest=m.with_inline({int(k): blob for k in missing}))
+
+
 def appended_refs(obj: dict, changes, new_paths: Sequence[str]) -> dict:
     """The references ``obj`` grown by ``changes`` (see the module doc)."""
     v1 = "version" in obj
@@ -107,9 +117,10 @@ def appended_refs(obj: dict, changes, new_paths: Sequence[str]) -> dict:
         prefix = c.name + "/"
         for k in [k for k in refs if k.startswith(prefix)]:
             del refs[k]
-        refs[zk] = json.dumps(zarray(c.var), allow_nan=False)
-        refs[f"{c.name}/.zattrs"] = json.dumps(zattrs(c.var), allow_nan=False)
-        refs.update(_var_entries(c.name, c.var, None, 0, ".", url_of))
+        plan = fill_plan(c.var)
+        refs[zk] = json.dumps(zarray(c.var, plan.fill_value, plan.codecs), allow_nan=True)
+        refs[f"{c.name}/.zattrs"] = json.dumps(zattrs(c.var), allow_nan=True)
+        refs.update(_var_entries(c.name, _with_fill(c.var, plan.blob), None, 0, ".", url_of))
     if not v1:
         return refs
     out["refs"] = refs

@@ -308,7 +308,7 @@ def _write_rows(root: str, out: str, change, old_shape: tuple, record_size: int)
 def _doc_like(old, new: dict):
     """``new`` in the form the old metadata value had (a JSON string or an object)."""
     if isinstance(old, str):
-        return json.dumps(new, allow_nan=False)
+        return json.dumps(new, allow_nan=True)
     return new
 
 
@@ -319,7 +319,7 @@ def updated_zmetadata(zmeta: dict, changes, new_paths: Sequence[str]) -> bytes:
     from ..access import RECORD_KEY
     from ..scan.refs import _parse_doc
     from .kerchunk_json_append import merged_roots
-    from .zarr_meta import json_value, zarray, zattrs
+    from .zarr_meta import MAX_PARQUET_FILL_BYTES, fill_plan, zarray, zattrs
 
     meta = dict(zmeta["metadata"])
     for c in changes:
@@ -329,8 +329,9 @@ def updated_zmetadata(zmeta: dict, changes, new_paths: Sequence[str]) -> bytes:
             za["shape"] = list(c.shape)
             meta[zk] = _doc_like(meta[zk], za)
         else:
-            meta[zk] = _doc_like(meta.get(zk), json_value(zarray(c.var)))
-            meta[ak] = _doc_like(meta.get(ak), json_value(zattrs(c.var)))
+            plan = fill_plan(c.var, max_fill_bytes=MAX_PARQUET_FILL_BYTES)
+            meta[zk] = _doc_like(meta.get(zk), zarray(c.var, plan.fill_value, plan.codecs))
+            meta[ak] = _doc_like(meta.get(ak), zattrs(c.var))
     out = dict(zmeta)
     out["metadata"] = meta
     out[RECORD_KEY] = merged_roots(zmeta.get(RECORD_KEY), new_paths)
@@ -340,6 +341,7 @@ def updated_zmetadata(zmeta: dict, changes, new_paths: Sequence[str]) -> bytes:
 def write_parquet_append(arc, changes, new_paths: Sequence[str], sources=None) -> None:
     """Put the grown parquet folder in place of ``arc`` (see the module doc)."""
     from .atomic import write_output
+    from .zarr_meta import MAX_PARQUET_FILL_BYTES, fill_plan
 
     root = arc.path
     record_size = arc.payload["record_size"]
@@ -354,7 +356,8 @@ def write_parquet_append(arc, changes, new_paths: Sequence[str], sources=None) -
             else:
                 folder = os.path.join(out, c.name)
                 os.mkdir(folder)
-                _write_tables(folder, manifest_tables(c.var.manifest, record_size), 0)
+                blob = fill_plan(c.var, max_fill_bytes=MAX_PARQUET_FILL_BYTES).blob
+                _write_tables(folder, manifest_tables(c.var.manifest, record_size, blob), 0)
         with open(os.path.join(out, ".zmetadata"), "wb") as f:
             f.write(zmeta_bytes)
             f.flush()
