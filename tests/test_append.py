@@ -444,9 +444,9 @@ def test_cli_append_dry_run_refusal_and_usage(tmp_path, days):
 
 def test_magic_append(tmp_path, days):
     from IPython.core.error import UsageError
-    from IPython.testing.globalipapp import get_ipython
+    from IPython.core.interactiveshell import InteractiveShell
 
-    ip = get_ipython()
+    ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "vz_jupyter")
     target = build(tmp_path, "json", days[:2])
     rep = ip.run_line_magic("vz", f"append {target} {days[2]} --dim time --dry-run -o rep")
