@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import base64
-import math
 import struct
 import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+from zarr.core.dtype import get_data_type_from_native_dtype
+from zarr.core.metadata.v2 import ArrayV2Metadata
 
 from ..cf import conforming_fill
 from ..errors import FillValueWarning
@@ -48,40 +49,6 @@ def json_value(v: Any) -> Any:
     return v
 
 
-def _special(f: float) -> Any:
-    """zarr v2's JSON encoding of a float fill value."""
-    if math.isnan(f):
-        return "NaN"
-    if math.isinf(f):
-        return "Infinity" if f > 0 else "-Infinity"
-    return f
-
-
-def encode_fill_value(fill: Any, dtype: np.dtype) -> Any:
-    """A fill value (already of ``dtype``, see :func:`declared_fill`) in zarr v2's
-    JSON encoding for ``dtype``."""
-    if fill is None:
-        return None
-    dtype = np.dtype(dtype)
-    if dtype.kind in "SV":
-        b = fill if isinstance(fill, (bytes, np.bytes_, np.void)) else np.asarray(fill, dtype=dtype).tobytes()
-        return base64.standard_b64encode(bytes(b)).decode("ascii")
-    if dtype.kind in "UO":
-        return fill if isinstance(fill, str) else None
-    if dtype.kind == "b":
-        return bool(fill)
-    if dtype.kind in "iu":
-        return int(fill)
-    if dtype.kind == "f":
-        return _special(float(fill))
-    if dtype.kind == "c":
-        c = complex(fill)
-        return [_special(c.real), _special(c.imag)]
-    if dtype.kind in "mM":
-        return int(np.asarray(fill).view("i8"))
-    return json_value(fill)
-
-
 def declared_fill(var: VArray) -> tuple[bool, Any]:
     """The variable's own ``_FillValue`` attribute as a value of its dtype, when
     it conforms (see :func:`conforming_fill`)."""
@@ -112,26 +79,34 @@ def same_fill(a: Any, b: Any, dtype: np.dtype) -> bool:
 
 
 def zarray(var: VArray, fill_value: Any = None, codecs=None) -> dict:
-    """The ``.zarray`` document of one variable. Codecs go into ``filters`` in
-    encode order with no compressor, so a zarr v2 reader decodes them in reverse,
-    exactly as HDF5 does. ``fill_value`` is what readers take for ``_FillValue``
-    (see :func:`fill_plan`)."""
-    dtype = var.dtype
-    if dtype.kind == "O":
-        dtype_str = "|O"
-    elif dtype.fields is not None:
-        dtype_str = [[n, dtype.fields[n][0].str] for n in dtype.names]
+    """The ``.zarray`` document of one variable, as zarr's own ``ArrayV2Metadata``
+    writes it (dtype and fill value in zarr v2's JSON encoding). Codecs go into
+    ``filters`` in encode order with no compressor, so a zarr v2 reader decodes them
+    in reverse, exactly as HDF5 does; they are written as configured (numcodecs
+    objects would add their defaults). ``fill_value`` is a value of the variable's
+    dtype that readers take for ``_FillValue`` (see :func:`fill_plan`).
+    ``dimension_separator`` is left out: "." is what every reader assumes."""
+    codecs = [dict(c) for c in (var.codecs if codecs is None else codecs)]
+    shape, chunks = tuple(var.shape), tuple(var.chunks) if var.shape else ()
+    if var.dtype.kind == "O":
+        # zarr's object types know only vlen-utf8/vlen-bytes and cast any fill to text (0 -> "0")
+        doc = {"dtype": "|O", "fill_value": fill_value if isinstance(fill_value, str) else None}
     else:
-        dtype_str = dtype.str
-    codecs = var.codecs if codecs is None else codecs
+        doc = ArrayV2Metadata(
+            shape=shape,
+            chunks=chunks,
+            dtype=get_data_type_from_native_dtype(var.dtype),
+            fill_value=fill_value,
+            order="C",
+        ).to_dict()
     return {
-        "chunks": list(var.chunks) if var.shape else [],
+        "chunks": list(chunks),
         "compressor": None,
-        "dtype": dtype_str,
-        "fill_value": encode_fill_value(fill_value, var.dtype),
-        "filters": [dict(c) for c in codecs] or None,
+        "dtype": doc["dtype"],
+        "fill_value": json_value(doc["fill_value"]),  # a complex fill comes as a tuple
+        "filters": codecs or None,
         "order": "C",
-        "shape": list(var.shape),
+        "shape": list(shape),
         "zarr_format": 2,
     }
 
