@@ -246,20 +246,9 @@ def conforming_fill(value: Any, dtype: np.dtype) -> tuple[bool, Any]:
 # ----------------------------------------------------------------------------- values
 
 def _decode_chunk(raw: bytes, codecs, dtype: np.dtype, chunks: tuple[int, ...]) -> np.ndarray:
-    import numcodecs
-    from numcodecs.compat import ensure_contiguous_ndarray
+    from .decode import decode_chunk  # bounded: a stored chunk never decodes past its size
 
-    from . import codecs as _vz_codecs  # noqa: F401  registers vz codecs
-
-    buf: Any = raw
-    for cfg in reversed(list(codecs)):
-        codec = numcodecs.get_codec(dict(cfg))
-        buf = codec.decode(buf)
-    arr = ensure_contiguous_ndarray(buf).view(np.uint8).reshape(-1)
-    n = int(np.prod(chunks, dtype=np.int64)) * dtype.itemsize
-    if arr.size < n:
-        raise VZError(f"a chunk decoded to {arr.size} bytes, expected {n}")
-    return arr[:n].view(dtype).reshape(chunks)
+    return decode_chunk(raw, codecs, dtype, chunks, "a chunk")
 
 
 def read_values(var: VArray, *, max_bytes: int = DEFAULT_MAX_READ, storage_options: dict | None = None) -> np.ndarray:

@@ -191,33 +191,8 @@ def _remote_error(e: BaseException, path: str) -> VZError:
 # ---------------------------------------------------------------------------
 # decoding
 
-_codec_cache: dict[str, Any] = {}
-
-
-def _codec(cfg) -> Any:
-    import numcodecs
-
-    key = json.dumps(dict(cfg), sort_keys=True, default=str)
-    c = _codec_cache.get(key)
-    if c is None:
-        c = _codec_cache[key] = numcodecs.get_codec(dict(cfg))
-    return c
-
-
-def decode_chunk(data, codecs: Sequence, dtype: np.dtype, chunk_shape: Sequence[int], where: str = "") -> np.ndarray:
-    """Stored bytes -> decoded chunk array (codecs in encode order, run in reverse)."""
-    buf = data
-    for cfg in reversed(list(codecs)):
-        try:
-            buf = _codec(cfg).decode(buf)
-        except Exception as e:  # codec libraries raise anything
-            raise VZError(f"{where}: cannot decode chunk with {cfg.get('id')!r} ({e})") from None
-    arr = np.frombuffer(memoryview(buf).cast("B") if not isinstance(buf, np.ndarray) else buf.view(np.uint8).ravel(),
-                        dtype=np.uint8)
-    need = int(np.prod(chunk_shape, dtype=np.int64)) * dtype.itemsize
-    if arr.size < need:
-        raise VZError(f"{where}: decoded chunk has {arr.size} bytes, expected {need}")
-    return arr[:need].view(dtype).reshape(tuple(chunk_shape))
+# decode_chunk (bounded: see vz_jupyter.core.decode) is re-exported here
+from .decode import decode_chunk, get_codec as _codec  # noqa: E402,F401
 
 
 def oindex(arr: np.ndarray, keys: Sequence[Any]) -> np.ndarray:
@@ -289,9 +264,12 @@ def entry_block(plan: ReadPlan, e: PlanEntry, fetched: dict[str, _Fetched]) -> n
     """The values one plan entry contributes, shaped ``e.out_shape`` (stored
     dtype); None for a missing chunk."""
     var = plan.var
-    where = f"{e.path or var.name} chunk {e.chunk_index}"
+    where = (f"{e.path}: variable {var.name!r} chunk {e.chunk_index}" if e.path else
+             f"variable {var.name!r} chunk {e.chunk_index} (inline in the references)")
     if e.kind == "missing":
         return None
+    if e.kind == "ref" and e.length <= 0:
+        raise VZError(f"{where}: the reference has no stored bytes (length 0); the references are wrong")
     if e.kind == "inline" or not e.raw:
         data = e.inline if e.kind == "inline" else None
         if data is None:
@@ -351,7 +329,10 @@ def iter_blocks(plan: ReadPlan, *, storage_options=None, fs=None, max_gap=None, 
     mw = plan.max_waste if max_waste == -1.0 else max_waste
     for batch in _batches(plan.entries, batch_bytes):
         reqs = entry_requests(batch, max_gap=mg, max_block=mb, max_waste=mw)
-        fetched = fetch_ranges(reqs, storage_options=storage_options, fs=fs, stats=stats)
+        try:
+            fetched = fetch_ranges(reqs, storage_options=storage_options, fs=fs, stats=stats)
+        except OSError as e:  # anything the fetch did not word itself (a directory, a device...)
+            raise VZError(f"{e.filename or next(iter(reqs), '?')}: cannot read ({e.strerror or e})") from None
         encoded = [e for e in batch if e.kind == "inline" or (e.kind == "ref" and not e.raw)]
         decoded = {}
         if len(encoded) > 1 and (os.cpu_count() or 1) > 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from builtins import open as builtins_open
 from typing import Any
 
@@ -12,6 +13,151 @@ import numpy as np
 from ..core import codecs as _codecs  # noqa: F401  (registers vz codecs with numcodecs)
 from .errors import VZError
 from .model import VDataset
+
+
+def validate_references(target, where: str | None = None, storage_options: dict | None = None,
+                        conf=None) -> tuple[Any, VDataset]:
+    """Read and check references before fsspec/zarr see them, so that
+    ``vz.open`` and ``ReadPlan.execute`` read exactly the same chunks.
+
+    ``target``: a kerchunk dict, a JSON file or URL, or a parquet directory;
+    ``conf``: the confinement the paths are resolved and checked under.
+    Returns ``(refs, vds)``: for JSON, a version-1 dict with ``gen`` expanded
+    (within the budgets) and codecs bounded (:func:`bounded_metadata`) to hand
+    to fsspec; for parquet, the directory. Raises a one-line
+    :class:`~vz_jupyter.core.errors.VZError` on anything malformed
+    (non-canonical or duplicate chunk keys, bad sizes, types, base64, budgets),
+    on references past the end of a local file and on inline chunks that
+    decode past their size.
+    """
+    from .access import confined
+    from .scan.refs import _from_parquet, _from_refs_dict, _parse_doc, expand_refs, loads_json
+
+    with confined(conf):
+        if isinstance(target, dict):
+            where = where or "<references>"
+            refs = target
+        elif os.path.isdir(os.fspath(target)):
+            import fsspec
+
+            root = os.fspath(target)
+            vds = _from_parquet(root, fsspec.filesystem("file"), storage_options)
+            check_inline_chunks(vds, root)
+            check_local_extents(vds, root)
+            return root, vds
+        else:
+            path = os.fspath(target)
+            where = where or path
+            if "://" not in path and not os.path.exists(path):
+                raise VZError(f"{path}: no such file or directory")
+            refs = loads_json(_read_reference_file(path, storage_options), path, "not a kerchunk reference file")
+            if not isinstance(refs, dict):
+                raise VZError(f"{path}: not a kerchunk reference file (top level is not an object)")
+        entries, templates = expand_refs(refs, where)
+        vds = _from_refs_dict(refs, where, storage_options)
+    check_inline_chunks(vds, where)
+    check_local_extents(vds, where)
+    entries = dict(entries)
+    docs = {k: _parse_doc(k, v, where) for k, v in entries.items() if k.endswith("/.zarray")}
+    for key, doc in bounded_metadata(vds, docs, where).items():
+        entries[key] = json.dumps(doc)
+    flat: dict[str, Any] = {k: v for k, v in refs.items() if k not in ("refs", "gen", "templates", "version")} \
+        if refs.get("version") == 1 else {}
+    flat.update({"version": 1, "refs": entries})
+    if templates:
+        flat["templates"] = templates
+    return flat, vds
+
+
+def check_inline_chunks(vds: VDataset, where: str) -> None:
+    """Decode every inline chunk once, bounded by its size (a zlib bomb kept in
+    the references is refused before zarr would expand it)."""
+    from .decode import DecodeError, decode_chunk, get_codec
+
+    for name, var in vds.variables.items():
+        m = var.manifest
+        if not m.inline:
+            continue
+        try:
+            for cfg in var.codecs:
+                get_codec(cfg)
+        except Exception:  # noqa: BLE001  (a codec not installed: zarr will say so when reading)
+            continue
+        for flat, data in m.inline.items():
+            idx = tuple(int(i) for i in np.unravel_index(flat, m.grid)) if m.grid else ()
+            try:
+                decode_chunk(data, var.codecs, var.dtype, var.chunks, f"variable {name!r} inline chunk {idx}")
+            except DecodeError as e:
+                raise VZError(f"{where}: {e}") from None
+
+
+def bounded_metadata(vds: VDataset, docs: dict, where: str) -> dict[str, dict]:
+    """``name/.zarray`` documents (from ``docs``, parsed) whose codecs decode
+    within the chunk's size inside zarr too (see
+    :class:`vz_jupyter.core.decode.Bounded`)."""
+    from .decode import bounded_config
+
+    out = {}
+    for name, var in vds.variables.items():
+        doc = docs.get(f"{name}/.zarray")
+        if not var.codecs or not isinstance(doc, dict) or var.dtype.kind == "O":
+            # zarr finds an object dtype's codec by its id in the metadata: left as is
+            # (inline object chunks are checked by check_inline_chunks)
+            continue
+        wrapped = [bounded_config(c, var.dtype, var.chunks, var.codecs, f"{where}: variable {name!r}") for c in var.codecs]
+        doc = dict(doc)
+        nf = len(doc.get("filters") or [])
+        doc["filters"] = wrapped[:nf] or None
+        doc["compressor"] = wrapped[nf] if len(wrapped) > nf else None
+        out[f"{name}/.zarray"] = doc
+    return out
+
+
+def check_local_extents(vds: VDataset, where: str) -> None:
+    """Every reference into a local file lies inside it (checked with one
+    ``stat`` per file, before zarr reads anything)."""
+    ends: dict[str, int] = {}
+    for var in vds.variables.values():
+        m = var.manifest
+        ok = m.path_id < len(m.paths)
+        if not ok.any():
+            continue
+        pid = m.path_id[ok].astype(np.int64)
+        end = (m.offset[ok] + m.length[ok]).astype(np.int64)
+        for i in np.unique(pid).tolist():
+            ends[m.paths[i]] = max(ends.get(m.paths[i], 0), int(end[pid == i].max()))
+    for p, end in ends.items():
+        if "://" in p and not p.startswith("file://"):
+            continue
+        lp = p[len("file://"):] if p.startswith("file://") else p
+        try:
+            st = os.stat(lp)
+        except OSError:
+            continue  # not there (yet): reading those chunks will say so
+        if not stat.S_ISREG(st.st_mode):
+            continue  # a FIFO, device...: the guarded reader refuses it without blocking
+        size = st.st_size
+        if end > size:
+            raise VZError(f"{where}: references need bytes up to {end:,} of {lp}, which has {size:,}")
+
+
+def _checked_fs_class():
+    """fsspec's ReferenceFileSystem whose unreachable references are one-line
+    :class:`VZError`s naming the target (not a chained traceback from zarr)."""
+    from fsspec.implementations.reference import ReferenceFileSystem, ReferenceNotReachable
+
+    class _CheckedReferenceFileSystem(ReferenceFileSystem):
+        async def _cat_file(self, path, start=None, end=None, **kwargs):
+            try:
+                return await super()._cat_file(path, start=start, end=end, **kwargs)
+            except ReferenceNotReachable as e:
+                cause = e.__cause__
+                if isinstance(cause, VZError):  # already one line (a new object: no cycle in the chain)
+                    raise VZError(str(cause)) from None
+                why = (getattr(cause, "strerror", None) or str(cause).strip().splitlines()[0]) if cause else "unreachable"
+                raise VZError(f"{e.target}: cannot read the bytes of reference {e.reference!r} ({why})") from None
+
+    return _CheckedReferenceFileSystem
 
 
 def reference_mapper(target: str | dict | VDataset, storage_options: dict | None = None,
@@ -33,12 +179,17 @@ def reference_mapper(target: str | dict | VDataset, storage_options: dict | None
         if "://" not in fo and not os.path.exists(fo):
             raise VZError(f"{fo}: no such file or directory")
         if os.path.isdir(fo):
+            docs = _bounded_parquet_docs(fo, conf)  # validated first: malformed urls are refused there
             urls = _parquet_urls(fo)
             _check_urls(urls, conf)
-            fo = _lazy_mapper_class()(fo, fs=fsspec.filesystem("file"), engine=_parquet_engine())
+            fo = _lazy_mapper_class(docs)(fo, fs=fsspec.filesystem("file"), engine=_parquet_engine())
             protocols = {_protocol(u) for u in urls}
         else:
-            fo, conf = _load_json_references(fo, storage_options, conf)
+            path = fo
+            raw, conf = _load_json_references(path, storage_options, conf)
+            fo, _ = validate_references(raw, path, storage_options, conf=conf)
+    elif isinstance(fo, dict):
+        fo, _ = validate_references(fo, conf=conf)
     if isinstance(fo, dict):
         protocols = {_protocol(u) for u in (fo.get("templates") or {}).values()}
         entries = fo.get("refs", fo) if fo.get("version") == 1 else fo
@@ -63,15 +214,18 @@ def _parquet_engine() -> str:
     return "pyarrow" if find_spec("pyarrow") is not None else "fastparquet"
 
 
-def _lazy_mapper_class():
+def _lazy_mapper_class(docs: dict | None = None):
     from fsspec.implementations.reference import LazyReferenceMapper
 
     class _Mapper(LazyReferenceMapper):
         """fsspec's parquet reference reader, made robust to pandas >= 3 reading
-        a null ``path`` as NaN (which fsspec would take for a URL)."""
+        a null ``path`` as NaN (which fsspec would take for a URL), with the
+        validated (and bounded) metadata ``docs``."""
 
         def setup(self):
             super().setup()
+            if docs is not None:
+                self.zmetadata = dict(docs)
             inner = self.open_refs
 
             def open_refs(field, record):
@@ -178,7 +332,7 @@ def _confinement(target, allowed_roots, trust_recorded_roots: bool):
         try:
             with builtins_open(os.path.join(path, ".zmetadata"), "rb") as f:
                 recorded = recorded_roots(json.load(f))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # malformed .zmetadata: the reader reports it
             recorded = []
     return Confinement.for_references(path, recorded, allowed_roots, trust_recorded_roots=trust_recorded_roots)
 
@@ -191,6 +345,17 @@ def _protocol(url) -> str | None:
     return url.split("://", 1)[0] if "://" in url else "file"
 
 
+def _bounded_parquet_docs(root: str, conf) -> dict:
+    """The validated metadata of a parquet reference directory, codecs bounded."""
+    from .scan.refs import _parse_doc, loads_json
+
+    _, vds = validate_references(root, conf=conf)
+    meta = loads_json(_read_reference_file(os.path.join(root, ".zmetadata"), None), root)["metadata"]
+    docs = {k: _parse_doc(k, v, root) for k, v in meta.items()}
+    docs.update(bounded_metadata(vds, docs, root))
+    return docs
+
+
 def parquet_store(root: str, remote_options: dict | None = None, engine: str | None = None, conf=None):
     """A read-only zarr store over a kerchunk parquet reference directory, read
     with pyarrow (or fastparquet when pyarrow is missing): fsspec's two engines."""
@@ -198,15 +363,17 @@ def parquet_store(root: str, remote_options: dict | None = None, engine: str | N
     from fsspec.implementations.reference import ReferenceFileSystem
     from zarr.storage import FsspecStore
 
+    docs = _bounded_parquet_docs(root, conf)  # validated first: malformed urls are refused there
     urls = _parquet_urls(root)
     _check_urls(urls, conf)
-    mapper = _lazy_mapper_class()(root, fs=fsspec.filesystem("file"), engine=engine or _parquet_engine())
+    mapper = _lazy_mapper_class(docs)(root, fs=fsspec.filesystem("file"), engine=engine or _parquet_engine())
     fss = _async_filesystems({_protocol(u) for u in urls} - {None}, remote_options, conf)
-    fs = ReferenceFileSystem(fo=mapper, fs=fss, asynchronous=True)
+    fs = _checked_fs_class()(fo=mapper, fs=fss, asynchronous=True)
     return FsspecStore(fs, read_only=True, path="")
 
 
-def json_store(target, storage_options: dict | None = None, remote_options: dict | None = None, conf=None):
+def json_store(target, storage_options: dict | None = None, remote_options: dict | None = None, conf=None,
+               where: str | None = None):
     """A read-only zarr store over kerchunk JSON references (a file or URL, an
     in-memory dict, or a VDataset serialized on the fly)."""
     from fsspec.implementations.reference import ReferenceFileSystem
@@ -217,9 +384,11 @@ def json_store(target, storage_options: dict | None = None, remote_options: dict
 
         refs = to_kerchunk_json(target)
     elif isinstance(target, dict):
-        refs = target
+        refs, _ = validate_references(target, where, conf=conf)
     else:
-        refs, conf = _load_json_references(os.fspath(target), storage_options, conf)
+        path = os.fspath(target)
+        raw, conf = _load_json_references(path, storage_options, conf)
+        refs, _ = validate_references(raw, path, storage_options, conf=conf)
     protocols = {_protocol(u) for u in (refs.get("templates") or {}).values()}
     entries = refs.get("refs", refs) if refs.get("version") == 1 else refs
     if isinstance(entries, dict):
@@ -227,7 +396,7 @@ def json_store(target, storage_options: dict | None = None, remote_options: dict
             if type(v) is list and v:
                 protocols.add(_protocol(v[0]))
     protocols.discard(None)
-    fs = ReferenceFileSystem(fo=refs, fs=_async_filesystems(protocols, remote_options, conf), asynchronous=True)
+    fs = _checked_fs_class()(fo=refs, fs=_async_filesystems(protocols, remote_options, conf), asynchronous=True)
     if conf is not None:  # templates and gen are expanded by now: check every url once
         _check_urls({v[0] for v in fs.references.values() if type(v) is list and v}, conf)
     return FsspecStore(fs, read_only=True, path="")
@@ -238,12 +407,12 @@ def _load_json_references(path: str, storage_options: dict | None, conf):
     reference file or URL."""
     from .access import recorded_roots
 
+    from .scan.refs import loads_json
+
     if "://" not in path and not os.path.exists(path):
         raise VZError(f"{path}: no such file or directory")
-    try:
-        refs = json.loads(_read_reference_file(path, storage_options))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VZError(f"{path}: not a kerchunk reference file ({e})") from None
+    # strict: duplicate keys, deep nesting and bad bytes are one-line errors
+    refs = loads_json(_read_reference_file(path, storage_options), path, "not a kerchunk reference file")
     if not isinstance(refs, dict):
         raise VZError(f"{path}: not a kerchunk reference file (top level is not an object)")
     return refs, (conf.with_recorded(recorded_roots(refs)) if conf is not None else None)
@@ -312,9 +481,11 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
             )
     remote_options = kwargs.pop("remote_options", None)
     conf = _confinement(target, allowed_roots, trust_recorded_roots)
+    where = None
     if isinstance(target, (str, os.PathLike)) and not os.path.isdir(os.fspath(target)):
         # read the JSON once, so that its recorded roots are part of the
         # confinement before anything (validation included) looks at its paths
+        where = os.fspath(target)
         target, conf = _load_json_references(os.fspath(target), storage_options, conf)
     from .access import confined
 
@@ -322,7 +493,8 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
         if isinstance(target, (str, os.PathLike)):
             mapper = parquet_store(os.fspath(target), remote_options=remote_options, conf=conf)
         else:
-            mapper = json_store(target, storage_options=storage_options, remote_options=remote_options, conf=conf)
+            mapper = json_store(target, storage_options=storage_options, remote_options=remote_options, conf=conf,
+                                where=where)
     try:
         # xarray's defaults, as a colleague opens the references: the .zarray
         # fill_value is the variable's own _FillValue (or null), so it masks
@@ -340,6 +512,13 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
         )
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise VZError(f"{target}: not a kerchunk reference file ({e})") from None
+    except VZError:
+        raise
+    except Exception as e:  # noqa: BLE001  (what zarr/xarray refuse after our checks passed)
+        msg = str(e).strip().splitlines()
+        where = where or (os.fspath(target) if isinstance(target, (str, os.PathLike)) else "<references>")
+        raise VZError(f"{where}: zarr/xarray cannot open these references ({type(e).__name__}: "
+                      f"{msg[0][:300] if msg else ''})") from None
 
 
 def _container_check(repo: str, allowed_roots, trust_recorded_roots: bool):

@@ -168,6 +168,15 @@ def normalize_selection(key: Any, shape: Sequence[int], dims: Sequence[str] = ()
 # ---------------------------------------------------------------------------
 # string parsing
 
+#: characters of one index in a selection string (a list of indices included)
+MAX_SELECTION_TEXT = 1 << 20
+
+
+def _short(v, n: int = 80) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 1] + "…"
+
+
 _NAME_KEY = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*=(?!=)\s*(.*)$", re.S)
 
 
@@ -180,14 +189,14 @@ def _split_top(text: str) -> list[str]:
         elif ch in "])":
             depth -= 1
             if depth < 0:
-                raise SelectionError(f"unbalanced brackets in selection {text!r}")
+                raise SelectionError(f"unbalanced brackets in selection {_short(text)}")
         if ch == "," and depth == 0:
             parts.append("".join(cur))
             cur = []
         else:
             cur.append(ch)
     if depth:
-        raise SelectionError(f"unbalanced brackets in selection {text!r}")
+        raise SelectionError(f"unbalanced brackets in selection {_short(text)}")
     parts.append("".join(cur))
     return parts
 
@@ -202,42 +211,51 @@ def _literal(node: ast.AST, text: str) -> Any:
             return node.value
         if isinstance(node.value, int):
             return node.value
-        raise SelectionError(f"{node.value!r} is not an index in selection {text!r}")
+        raise SelectionError(f"{_short(node.value)} is not an index in selection {_short(text)}")
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = _literal(node.operand, text)
         if not isinstance(v, int) or isinstance(v, bool):
-            raise SelectionError(f"bad index in selection {text!r}")
+            raise SelectionError(f"bad index in selection {_short(text)}")
         return -v if isinstance(node.op, ast.USub) else v
     if isinstance(node, ast.Slice):
         parts = [None if p is None else _literal(p, text) for p in (node.lower, node.upper, node.step)]
         for p in parts:
             if p is not None and (not isinstance(p, int) or isinstance(p, bool)):
-                raise SelectionError(f"slice bounds must be integers in selection {text!r}")
+                raise SelectionError(f"slice bounds must be integers in selection {_short(text)}")
         return slice(*parts)
     if isinstance(node, (ast.List, ast.Tuple)):
         vals = [_literal(e, text) for e in node.elts]
-        if any(isinstance(v, (slice, list)) or v is Ellipsis or v is None for v in vals):
-            raise SelectionError(f"a list index may hold only integers or booleans in selection {text!r}")
+        if any(isinstance(v, (slice, list, np.ndarray)) or v is Ellipsis or v is None for v in vals):
+            raise SelectionError(f"a list index may hold only integers or booleans in selection {_short(text)}")
         if vals and all(isinstance(v, bool) for v in vals):
             return np.array(vals, dtype=bool)
         if any(isinstance(v, bool) for v in vals):
-            raise SelectionError(f"a list index mixes booleans and integers in selection {text!r}")
+            raise SelectionError(f"a list index mixes booleans and integers in selection {_short(text)}")
+        big = next((v for v in vals if not -(1 << 63) <= v < (1 << 63)), None)
+        if big is not None:
+            raise SelectionError(f"index {_short(big)} is out of range in selection {_short(text)}")
         return np.array(vals, dtype=np.int64)
-    raise SelectionError(f"cannot understand {ast.unparse(node)!r} in selection {text!r} (use ints, slices, ..., lists)")
+    raise SelectionError(f"cannot understand {_short(ast.unparse(node))} in selection {_short(text)} (use ints, slices, ..., lists)")
 
 
 def _parse_item(item: str, text: str) -> Any:
     item = item.strip()
     if not item:
-        raise SelectionError(f"empty index in selection {text!r}")
+        raise SelectionError(f"empty index in selection {_short(text)}")
+    if len(item) > MAX_SELECTION_TEXT:
+        raise SelectionError(f"index of {len(item):,} characters is too long (at most {MAX_SELECTION_TEXT:,})")
     try:
         tree = ast.parse(f"_[{item}]", mode="eval")
-    except SyntaxError:
-        raise SelectionError(f"cannot parse {item!r} in selection {text!r}") from None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise SelectionError(f"cannot parse {_short(item)} in selection {_short(text)}") from None
     sub = tree.body
-    if not isinstance(sub, ast.Subscript):
-        raise SelectionError(f"cannot parse {item!r} in selection {text!r}")
-    return _literal(sub.slice, text)
+    if not isinstance(sub, ast.Subscript) or isinstance(sub.value, ast.Subscript) or not (
+            isinstance(sub.value, ast.Name) and sub.value.id == "_"):
+        raise SelectionError(f"cannot parse {_short(item)} in selection {_short(text)}")
+    try:
+        return _literal(sub.slice, text)
+    except RecursionError:
+        raise SelectionError(f"index {_short(item)} is nested too deeply") from None
 
 
 def parse_selection(text: str) -> tuple[str, Any]:
@@ -251,14 +269,14 @@ def parse_selection(text: str) -> tuple[str, Any]:
         raise SelectionError("empty selection; write e.g. air[0:10, :, 5]")
     if "[" not in s:
         if "]" in s:
-            raise SelectionError(f"unbalanced brackets in selection {text!r}")
+            raise SelectionError(f"unbalanced brackets in selection {_short(text)}")
         return s, ()
     i = s.index("[")
     name = s[:i].strip()
     if not s.endswith("]"):
-        raise SelectionError(f"selection {text!r} must end with ']'")
+        raise SelectionError(f"selection {_short(text)} must end with ']'")
     if not name:
-        raise SelectionError(f"selection {text!r} names no variable; write e.g. air[0:10]")
+        raise SelectionError(f"selection {_short(text)} names no variable; write e.g. air[0:10]")
     inner = s[i + 1:-1]
     if not inner.strip():
         return name, ()
@@ -266,12 +284,12 @@ def parse_selection(text: str) -> tuple[str, Any]:
     named = [_NAME_KEY.match(p) for p in parts]
     if any(named):
         if not all(named):
-            raise SelectionError(f"selection {text!r} mixes positional and name=value indices")
+            raise SelectionError(f"selection {_short(text)} mixes positional and name=value indices")
         out = {}
         for m in named:
             dim, item = m.group(1), m.group(2)
             if dim in out:
-                raise SelectionError(f"dimension {dim!r} given twice in selection {text!r}")
+                raise SelectionError(f"dimension {dim!r} given twice in selection {_short(text)}")
             out[dim] = _parse_item(item, text)
         return name, out
     return name, tuple(_parse_item(p, text) for p in parts)
