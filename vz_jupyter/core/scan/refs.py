@@ -124,6 +124,12 @@ def _no_duplicates(pairs: list) -> dict:
     return d
 
 
+def _loads(raw: bytes | str) -> Any:
+    """Strict JSON for callers that word their own error: duplicate keys raise
+    a ValueError (like any JSON error), deep nesting a RecursionError."""
+    return json.loads(raw, object_pairs_hook=_no_duplicates)
+
+
 def loads_json(raw: bytes | str, path: str, what: str = "not valid kerchunk JSON") -> Any:
     """Strict JSON for references: duplicate keys, deep nesting and bad bytes
     are one-line :class:`ScanError`s naming ``path``."""
@@ -744,8 +750,10 @@ def _int_column(t, col: str, cnt: int, has_path: np.ndarray, root: str, where: s
     return vals
 
 
-def _parquet_manifest(root, fs, name, var_meta, record_size, storage_options, budget) -> Manifest:
+def _parquet_manifest(root, fs, name, var_meta, record_size, storage_options, budget=None) -> Manifest:
     import pyarrow as pa
+
+    budget = [limits.MAX_PARQUET_BYTES] if budget is None else budget
 
     grid = var_meta["grid"]
     n = math.prod(grid) if grid else 1
