@@ -358,9 +358,12 @@ def _fill_value(plan: ReadPlan, dtype: np.dtype):
     if fv is None:
         return 0
     try:
-        return np.asarray(fv).astype(dtype)
+        a = np.asarray(fv).astype(dtype)
     except (TypeError, ValueError):
         return 0
+    if a.ndim != 0:  # e.g. a fill_value [] from hostile references: not one value of the dtype
+        raise VZError(f"variable {plan.var.name!r}: fill_value {str(fv)[:60]!r} is not a single {dtype} value")
+    return a
 
 
 def execute(plan: ReadPlan, *, storage_options=None, max_gap=None, max_block=-1, max_waste=-1.0, fs=None) -> np.ndarray:
