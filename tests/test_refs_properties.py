@@ -48,8 +48,11 @@ def test_chunk_key_parser_accepts_exactly_the_canonical_keys(grid, sep, data):
         ok = True
         for leaf in leaves:
             parts = leaf.split(sep) if ndim else [leaf]
-            good = (len(parts) == max(ndim, 1) and all(p.isascii() and p.isdigit() and str(int(p)) == p for p in parts)
-                    and (ndim == 0 and leaf == "0" or all(int(p) < g for p, g in zip(parts, grid))))
+            if ndim == 0:
+                good = leaf == "0"
+            else:
+                good = (len(parts) == ndim and all(p.isascii() and p.isdigit() and str(int(p)) == p for p in parts)
+                        and all(int(p) < g for p, g in zip(parts, grid)))
             ok = ok and good
         assert not ok or (ndim == 0 and len(leaves) > 1), leaves  # a refused set holds a bad key
         return
