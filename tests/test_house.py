@@ -43,7 +43,7 @@ def test_report_finds_each_kind_of_violation(tmp_path, monkeypatch):
         "from vz_jupyter import b\n"
         f"def long_one():\n{body}\n"
         f'def long_ok():\n    """Does it.\n\n    Long because: one table.\n    """\n{body}\n'
-        "def local():\n    import json\n    import os  # optional: nothing\n"
+        "def local():\n    import json\n    import os  # optional: nothing\n    import re  # noqa: F401\n"
         "    # heavy: pyarrow\n    import sys\n"
         + "\n" * 600
     )
@@ -53,9 +53,9 @@ def test_report_finds_each_kind_of_violation(tmp_path, monkeypatch):
     t = hr.collect()["totals"]
     assert t["modules_over_600"] == 1
     assert (t["functions_over_60"], t["functions_over_60_without_reason"]) == (2, 1)
-    assert (t["local_imports"], t["local_imports_without_comment"]) == (4, 1)
+    assert (t["local_imports"], t["local_imports_without_comment"]) == (5, 2)  # a bare noqa is no reason
     assert t["import_cycles"] == 1
-    assert t["violations"] == 4
+    assert t["violations"] == 5
 
 
 @pytest.mark.xfail(strict=False, reason="issue 9 renovation in progress; the coordinator makes this strict at the end")

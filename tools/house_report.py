@@ -17,7 +17,7 @@ The rules (each finding the table marks with ``!`` is a violation in ``--check``
 - **function-local import**: an ``import`` inside a function is for an optional or heavy
   dependency, or breaks a genuine load-order need, and says so in a comment on the import's
   own line(s) or on a comment line right above it, e.g. ``import icechunk  # optional: icechunk``.
-  One without a comment is flagged.
+  One without such a comment is flagged (tool directives like ``# noqa: F401`` alone say nothing).
 - **import cycle**: modules that import each other, directly or through others (explicit
   ``import``/``from ... import`` statements anywhere in the module, function bodies included;
   ``if TYPE_CHECKING:`` blocks excluded). A cycle closed by a function-local import is still a
@@ -31,6 +31,7 @@ import argparse
 import ast
 import io
 import json
+import re
 import sys
 import tokenize
 from dataclasses import asdict, dataclass, field
@@ -80,11 +81,23 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+#: tool directives, which say nothing about why: ``# noqa: F401`` alone is no reason
+_DIRECTIVE = re.compile(r"^(noqa\b(:\s*[A-Z]+[0-9]*(\s*,\s*[A-Z]+[0-9]*)*)?|type:\s*ignore(\[[^\]]*\])?|pragma:[^#(]*)")
+
+
+def _reason_text(comment: str) -> str:
+    """A comment's text without tool directives and brackets: "" when nothing is left."""
+    text = comment.lstrip("#").strip()
+    while (m := _DIRECTIVE.match(text)) and m.group(0):
+        text = text[m.end():].strip(" -;,")
+    return text.strip("() ")
+
+
 def _comments_by_line(source: str) -> dict[int, str]:
     out = {}
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
-            out[tok.start[0]] = tok.string.lstrip("#").strip()
+            out[tok.start[0]] = _reason_text(tok.string)
     return out
 
 

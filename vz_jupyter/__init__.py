@@ -1,8 +1,30 @@
 """vz_jupyter: virtual Zarr datasets over HDF5/NetCDF files, previewed in JupyterLab."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import os
+import sys
+from importlib.metadata import PackageNotFoundError as _NotInstalled, version as _version
 
+try:
+    __version__ = _version("vz_jupyter")  # pyproject.toml holds the only literal
+except _NotInstalled:  # a source tree on sys.path without an install
+    __version__ = "0+unknown"
+
+__all__ = [
+    "__version__",
+    # read and combine
+    "scan", "scan_file", "sort", "check", "concat", "combine", "combine_nested", "merge", "stack", "append",
+    # write and open
+    "serialize", "write", "open",
+    # plan reads
+    "plan", "ReadPlan",
+    # the data model and the reports
+    "VDataset", "VDatasetList", "VArray", "Manifest", "Source", "Report", "Finding", "AppendReport",
+    # errors
+    "VZError", "ScanError", "WriteError", "CheckFailed", "TargetExists",
+    # the notebook side
+    "CombineWidget", "load_ipython_extension", "unload_ipython_extension",
+]
 
 
 def _init_hdf5_filters() -> None:
@@ -14,16 +36,13 @@ def _init_hdf5_filters() -> None:
     hdf5plugin's and blosc datasets fail with "error during user callback". So h5py
     is initialised with the variable hidden, and the variable is put back for netCDF4.
     """
-    import os
-    import sys
-
     hidden = None
     path = os.environ.get("HDF5_PLUGIN_PATH", "")
     if "h5py" not in sys.modules and "netCDF4" in path.replace(os.sep, "/"):
         hidden = os.environ.pop("HDF5_PLUGIN_PATH")
     try:
-        import h5py  # noqa: F401
-        import hdf5plugin  # noqa: F401
+        import h5py  # noqa: F401  (load order: with HDF5_PLUGIN_PATH hidden, see above)
+        import hdf5plugin  # noqa: F401  (load order: as h5py)
     finally:
         if hidden is not None:
             os.environ["HDF5_PLUGIN_PATH"] = hidden
@@ -45,13 +64,13 @@ from . import display as _display  # noqa: F401,E402  (registers the renderers c
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython
-    from .jupyter.magics import load_ipython_extension as _load
+    from .jupyter.magics import load_ipython_extension as _load  # heavy: IPython, only in a notebook
 
     _load(ipython)
 
 
 def unload_ipython_extension(ipython):  # pragma: no cover
-    from .jupyter.magics import unload_ipython_extension as _unload
+    from .jupyter.magics import unload_ipython_extension as _unload  # heavy: IPython, only in a notebook
 
     _unload(ipython)
 
@@ -59,7 +78,7 @@ def unload_ipython_extension(ipython):  # pragma: no cover
 def __getattr__(name):
     # the combine widget needs ipywidgets/anywidget: import it only when asked for
     if name == "CombineWidget":
-        from .jupyter.widgets.combine import CombineWidget
+        from .jupyter.widgets.combine import CombineWidget  # heavy: ipywidgets/anywidget, on demand
 
         return CombineWidget
     raise AttributeError(f"module 'vz_jupyter' has no attribute {name!r}")

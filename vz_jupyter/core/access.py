@@ -59,7 +59,7 @@ from typing import Iterable, Sequence
 from urllib.parse import urljoin
 
 from .errors import ScanError
-from .urls import has_dot_segments, is_url, redact, split, strip_credentials, url_root
+from .urls import FILE_PREFIX, has_dot_segments, has_scheme, is_url, redact, split, strip_credentials, strip_file_scheme, url_root
 
 #: the key under which writers record the source roots (JSON top level, parquet .zmetadata)
 RECORD_KEY = "vz_source_roots"
@@ -237,7 +237,7 @@ class Grant:
 
     @property
     def remote(self) -> bool:
-        return "://" in self.root
+        return has_scheme(self.root)
 
 
 def recorded_roots(obj) -> list[str]:
@@ -280,16 +280,14 @@ class Confinement:
         for r in _as_list(allowed_roots):
             if r == "*":
                 everything = True
-            elif "://" in r:
+            elif has_scheme(r):
                 grants.append(Grant(_norm_remote_root(r), "allowed"))
             else:
                 grants.append(Grant(_real(r), "allowed"))
         base = None
         remote_ref = False
         if location is not None:
-            loc = str(location)
-            if loc.startswith("file://"):
-                loc = loc[len("file://"):]
+            loc = strip_file_scheme(location)
             if is_url(loc):
                 remote_ref = True
                 base = url_root(loc)
@@ -304,15 +302,14 @@ class Confinement:
                     grants.append(Grant(real, "folder"))
         for r in recorded if trust_recorded_roots else ():
             r = str(r)
-            if "://" in r and not r.startswith("file://"):
+            if is_url(r):
                 why = remote_root_problem(r)
                 if why:
                     notes.append(f"recorded root {redact(r)} is {why}")
                 else:
                     grants.append(Grant(_norm_remote_root(r), "recorded"))
                 continue
-            if r.startswith("file://"):
-                r = r[len("file://"):]
+            r = strip_file_scheme(r)
             if remote_ref:
                 notes.append(f"recorded root {r} is local, which a remote reference file cannot grant")
             elif not os.path.isabs(r) or r.startswith("~"):
@@ -342,21 +339,21 @@ class Confinement:
         u = str(url)
         if u.startswith("data:"):  # the bytes are in the URL (a shared fill chunk): nothing else is read
             return u
-        if u.startswith("file://"):
-            rest = u[len("file://"):]
+        if u.startswith(FILE_PREFIX):
+            rest = strip_file_scheme(u)
             if rest.startswith("localhost/"):
                 rest = rest[len("localhost"):]
             if not rest.startswith("/"):
                 raise self._refuse(u, "a file:// URL naming another host")
             u = rest
-        elif "://" in u or "::" in u:
+        elif has_scheme(u) or "::" in u:
             self.check_url(u)
             return u
         if u.startswith("~"):
             p = os.path.expanduser(u)
         elif os.path.isabs(u):
             p = u
-        elif self.base is not None and "://" in self.base:
+        elif self.base is not None and has_scheme(self.base):
             joined = urljoin(self.base, u)
             self.check_url(joined)
             return joined
@@ -451,10 +448,8 @@ def source_roots(paths: Iterable[str], limit: int = MAX_RECORDED_ROOTS) -> list[
     minimal (no root under another), coarsened to at most ``limit``."""
     local, remote = set(), set()
     for p in paths:
-        p = str(p)
-        if p.startswith("file://"):
-            p = p[len("file://"):]
-        if "://" in p:
+        p = strip_file_scheme(p)
+        if has_scheme(p):
             if "::" not in p:
                 remote.add(url_root(p))
         else:
@@ -491,7 +486,7 @@ def for_writing(vds):
     from .urls import strip_for_writing
 
     all_paths = {p for v in vds.variables.values() for p in v.manifest.paths}
-    if not any("://" in p for p in all_paths):
+    if not any(has_scheme(p) for p in all_paths):
         return vds
     table = dict(zip(sorted(all_paths), strip_for_writing(sorted(all_paths))))
     if all(k == v for k, v in table.items()):
@@ -579,10 +574,10 @@ def _guard_class():
                 if target is None:
                     if self.conf is not None:
                         target = self.conf.resolve(path)
-                    elif path.startswith("file://"):
-                        target = path[len("file://"):]
+                    elif path.startswith(FILE_PREFIX):
+                        target = strip_file_scheme(path)
                     else:
-                        target = path if "://" in path else os.path.abspath(os.path.expanduser(path))
+                        target = path if has_scheme(path) else os.path.abspath(os.path.expanduser(path))
                     if len(self._resolved) < 100_000:
                         self._resolved[path] = target
                 return target
@@ -605,13 +600,13 @@ def _guard_class():
                     from fsspec.implementations.data import DataFileSystem
 
                     return DataFileSystem().cat_file(target, start=start, end=end)
-                if "://" not in target:
+                if not has_scheme(target):
                     return await asyncio.to_thread(read_local, target, start, end)
                 return await self._fs(target)._cat_file(target, start=start, end=end)
 
             async def _info(self, path, **kwargs):
                 target = self._target(path)
-                if "://" not in target:
+                if not has_scheme(target):
                     fd = open_regular(target)
                     try:
                         return {"name": path, "size": os.fstat(fd).st_size, "type": "file"}

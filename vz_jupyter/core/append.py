@@ -44,6 +44,7 @@ from .check import check as _check
 from .check import COORD_INLINE_MAX_BYTES, concat_inline_reason
 from .errors import CheckFailed, VZError
 from .model import MISSING, Source, VDataset
+from .urls import has_scheme
 
 
 def _base(p: str) -> str:
@@ -127,7 +128,7 @@ def _in_archive(path: str, paths: frozenset) -> bool:
     p = norm_path(path)
     if p in paths:
         return True
-    if "://" not in p:
+    if not has_scheme(p):
         try:
             return os.path.realpath(p) in paths
         except OSError:  # pragma: no cover

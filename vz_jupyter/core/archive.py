@@ -34,6 +34,7 @@ import numpy as np
 
 from .errors import VZError, WriteError
 from .model import INLINE, MAX_PATH_ID, MISSING, Manifest, Source, VArray, VDataset
+from .urls import has_scheme, strip_file_scheme
 
 try:
     import fcntl
@@ -264,10 +265,8 @@ def view_of(variables: Mapping[str, VArray], dim: str, *, attrs, coords, label: 
 def norm_path(p: str, base: str | None = None) -> str:
     """A referenced path as a comparable local path (``file://`` stripped,
     relative paths joined to ``base``, normalised; links not resolved)."""
-    p = str(p)
-    if p.startswith("file://"):
-        p = p[len("file://"):]
-    if "://" in p:
+    p = strip_file_scheme(p)
+    if has_scheme(p):
         return p
     p = os.path.expanduser(p)
     if not os.path.isabs(p) and base is not None:
@@ -285,7 +284,7 @@ def open_archive(target: str | os.PathLike, dim: str, *, lock: bool = False, all
     from .serialize.outputs import resolve_target
 
     shown = os.fspath(target)
-    if "://" in shown:
+    if has_scheme(shown):
         raise WriteError(f"{shown}: append writes local reference sets only (a remote archive cannot be locked)")
     path = resolve_target(shown)
     fmt = detect_format(path, shown)

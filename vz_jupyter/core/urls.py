@@ -10,12 +10,19 @@
     The URL without userinfo and without secret query parameters, for
     everything *written* (references): credentials travel in
     ``storage_options``, never inside a reference file.
-``protocol(url)`` / ``is_url(path)`` / ``url_root(url)``
-    The scheme (``"file"`` for local paths), whether a string is a remote URL,
-    and the ``scheme://host[:port]/folder/`` prefix a reference made from that
-    URL records as its root.
+``protocol(url)`` / ``is_url(path)`` / ``has_scheme(path)`` / ``strip_file_scheme(path)`` / ``local_path(path)`` / ``url_root(url)``
+    The scheme (``"file"`` for local paths), whether a string is a remote URL
+    (``file://`` is local), whether it names any scheme, a path without its
+    ``file://``, the local path of a local path or ``file://`` URL (None for
+    a remote URL), and the
+    ``scheme://host[:port]/folder/`` prefix a reference made from that URL
+    records as its root. The one place that tells URLs from paths: modules ask
+    these rather than looking for ``"://"`` themselves.
 
-Pure string functions: no I/O, no fsspec.
+Pure string functions: no I/O. Paths are made strings by fsspec's
+``stringify_path``; fsspec's ``get_protocol`` is not used for the scheme, since
+it stops at the first ``::`` of a chained URL (``simplecache::s3://`` ->
+``simplecache``) where confinement needs the whole chain.
 """
 from __future__ import annotations
 
@@ -23,7 +30,9 @@ import posixpath
 import re
 import warnings
 from typing import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from fsspec.utils import stringify_path
 
 #: a URL scheme followed by ``//`` (``https://``, ``s3://``, ``simplecache::s3://``)
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.\-]*://"
@@ -97,19 +106,40 @@ def strip_for_writing(paths: Iterable[str], *, warn: bool = True) -> list[str]:
     return out
 
 
+FILE_PREFIX = "file://"
+
+
+def has_scheme(path) -> bool:
+    """``path`` names a scheme (``https://``, ``s3://``, ``file://``, ...)."""
+    return "://" in str(stringify_path(path))
+
+
 def protocol(url: str) -> str:
     """``"https"`` for ``https://...``, ``"file"`` for local paths and
     ``file://`` URLs; chained URLs (``simplecache::s3://``) keep their chain."""
-    url = str(url)
-    if "://" not in url:
+    url = str(stringify_path(url))
+    if not has_scheme(url):
         return "file"
     return url.split("://", 1)[0].lower()
 
 
 def is_url(path) -> bool:
     """A remote URL (``file://`` counts as local)."""
-    p = str(path)
-    return "://" in p and not p.startswith("file://")
+    p = str(stringify_path(path))
+    return has_scheme(p) and not p.startswith(FILE_PREFIX)
+
+
+def strip_file_scheme(path) -> str:
+    """``path`` without one leading ``file://`` (nothing else changed)."""
+    p = str(stringify_path(path))
+    return p[len(FILE_PREFIX):] if p.startswith(FILE_PREFIX) else p
+
+
+def local_path(path) -> str | None:
+    """The path of a local path or a ``file://`` URL (prefix removed, nothing
+    else changed); None when what is left names a scheme (a remote URL)."""
+    p = strip_file_scheme(path)
+    return None if has_scheme(p) else p
 
 
 def split(url: str) -> tuple[str, str, str]:
@@ -132,8 +162,6 @@ def split(url: str) -> tuple[str, str, str]:
 def has_dot_segments(url_path: str) -> bool:
     """True when a URL path has ``.``/``..`` segments, raw or percent-encoded
     (servers and clients may resolve them, so a prefix check cannot trust it)."""
-    from urllib.parse import unquote
-
     p = unquote(unquote(url_path))
     return any(seg in (".", "..") for seg in re.split(r"[/\\]", p))
 

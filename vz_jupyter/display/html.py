@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..core.model import VArray, VDataset
+from ..core.urls import has_scheme
 from .chunkmap import chunk_map_svg
 from .common import (
     Safe,
@@ -357,7 +358,7 @@ def _common_folder(paths: Sequence[str]) -> str:
     """The folder (ending in ``/``) every path is in, when there is more than one path."""
     import posixpath
 
-    if len(paths) < 2 or any("://" in p or not p.startswith("/") for p in paths):
+    if len(paths) < 2 or any(has_scheme(p) or not p.startswith("/") for p in paths):
         return ""
     folder = posixpath.commonpath(paths)
     return "" if folder in ("", "/") or folder in paths else folder.rstrip("/") + "/"

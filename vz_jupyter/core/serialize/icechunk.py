@@ -30,6 +30,7 @@ import numpy as np
 from .. import codecs as _vz_codecs  # noqa: F401  (registers vz codecs with numcodecs)
 from ..errors import FillValueWarning, VZError, WriteError
 from ..model import MAX_PATH_ID, VArray, VDataset
+from ..urls import has_scheme, is_url, strip_file_scheme
 from .atomic import os_error_text
 from .zarr_meta import declared_fill, json_value, zattrs
 
@@ -179,7 +180,7 @@ def _file_url(path: str) -> str:
 
 def _location(path: str) -> str:
     """Icechunk location of a manifest path: ``file://`` URL for local paths."""
-    if "://" in path:
+    if has_scheme(path):
         return path
     return _file_url(os.path.abspath(path))
 
@@ -189,7 +190,7 @@ def container_prefixes(paths: Sequence[str]) -> list[str]:
     local files, and ``scheme://netloc/`` of every URL."""
     from urllib.parse import quote
 
-    local = [os.path.abspath(p[len("file://"):] if p.startswith("file://") else p) for p in paths if "://" not in p or p.startswith("file://")]
+    local = [os.path.abspath(strip_file_scheme(p)) for p in paths if not is_url(p)]
     out: list[str] = []
     if local:
         # Icechunk matches prefixes against decoded locations: a prefix must not
@@ -211,7 +212,7 @@ def container_prefixes(paths: Sequence[str]) -> list[str]:
                     )
                 out.append(f"file:///{top}/")
     for p in paths:
-        if "://" in p and not p.startswith("file://"):
+        if is_url(p):
             scheme, rest = p.split("://", 1)
             prefix = f"{scheme}://{rest.split('/', 1)[0]}/"
             if prefix not in out:
@@ -223,7 +224,7 @@ def _has_port(url: str) -> bool:
     from urllib.parse import urlsplit
 
     try:
-        return "://" in url and not url.startswith("file://") and urlsplit(url).port is not None
+        return is_url(url) and urlsplit(url).port is not None
     except ValueError:
         return False
 

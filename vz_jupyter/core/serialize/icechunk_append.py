@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import VZError, WriteError
 from ..model import INLINE, MAX_PATH_ID, MISSING, Manifest, VArray
+from ..urls import has_scheme, strip_file_scheme
 from .atomic import os_error_text
 
 _BLOSC_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
@@ -143,7 +144,7 @@ def _var(ic, session, name: str, arr, dim: str, placeholder: str, full_limit: in
 def _covered(path: str, prefixes: Sequence[str]) -> bool:
     for pre in prefixes:
         if pre.startswith("file://"):
-            if "://" not in path and path.startswith(unquote(pre[len("file://"):])):
+            if not has_scheme(path) and path.startswith(unquote(strip_file_scheme(pre))):
                 return True
         elif path.startswith(pre):
             return True

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..access import MAX_RECORDED_ROOTS, RECORD_KEY, source_roots
 from ..model import INLINE, MAX_PATH_ID, MISSING, VArray
+from ..urls import has_scheme
 from .kerchunk_json import encode_inline
 from .zarr_meta import fill_plan, zarray, zattrs
 
@@ -31,7 +32,7 @@ def merged_roots(old, new_paths: Sequence[str]) -> list[str]:
         if not any(rr.startswith(o.rstrip("/") + "/") for o in roots):
             roots.append(r)
     if len(roots) > MAX_RECORDED_ROOTS:
-        roots = source_roots([os.path.join(r, "x") if "://" not in r else r.rstrip("/") + "/x" for r in roots])
+        roots = source_roots([os.path.join(r, "x") if not has_scheme(r) else r.rstrip("/") + "/x" for r in roots])
     return roots
 
 

@@ -38,6 +38,7 @@ from typing import Iterable, NamedTuple
 
 from ..access import RECORD_KEY
 from ..errors import TargetExists, WriteError
+from ..urls import FILE_PREFIX, has_scheme, strip_file_scheme
 
 #: what each format's earlier output is called in messages
 LABELS = {
@@ -356,9 +357,9 @@ def describe(path: str | os.PathLike) -> str:
 
 # -- sources of the dataset ---------------------------------------------------
 def _local_path(p: str) -> str | None:
-    if p.startswith("file://"):
-        p = p[len("file://"):]
-    elif "://" in p or p.startswith("memory:"):
+    if p.startswith(FILE_PREFIX):
+        p = strip_file_scheme(p)
+    elif has_scheme(p) or p.startswith("memory:"):
         return None
     return os.path.abspath(os.path.expanduser(p)) if p else None
 

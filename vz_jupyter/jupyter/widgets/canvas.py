@@ -22,6 +22,7 @@ import numpy as np
 import traitlets
 
 from ...core.model import VArray
+from ...core.urls import has_scheme
 
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
 
@@ -49,7 +50,7 @@ def _labels(paths: Sequence[str]) -> list[str]:
     base = [p.rstrip("/").rsplit("/", 1)[-1] or p for p in paths]
     if len(set(base)) == len(base):
         return base
-    local = [p for p in paths if "://" not in p]
+    local = [p for p in paths if not has_scheme(p)]
     try:
         common = os.path.commonpath(local) if len(local) == len(paths) and local else ""
     except ValueError:
