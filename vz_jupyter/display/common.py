@@ -47,6 +47,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..core.model import INLINE, MAX_PATH_ID, MISSING
+from ..core.urls import redact
+
 __all__ = [
     "Safe",
     "escape",
@@ -119,8 +122,6 @@ def escape(x: Any, *, cap: int | None = MAX_ESCAPED) -> str:
     direction-changing characters made visible (newlines and tabs kept)."""
     if isinstance(x, Safe):
         return x
-    from ..core.urls import redact
-
     s = cut(str(x), cap)
     return _html.escape(printable(redact(s), keep_lines=True), quote=True)
 
@@ -167,8 +168,6 @@ def shorten(s: Any, n: int = 80) -> str:
     """Cut a string to at most ``n`` characters, ending with an ellipsis; URL
     credentials redacted and invisible characters made visible first (so a
     name cannot move the cursor, recolour a terminal or fake a line)."""
-    from ..core.urls import redact
-
     s = str(s)
     if len(s) > 4 * n + 256:  # bound the work on megabyte strings
         s = s[: 4 * n + 256]
@@ -436,8 +435,6 @@ def manifest_stats(m) -> ManifestStats:
         return _stats_cache[m]
     except (KeyError, TypeError):
         pass
-    from ..core.model import INLINE, MAX_PATH_ID, MISSING
-
     if m.path_id.size > 1 and not any(m.path_id.strides) and m.path_id.flat[0] == MISSING:
         # a broadcast all-missing grid (any size): no per-chunk pass, no copy
         z = np.zeros(len(m.paths), dtype=np.int64)

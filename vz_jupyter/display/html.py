@@ -7,6 +7,8 @@ words) and aggregating chunk maps. Limits live in :class:`Limits`.
 from __future__ import annotations
 
 import json
+import posixpath
+import sys
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -15,13 +17,13 @@ from ..core.urls import has_scheme
 from .chunkmap import chunk_map_svg
 from .common import (
     Safe,
-    dataset_totals,
     attrs_html,
     badge,
     collapsible,
+    dataset_totals,
+    dtype_text,
     escape,
     format_bytes,
-    dtype_text,
     format_int,
     format_value,
     manifest_stats,
@@ -32,6 +34,7 @@ from .common import (
     table,
     wrap_repr,
 )
+from .files import file_runs, run_label
 from .text import dataset_list_text, dataset_text, format_mtime
 
 __all__ = ["Limits", "dataset_html", "dataset_list_html", "variable_table_html", "sources_html",
@@ -112,7 +115,6 @@ def _byteorder(dt) -> str:
     if bo == "|" or dt.itemsize == 1:
         return "byte order not applicable"
     if bo == "=":
-        import sys
         bo = "<" if sys.byteorder == "little" else ">"
     return "little-endian" if bo == "<" else "big-endian"
 
@@ -356,8 +358,6 @@ def _formats(ds: VDataset) -> str:
 
 def _common_folder(paths: Sequence[str]) -> str:
     """The folder (ending in ``/``) every path is in, when there is more than one path."""
-    import posixpath
-
     if len(paths) < 2 or any(has_scheme(p) or not p.startswith("/") for p in paths):
         return ""
     folder = posixpath.commonpath(paths)
@@ -368,8 +368,6 @@ def _list_rows(dsets: Sequence[VDataset], totals, max_rows: int):
     """Table rows: one per dataset for short lists; for long ones, one per run of
     consecutive files whose names ascend and that look alike (format, number of
     variables, skips), e.g. ``day_0001.nc … day_1500.nc (1,500 files)``."""
-    from .files import file_runs, run_label
-
     def label_of(d):
         return d.sources[0].path if len(d.sources) == 1 else f"{len(d.sources)} files"
 

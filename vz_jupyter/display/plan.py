@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import posixpath
 
+from ..core.model import codec_summary
+from .chunkmap import chunk_map_svg
 from .common import Safe, escape, format_bytes, format_int, plural, shorten, table, wrap_repr
 
 #: files listed in text/HTML before "+N more files"
@@ -41,8 +43,6 @@ def _shape(t) -> str:
 
 
 def _codecs(plan) -> str:
-    from ..core.model import codec_summary
-
     return codec_summary(plan.var.codecs) or "none (uncompressed)"
 
 
@@ -77,19 +77,22 @@ def plan_text(plan) -> str:
 
 
 def _map_svg(plan) -> str:
-    try:
-        from .chunkmap import chunk_map_svg
-    except ImportError:  # pragma: no cover - the display helper is part of the package
-        return ""
     return chunk_map_svg(plan.var, highlight=plan.touched, title=f"{shorten(plan.var.name, MAX_NAME)}: touched chunks")
 
 
-def plan_html(plan) -> str:
-    """Rich display of a plan for Jupyter (escaped, theme-aware, with text fallback)."""
-    var = plan.var
-    need, read, whole = plan.bytes_needed, plan.bytes_to_read, plan.chunk_bytes
-    ratio = _ratio(read, need)
-    # a bar comparing bytes needed / to read / whole chunks
+_PLAN_CSS = (
+    "<style>.vz-plan-bar{display:flex;align-items:center;gap:.5em;margin:1px 0}"
+    ".vz-plan-bar-label{width:7em}"
+    ".vz-plan-bar-track{flex:0 0 240px;height:.8em;background:var(--jp-layout-color2,#eee);display:inline-block}"
+    ".vz-plan-bar-fill{display:block;height:100%}"
+    ".vz-plan-need{background:var(--jp-success-color1,#59a14f)}"
+    ".vz-plan-read{background:var(--jp-brand-color1,#4e79a7)}"
+    ".vz-plan-whole{background:var(--jp-warn-color1,#f28e2b)}</style>"
+)
+
+
+def _bars(need: int, read: int, whole: int) -> str:
+    """Bars comparing bytes needed / to read / whole chunks."""
     top = max(need, read, whole, 1)
 
     def bar(label: str, n: int, cls: str) -> str:
@@ -99,50 +102,50 @@ def plan_html(plan) -> str:
                 f"style=\"width:{w:.1f}%\"></span></span>"
                 f"<span class=\"vz-num\">{escape(format_bytes(n))}</span></div>")
 
-    head = (
-        f"<div class=\"vz-title\"><b>Read plan</b> <code>{escape(_sel(plan))}</code> "
-        f"→ {escape('×'.join(str(s) for s in plan.shape) or 'scalar')} {escape(plan.dtype.name)}</div>"
-        f"<div class=\"vz-sub\">{escape(plural(plan.n_chunks, 'chunk'))} of "
-        f"{escape(format_int(var.manifest.n_chunks))} touched · {escape(plural(plan.n_requests, 'request'))} · "
-        f"codecs: {escape(shorten(_codecs(plan), 120))} · read/needed <b>{escape(ratio)}</b></div>"
-    )
-    bars = (
+    return (
         "<div class=\"vz-plan-bars\">"
         + bar("needed", need, "vz-plan-need")
         + bar("to read", read, "vz-plan-read")
         + bar("whole chunks", whole, "vz-plan-whole")
         + "</div>"
     )
+
+
+def _files_table(plan) -> str:
+    """One row per file the plan reads (capped)."""
     rows = plan.per_file()
-    ftable = ""
-    if rows:
-        ftable = table(
-            ["file", "chunks", "requests", "bytes to read", "bytes needed", "ratio"],
-            (
-                [Safe(f"<span title=\"{escape(shorten(r.path, 4 * MAX_PATH))}\">"
-                      f"{escape(shorten(posixpath.basename(r.path.rstrip('/')) or r.path, MAX_NAME))}</span>"),
-                 format_int(r.n_chunks), format_int(r.n_requests), format_bytes(r.bytes_to_read),
-                 format_bytes(r.bytes_needed), _ratio(r.bytes_to_read, r.bytes_needed)]
-                for r in rows
-            ),
-            max_rows=MAX_FILES,
-            what="files",
-            numeric=(1, 2, 3, 4, 5),
-        )
+    if not rows:
+        return ""
+    return table(
+        ["file", "chunks", "requests", "bytes to read", "bytes needed", "ratio"],
+        (
+            [Safe(f"<span title=\"{escape(shorten(r.path, 4 * MAX_PATH))}\">"
+                  f"{escape(shorten(posixpath.basename(r.path.rstrip('/')) or r.path, MAX_NAME))}</span>"),
+             format_int(r.n_chunks), format_int(r.n_requests), format_bytes(r.bytes_to_read),
+             format_bytes(r.bytes_needed), _ratio(r.bytes_to_read, r.bytes_needed)]
+            for r in rows
+        ),
+        max_rows=MAX_FILES,
+        what="files",
+        numeric=(1, 2, 3, 4, 5),
+    )
+
+
+def plan_html(plan) -> str:
+    """Rich display of a plan for Jupyter (escaped, theme-aware, with text fallback)."""
+    need, read = plan.bytes_needed, plan.bytes_to_read
+    head = (
+        f"<div class=\"vz-title\"><b>Read plan</b> <code>{escape(_sel(plan))}</code> "
+        f"→ {escape('×'.join(str(s) for s in plan.shape) or 'scalar')} {escape(plan.dtype.name)}</div>"
+        f"<div class=\"vz-sub\">{escape(plural(plan.n_chunks, 'chunk'))} of "
+        f"{escape(format_int(plan.var.manifest.n_chunks))} touched · {escape(plural(plan.n_requests, 'request'))} · "
+        f"codecs: {escape(shorten(_codecs(plan), 120))} · read/needed <b>{escape(_ratio(read, need))}</b></div>"
+    )
     extra = []
     if plan.n_missing:
         extra.append(f"{plural(plan.n_missing, 'missing chunk')} read as the fill value (no I/O)")
     if plan.n_inline:
         extra.append(f"{plural(plan.n_inline, 'inlined chunk')} come from the references (no I/O)")
     note = "".join(f"<div class=\"vz-sub\">{escape(x)}</div>" for x in extra)
-    css = (
-        "<style>.vz-plan-bar{display:flex;align-items:center;gap:.5em;margin:1px 0}"
-        ".vz-plan-bar-label{width:7em}"
-        ".vz-plan-bar-track{flex:0 0 240px;height:.8em;background:var(--jp-layout-color2,#eee);display:inline-block}"
-        ".vz-plan-bar-fill{display:block;height:100%}"
-        ".vz-plan-need{background:var(--jp-success-color1,#59a14f)}"
-        ".vz-plan-read{background:var(--jp-brand-color1,#4e79a7)}"
-        ".vz-plan-whole{background:var(--jp-warn-color1,#f28e2b)}</style>"
-    )
-    body = css + head + bars + note + _map_svg(plan) + ftable
+    body = _PLAN_CSS + head + _bars(need, read, plan.chunk_bytes) + note + _map_svg(plan) + _files_table(plan)
     return wrap_repr(plan_text(plan), body, title=f"read plan {_sel(plan)}")

@@ -11,8 +11,18 @@ import datetime as _dt
 from typing import Sequence
 
 from ..core.model import Source, VArray, VDataset
-from .common import (dataset_totals, dtype_text, format_bytes, format_int, format_value, manifest_stats, more_text,
-                     plural, shorten)
+from .common import (
+    dataset_totals,
+    dtype_text,
+    format_bytes,
+    format_int,
+    format_value,
+    manifest_stats,
+    more_text,
+    plural,
+    shorten,
+)
+from .files import file_runs, run_label
 
 __all__ = ["dataset_text", "dataset_list_text", "variable_line", "source_line", "format_mtime",
            "dataset_summary"]
@@ -147,8 +157,6 @@ def _first_path(ds: VDataset) -> str:
 
 def dataset_list_text(dsets: Sequence[VDataset], *, max_rows: int = 50) -> str:
     """One line per dataset for short lists; runs of alike files for long ones."""
-    from .files import file_runs, run_label
-
     dsets = list(dsets)
     totals = [dataset_totals(d) for d in dsets]
     total_chunks = sum(t[0] for t in totals)
