@@ -82,7 +82,7 @@ def test_time_units_of_new_files_are_reencoded_into_the_archive_units(tmp_path, 
     target = build(tmp_path, fmt, files[:2])
     report = vz.append(target, files[2:], dim="time")
     (w,) = report.by_code("time-units")
-    assert w.severity == "warning" and "re-encoded to 'hours since 2000-01-01 00:00:00'" in w.fix
+    assert w.severity == "warning" and "re-encoded into the archive's units ('hours since 2000-01-01 00:00:00')" in w.fix
     got = judge(target, KIND[fmt], files)
     assert got["bad"] == [] and got["units"] == "hours since 2000-01-01 00:00:00"
     raw = vz.open(target, decode=False)["time"].values

@@ -330,6 +330,14 @@ def _core_findings(prep: _Prepared, rep: Report, read_archive: bool, new: list[V
                 prep.add("info", "fill-value", f"{f.variable!r} keeps the archive's _FillValue {kept}, which no "
                          f"appended value equals (the new files mark no fill of their own)", f.variable, [])
                 continue
+        if f.code == "time-units" and f.severity == "warning" and f.variable in arc.whole:
+            enc = time_encoding(arc.view.variables[f.variable].attrs)
+            units = repr(enc[0]) if enc else "the archive's units"
+            prep.findings.append(Finding(
+                "warning", f.code, f.message, f.variable, f.files,
+                f"nothing to do: the append rewrites {f.variable!r} with the new values re-encoded into the "
+                f"archive's units ({units})"))
+            continue
         if f.code == "not-compared" and f.variable in unread:
             v = arc.view.variables[f.variable]
             if prep.dim in v.dims:

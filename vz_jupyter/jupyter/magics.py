@@ -118,6 +118,8 @@ def _parser() -> Parser:
     p = add("combine")
     p.add_argument("paths", nargs="+", metavar="PATHS", help="files, globs or URLs")
     p.add_argument("--dim", metavar="DIM", help="dimension to combine along (guessed when left out)")
+    p.add_argument("--append-to", metavar="TARGET",
+                   help="an existing archive: it comes first, locked, and the button appends the files to it")
     p = add("append")
     from ..cli import add_append_args
 
@@ -351,7 +353,7 @@ class VzMagics(Magics, Configurable):
         if args.dim and paths:
             # a mistyped dimension is a usage error now, not a widget with no dimension
             self._check_dim(args.dim, [scan_file(paths[0])])
-        return CombineWidget(paths, dim=args.dim)
+        return CombineWidget(paths, dim=args.dim, append_to=args.append_to)
 
     def _do_append(self, args):
         from ..cli import append_kwargs

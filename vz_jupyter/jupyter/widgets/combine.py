@@ -17,6 +17,12 @@ directly::
     w.set_order([...]); w.set_dim("time"); w.sort(by="time"); w.remove(path)
     w.report; w.combined; w.write_disabled_reason; w.write()
 
+Append mode (``CombineWidget(new_files, append_to="archive.parquet")``, or
+``%vz combine new/*.nc --append-to archive.parquet``): the archive's references
+are loaded (nothing of its sources is read) as the first entry of the list,
+locked there; the report is :func:`vz.check(archive, files) <vz_jupyter.check>`
+and the button appends the other files with :func:`vz.append`.
+
 Errors never surface as tracebacks in the widget: they are shown as one line in
 the status bar (and :meth:`write` raises the same one-line :class:`VZError` when
 called from code).
@@ -135,6 +141,8 @@ class CombineWidget(W.VBox):
     sync : scan before returning (default: only outside a kernel; in a kernel the
         scan runs in a background thread so the progress bar is visible).
     output : initial output path (default ``combined.json`` in the working folder).
+    append_to : an existing archive (kerchunk JSON or parquet references, an Icechunk
+        repository): append mode, see the module docstring.
     """
 
     #: paths in the current order (the files that will be combined)
@@ -145,8 +153,11 @@ class CombineWidget(W.VBox):
     busy = traitlets.Bool(False)
 
     def __init__(self, paths: str | Sequence[str], dim: str | None = None, *, sync: bool | None = None,
-                 output: str | None = None, **kwargs):
+                 output: str | None = None, append_to: str | os.PathLike | None = None, **kwargs):
         super().__init__(**kwargs)
+        #: the archive the files are appended to (append mode), its path as given
+        self.append_to = os.fspath(append_to) if append_to is not None else None
+        self.archive_format: str | None = None
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         self._given = [os.fspath(p) for p in paths]
@@ -207,6 +218,9 @@ class CombineWidget(W.VBox):
         self.add_class("vz-combine")
         self.layout.max_width = "100%"
 
+        if self.append_to is not None:
+            self._append_controls()
+
         self.children = [
             self.w_title,
             _row([self.w_progress]),
@@ -239,6 +253,24 @@ class CombineWidget(W.VBox):
             sync = not _in_kernel()
         self._sync = sync
         self._start_scan()
+
+    def _append_controls(self) -> None:
+        """Append mode: the target is the archive, fixed; the button appends."""
+        from ...core.archive import detect_format
+        from ...core.serialize.outputs import resolve_target
+
+        self.w_title.value = self._title_html(f"Append to {os.path.basename(self.append_to.rstrip('/'))}")
+        fmt = {"kerchunk-json": "kerchunk-json", "kerchunk-parquet": "kerchunk-parquet", "icechunk": "icechunk"}
+        try:
+            self.archive_format = fmt[detect_format(resolve_target(self.append_to), self.append_to)]
+            self.w_format.value = self.archive_format
+        except VZError as e:
+            self.error = one_line(e)
+        self.w_path.value = self.append_to
+        self.w_path.description = "Archive"
+        self.w_overwrite.layout.display = "none"
+        self.w_write.description = "Append"
+        self.w_write.icon = "plus"
 
     def _start_scan(self) -> None:
         if self._sync:
@@ -274,7 +306,7 @@ class CombineWidget(W.VBox):
     def _set_enabled(self, on: bool) -> None:
         for w in (self.w_name, self.w_sort_by, self.w_pattern, self.w_sort, self.w_rescan, self.w_dim,
                   self.w_var, self.w_format, self.w_path, self.w_overwrite):
-            w.disabled = not on
+            w.disabled = not on or (self.append_to is not None and w in (self.w_format, self.w_path))
         if not on:
             self.w_write.disabled = True
 
@@ -326,6 +358,12 @@ class CombineWidget(W.VBox):
             self.w_progress.description = f"Scanning {total:,} files"
             datasets: dict[str, VDataset] = {}
             errors: list[str] = []
+            if self.append_to is not None:
+                self._show_status(f"reading the archive {self.append_to}")
+                try:
+                    datasets[self.append_to] = self._read_archive()
+                except Exception as e:  # noqa: BLE001
+                    errors.append(one_line(e))
             shown = 0.0
             for i, f in enumerate(files):
                 now = time.monotonic()
@@ -333,7 +371,8 @@ class CombineWidget(W.VBox):
                     shown = now
                     self.w_progress.value = i
                     self._show_status(f"scanning {i + 1:,}/{total:,}: {os.path.basename(f)}")
-                if f in datasets:
+                is_archive = self.append_to is not None and os.path.abspath(f) == os.path.abspath(self.append_to)
+                if f in datasets or is_archive:
                     errors.append(f"{f}: given twice; used once")
                 else:
                     try:
@@ -343,16 +382,38 @@ class CombineWidget(W.VBox):
             self.w_progress.value = total
             self._after_scan(datasets, errors)
 
+    def _read_archive(self) -> VDataset:
+        """The archive as a dataset, from its references only (for the list and
+        the preview): kerchunk references whole; an Icechunk repository as the
+        light view an append reads (its big variables by their last chunk row)."""
+        from ...core.archive import open_archive
+        from ...core.scan import scan_file
+
+        if self.archive_format == "icechunk":
+            with open_archive(self.append_to, self.dim or self._wanted_dim or "time") as arc:
+                self._archive_files = len(arc.paths)
+                return arc.view
+        ds = scan_file(self.append_to)
+        self._archive_files = len({p for v in ds.variables.values() for p in v.manifest.paths})
+        return ds
+
     def _after_scan(self, datasets: dict[str, VDataset], errors: list[str]) -> None:
         from ...core.sort import name_number_pattern
 
         # a re-scan keeps the user's order (and left-out files) for files seen before
         previous, seen_before = list(self.files), set(self.datasets)
         order = [f for f in previous if f in datasets] + [f for f in datasets if f not in seen_before]
+        if self.append_to in datasets:  # append mode: the archive first, always
+            order = [self.append_to] + [f for f in order if f != self.append_to]
         self.datasets = datasets
         self.scan_errors = errors
         self._ids = {p: i for i, p in enumerate(datasets)}
         labels = _labels(list(datasets))
+        if self.append_to in datasets:
+            n = getattr(self, "_archive_files", 0)
+            labels[list(datasets).index(self.append_to)] = (
+                f"{os.path.basename(self.append_to.rstrip('/'))} (the archive, {n:,} file{'s' if n != 1 else ''}; "
+                f"stays first)")
         self.label_of = dict(zip(datasets, labels))
         self._path_of_label = {lab: p for p, lab in self.label_of.items()}
         self.w_progress.bar_style = "danger" if errors else "success"
@@ -373,8 +434,10 @@ class CombineWidget(W.VBox):
             self._muted -= 1
         self.files = order
         self.dim = dim
+        n_new = len(datasets) - (self.append_to in datasets)
         self.w_title.value = self._title_html(
-            f"Combine {len(datasets):,} file{'s' if len(datasets) != 1 else ''}")
+            f"Append {n_new:,} file{'s' if n_new != 1 else ''} to {os.path.basename(self.append_to.rstrip('/'))}"
+            if self.append_to is not None else f"Combine {len(datasets):,} file{'s' if len(datasets) != 1 else ''}")
         self.refresh()
 
     def _dims_found(self) -> list[str]:
@@ -434,12 +497,20 @@ class CombineWidget(W.VBox):
         paths = [self._resolve(i) for i in items]
         if len(set(paths)) != len(paths):
             raise VZError("a file is named twice in the order")
+        a = self.append_to
+        if a in self.datasets and paths[:1] != [a]:
+            paths = [a] + [p for p in paths if p != a]  # the archive stays first
+            if notice is None:
+                name = self.label_of[a].split(" (")[0]
+                notice = (f"{name} is the archive: it stays first, the files follow it", "info")
         self.files = paths
         self.refresh(notice=notice)
 
     def remove(self, item: Any) -> None:
         """Leave one file out of the combine."""
         p = self._resolve(item)
+        if p == self.append_to:
+            raise VZError(f"{self.append_to} is the archive the files are appended to: it cannot be left out")
         self.set_order([f for f in self.files if f != p],
                        notice=(f"left out {self.label_of[p]} (bring it back from the Left out list)", "info"))
 
@@ -478,7 +549,8 @@ class CombineWidget(W.VBox):
 
         if by is None and pattern is None:
             by = self.dim
-        dsets = [self.datasets[p] for p in self.files]
+        first = [self.append_to] if self.append_to in self.files else []  # the archive stays first
+        dsets = [self.datasets[p] for p in self.files if p not in first]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TiedSortKeysWarning)
             ordered = core_sort(dsets, by=by) if pattern is None else core_sort(dsets, pattern=pattern)
@@ -487,7 +559,7 @@ class CombineWidget(W.VBox):
         how = f"pattern {pattern}" if pattern is not None else by
         notice = ((f"sorted by {how}, but {ties[0]}", "warn") if ties
                   else (f"sorted {len(ordered):,} files by {how}", "ok"))
-        self.set_order([path_of[id(ds)] for ds in ordered], notice=notice)
+        self.set_order(first + [path_of[id(ds)] for ds in ordered], notice=notice)
 
     def _sort_from_controls(self) -> None:
         how = self.w_sort_by.value
@@ -531,6 +603,8 @@ class CombineWidget(W.VBox):
         from ...core.concat import concat
         from ...display.report import report_html
 
+        if self.append_to is not None:
+            return self._check_and_preview_append(dsets)
         try:
             self.report = check(dsets, self.dim)
         except Exception as e:  # noqa: BLE001
@@ -541,6 +615,34 @@ class CombineWidget(W.VBox):
         try:
             # the preview is drawn even when check found errors (writing stays disabled)
             self.combined = concat(dsets, self.dim, check=False)
+        except Exception as e:  # noqa: BLE001
+            self.preview_error = one_line(e)
+
+    def _check_and_preview_append(self, dsets: list[VDataset]) -> None:
+        """Append mode: the report of ``vz.check(archive, files)`` (the files in
+        the list's order), and the archive followed by the files as the preview."""
+        from ...core.append import check_append
+        from ...core.concat import concat
+        from ...display.report import report_html
+
+        new = [self.datasets[p] for p in self.files if p != self.append_to]
+        if self.append_to not in self.datasets:
+            self.preview_error = "the archive could not be read"
+            return
+        if not new:
+            self.w_report.value = ""
+            self.preview_error = "no files to append"
+            self.combined = self.datasets[self.append_to]
+            return
+        try:
+            self.report = check_append(self.append_to, new, self.dim, sort=False)
+        except Exception as e:  # noqa: BLE001
+            self.error = one_line(e)
+            self.w_report.value = ""
+            return
+        self.w_report.value = report_html(self.report, fix=widget_fix)
+        try:
+            self.combined = concat([self.datasets[self.append_to], *new], self.dim, check=False)
         except Exception as e:  # noqa: BLE001
             self.preview_error = one_line(e)
 
@@ -560,6 +662,14 @@ class CombineWidget(W.VBox):
         elif not self.dim:
             parts.append("choose a concat dimension")
             kind = "error"
+        elif self.append_to in self.files:
+            n_new = len(self.files) - 1
+            parts.append(f"{n_new:,} file{'s' if n_new != 1 else ''} to append to "
+                         f"{os.path.basename(self.append_to.rstrip('/'))} along {self.dim!r}")
+            n_err = self._n_errors()
+            if n_err:
+                parts.append(f"{n_err} error{'s' if n_err != 1 else ''} in the check report: {self._next_step()}")
+                kind = "error"
         else:
             parts.append(f"{len(self.files):,} of {len(self.datasets):,} files along {self.dim!r}")
             n_err = self._n_errors()
@@ -708,11 +818,17 @@ class CombineWidget(W.VBox):
             return "no files selected"
         if not self.dim:
             return "choose a concat dimension"
+        if self.append_to is not None and len(self.files) < 2:
+            return "no files to append"
         if self.report is None:
             return self.error or "the files have not been checked"
         if self.report.has_errors:
             n = self._n_errors()
             return f"the check report has {n} error{'s' if n != 1 else ''}: {self._next_step()}"
+        if self.append_to is not None:
+            if len(self.files) < 2:
+                return "no files to append"
+            return None
         if self.combined is None:
             return f"the files could not be combined: {self.preview_error}"
         if not self.target:
@@ -730,6 +846,9 @@ class CombineWidget(W.VBox):
             return  # keep saying what was written (and where) until something else changes
         if reason and reason not in ("scanning",):
             self.w_write_status.value = _status_html(f"Write disabled: {reason}", "warn")
+        elif not reason and self.append_to is not None:
+            self.w_write_status.value = _status_html(
+                f"ready to append {len(self.files) - 1:,} files to", code=self.append_to)
         elif not reason:
             self.w_write_status.value = _status_html(
                 f"ready to write {len(self.files):,} files as {self.w_format.value} to", code=self.target)
@@ -743,6 +862,8 @@ class CombineWidget(W.VBox):
         folder holding sources, nor anything else (see ``vz.write``)."""
         from ...core.serialize import write as core_write
 
+        if self.append_to is not None:
+            return self._append()
         with self._lock:
             reason = self.write_disabled_reason
             if reason is not None:
@@ -767,6 +888,29 @@ class CombineWidget(W.VBox):
             reason = self.write_disabled_reason
             self.w_write.disabled = reason is not None
             self.w_write.tooltip = reason or ""
+            self._show_status_from_state()
+            return self.written
+
+    def _append(self) -> str:
+        """Append mode's button: ``vz.append(archive, files)`` in the list's order;
+        then the archive is read again and the appended files leave the list."""
+        from ...core.append import append
+
+        with self._lock:
+            reason = self.write_disabled_reason
+            if reason is not None:
+                raise WriteError(f"not appended: {reason}")
+            new_paths = [p for p in self.files if p != self.append_to]
+            report = append(self.append_to, [self.datasets[p] for p in new_paths], self.dim, sort=False)
+            self.written = os.path.abspath(self.append_to)
+            text = report.summary_line().split(":")[0]
+            self.error = None
+            datasets = {self.append_to: self._read_archive()}
+            datasets.update((p, d) for p, d in self.datasets.items() if p not in new_paths and p != self.append_to)
+            self._after_scan(datasets, [])
+            self.notice = (text, "ok")
+            self.w_write_status.value = _status_html(
+                f"{text} · open it with vz.open({self.append_to!r}) · full path:", "ok", code=self.written)
             self._show_status_from_state()
             return self.written
 
@@ -852,6 +996,8 @@ class CombineWidget(W.VBox):
                  if self.written else "")
         title = (f"vz combine: {len(self.files):,} of {len(self.datasets):,} files along "
                  f"{self.dim!r}" if self.dim else f"vz combine: {len(self.files):,} files, no concat dimension")
+        if self.append_to is not None:
+            title = f"vz append to {self.append_to}: {max(len(self.files) - 1, 0):,} new files along {self.dim!r}"
         return (f"<div class=\"vz-combine-static vz-root\">{style_block()}<div><b>{escape(title)}</b></div>"
                 f"<div class=\"vz-combine-{escape(kind)}\">{escape(status)}</div>"
                 f"<ol>{''.join(items)}</ol>{left_html}{report}{svg}{wrote}</div>")
