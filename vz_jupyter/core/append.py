@@ -256,8 +256,11 @@ def _already(prep: _Prepared, new: list[VDataset], errors) -> list[VDataset]:
     a = arc.view.variables.get(dim)
     have = _seconds(a) if a is not None and a.dims[:1] == (dim,) and not a.manifest.n_referenced else None
     keep, by_path, by_value = [], [], []
+    # An Icechunk repository lists its files one entry per chunk: only asked when the times cannot tell
+    # (a file that is in the archive has all its times in the archive's coordinate)
+    ask_paths = arc.format != "icechunk" or have is None
     for ds in new:
-        h = [s.path for s in ds.sources if _in_archive(s.path, arc.paths)]
+        h = [s.path for s in ds.sources if _in_archive(s.path, arc.paths)] if ask_paths else []
         if h:
             by_path.extend(h)
             continue

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -89,13 +90,21 @@ class Archive:
     tails: frozenset[str]
     #: the archive's full variables where they were read whole (JSON), else the view's
     full: Mapping[str, VArray]
-    #: source paths the archive references (normalised, not resolved through links)
-    paths: frozenset[str]
+    #: source paths the archive references (normalised, not resolved through links);
+    #: a callable returning them when they are costly to list (read on first use)
+    paths_of: Any
     #: identity of the locked version (None without a lock)
     fingerprint: Any = None
     #: format-specific state for the writer (parsed JSON, .zmetadata, Icechunk session, ...)
     payload: dict = field(default_factory=dict)
     _fd: int | None = None
+
+    @property
+    def paths(self) -> frozenset:
+        """Source paths the archive references (listed on first use)."""
+        if callable(self.paths_of):
+            self.paths_of = frozenset(self.paths_of())
+        return self.paths_of
 
     @property
     def label(self) -> str:
@@ -265,6 +274,9 @@ def view_of(variables: Mapping[str, VArray], dim: str, *, attrs, coords, label: 
 def norm_path(p: str, base: str | None = None) -> str:
     """A referenced path as a comparable local path (``file://`` stripped,
     relative paths joined to ``base``, normalised; links not resolved)."""
+    p = str(p)
+    if p[:1] == "/" and "/." not in p and "//" not in p and p[-1:] != "/":
+        return p  # already absolute and normal (what vz writes): the common case, kept fast
     p = strip_file_scheme(p)
     if has_scheme(p):
         return p
@@ -308,10 +320,75 @@ def open_archive(target: str | os.PathLike, dim: str, *, lock: bool = False, all
     return arc
 
 
+_META_LEAVES = ("/.zarray", "/.zattrs", "/.zgroup")
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _json_selection(obj: dict, dim: str) -> tuple[dict, set[str]]:
+    """The part of parsed kerchunk references a view needs: every metadata
+    document, every chunk of the variables read whole, and only the last chunk
+    row of big variables along ``dim`` (looked up by key, not by scanning the
+    references); returns ``(references, those big variables)``."""
+    import itertools
+    import json
+
+    v1 = "version" in obj
+    refs = obj["refs"] if v1 else obj
+    keep = {k: refs[k] for k in [k for k in refs if k.endswith(_META_LEAVES)]}
+    keep.update((k, refs[k]) for k in (".zgroup", ".zattrs") if k in refs)
+    tails: set[str] = set()
+    for k in [k for k in keep if k.endswith("/.zarray")]:
+        name = k[: -len("/.zarray")]
+        if "/" in name:
+            continue  # a sub-group's array: left to the reader (it says so)
+        za = keep[k]
+        za = json.loads(za) if isinstance(za, str) else za
+        at = keep.get(f"{name}/.zattrs", "{}")
+        at = json.loads(at) if isinstance(at, str) else at
+        shape = [int(x) for x in za["shape"]]
+        chunks = [int(x) for x in za["chunks"]] if shape else []
+        grid = grid_of(shape, chunks)
+        sep = za.get("dimension_separator") or "."
+        dims = at.get("_ARRAY_DIMENSIONS") if isinstance(at, dict) else None
+        n = math.prod(grid)
+        if isinstance(dims, list) and dim in dims and len(dims) == len(grid) and n > FULL_READ_CHUNKS:
+            axis = dims.index(dim)
+            tails.add(name)
+            ranges = [range(g - 1, g) if i == axis else range(g) for i, g in enumerate(grid)]
+        else:
+            ranges = [range(g) for g in grid]
+        for idx in itertools.product(*ranges) if grid else [(0,)]:
+            key = f"{name}/{sep.join(map(str, idx))}"
+            if key in refs:
+                keep[key] = refs[key]
+    return ({**obj, "refs": keep} if v1 else keep), tails
+
+
+def _json_paths(obj: dict, base: str) -> frozenset:
+    """Every source path the references name (urls rendered with their
+    templates; ``data:`` fill chunks are not files)."""
+    refs = obj["refs"] if "version" in obj else obj
+    templates = obj.get("templates") or {} if "version" in obj else {}
+    if templates:
+        # references written with templates (vz_jupyter's) name every file in them: no scan of every chunk.
+        # A url written out in full beside them is still caught by its times (see append._already).
+        urls = set(templates.values())
+    else:
+        urls = {v[0] for v in refs.values() if type(v) is list and v and isinstance(v[0], str)}
+    out = set()
+    for u in urls:
+        if "{{" in u:
+            u = _TEMPLATE.sub(lambda m: str(templates.get(m.group(1), m.group(0))), u)
+        if not u.startswith("data:"):
+            out.add(norm_path(u, base))
+    return frozenset(out)
+
+
 def _open_json(fd: int, path: str, shown: str, dim: str, allowed_roots) -> Archive:
+    """The archive of a kerchunk JSON file: read and parsed once (by nature of
+    the format), then only what the view needs is turned into manifests."""
     from .access import Confinement, confined, recorded_roots
     from .scan.refs import _from_refs_dict, _loads
-    from .serialize.outputs import kerchunk_refs_ok
 
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):  # pragma: no cover - detect_format saw a regular file
@@ -329,19 +406,43 @@ def _open_json(fd: int, path: str, shown: str, dim: str, allowed_roots) -> Archi
         obj = _loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise _not_archive(shown, path, "kerchunk-json") from None
-    if not kerchunk_refs_ok(obj):
+    if not _looks_like_refs(obj):
         raise _not_archive(shown, path, "kerchunk-json")
     if obj.get("gen"):
         raise WriteError(f"{shown}: references with 'gen' entries are not appended to (their keys are generated "
                          f"when read); write them out as plain references first")
+    try:
+        selected, big = _json_selection(obj, dim)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        selected, big = obj, set()  # malformed metadata: the full reader says what is wrong, in one line
     conf = Confinement.for_references(path, recorded_roots(obj), allowed_roots)
     with confined(conf):
-        full = _from_refs_dict(obj, path, None)
-    view, whole, tails = view_of(full.variables, dim, attrs=full.attrs, coords=full.coords, label=shown,
-                                 fmt="kerchunk-json", skipped=full.skipped)
-    paths = frozenset(norm_path(p) for v in full.variables.values() for p in v.manifest.paths)
-    return Archive(shown, path, "kerchunk-json", dim, view, {n: v.shape for n, v in full.variables.items()},
-                   whole, tails, dict(full.variables), paths, payload={"refs": obj})
+        ds = _from_refs_dict(selected, path, None)
+    variables = dict(ds.variables)
+    for name in big & set(variables):
+        variables[name] = tail(variables[name], variables[name].dims.index(dim))
+    view, whole, tails = view_of(variables, dim, attrs=ds.attrs, coords=ds.coords, label=shown,
+                                 fmt="kerchunk-json", skipped=ds.skipped, tails_given=frozenset(big))
+    paths = _json_paths(obj, os.path.dirname(path))
+    return Archive(shown, path, "kerchunk-json", dim, view, {n: v.shape for n, v in ds.variables.items()},
+                   whole, tails, variables, paths, payload={"refs": obj})
+
+
+def _looks_like_refs(obj) -> bool:
+    """kerchunk references at a glance (the reader checks every entry)."""
+    from .access import RECORD_KEY
+
+    if not isinstance(obj, dict):
+        return False
+    if "version" in obj:
+        if obj.get("version") != 1 or not set(obj) <= {"version", "refs", "templates", "gen", RECORD_KEY}:
+            return False
+        if not isinstance(obj.get("refs"), dict) or not isinstance(obj.get("templates", {}), dict):
+            return False
+        refs = obj["refs"]
+    else:
+        refs = obj
+    return ".zgroup" in refs or any(isinstance(k, str) and k.endswith("/.zarray") for k in refs)
 
 
 # -- small shared helpers for the writers --------------------------------------------------

@@ -430,7 +430,8 @@ def _render_urls(urls: list, templates: dict, path: str) -> list[str]:
             raise ScanError(path, f"reference url {_short(u)} is not a string")
         if "{{" in u:
             try:
-                u = u.replace("{{", "{").replace("}}", "}").format(**templates)
+                # format_map looks names up in templates (format(**templates) copied them all: quadratic)
+                u = u.replace("{{", "{").replace("}}", "}").format_map(templates)
             except Exception as e:  # noqa: BLE001  (str.format raises KeyError, IndexError, ValueError, AttributeError)
                 raise ScanError(path, f"url {_short(u)} uses an undefined template ({type(e).__name__}: {_one_line(e)})") from None
         out.append(u)

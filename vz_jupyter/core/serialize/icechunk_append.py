@@ -203,7 +203,6 @@ def open_icechunk_archive(path: str, shown: str, dim: str, *, branch: str = "mai
                 if is_tail:
                     tails.add(name)
             shapes = {name: tuple(int(s) for s in arr.metadata.shape) for name, arr in root.arrays()}
-        locations = session.all_virtual_chunk_locations()
     except (VZError, WriteError):
         raise
     except Exception as e:  # noqa: BLE001  (Icechunk and zarr errors: one line)
@@ -211,7 +210,13 @@ def open_icechunk_archive(path: str, shown: str, dim: str, *, branch: str = "mai
     coords = [n for n, v in variables.items() if v.dims == (n,)]
     view, whole, tails_ = view_of(variables, dim, attrs=attrs, coords=coords, label=shown, fmt="icechunk",
                                   tails_given=frozenset(tails))
-    paths = frozenset(norm_path(unquote(u)) if u.startswith("file://") else u for u in set(locations))
+    def paths():  # one entry per virtual chunk: listed only when the times cannot tell (see append._already)
+        try:
+            locations = set(session.all_virtual_chunk_locations())
+        except Exception as e:  # noqa: BLE001
+            raise WriteError(f"{shown}: cannot list the Icechunk repository's chunks ({os_error_text(e)})") from None
+        return {norm_path(unquote(u)) if u.startswith("file://") else u for u in locations}
+
     return Archive(shown, path, "icechunk", dim, view, shapes, whole, tails_, variables, paths,
                    payload={"repo": repo, "session": session, "added": added, "branch": branch})
 

@@ -75,13 +75,17 @@ def read_records(root: str, name: str, start: int, stop: int, record_size: int):
             if not pa.types.is_dictionary(col.type):
                 col = col.cast(pa.string()).dictionary_encode()
             has = col.is_valid().to_numpy(zero_copy_only=False)
-            words = col.dictionary.to_pylist()
-            remap = np.array([index.setdefault(w, len(index)) for w in words], dtype=np.uint32)
-            for w in words:
-                if index[w] == len(table):
-                    table.append(w)
             ids = col.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-            if len(remap):
+            used = np.unique(ids[has])  # only the paths these rows name (a record file names many more)
+            words = col.dictionary.take(used).to_pylist() if used.size else []
+            remap = np.zeros(len(col.dictionary), dtype=np.uint32)
+            for u, w in zip(used.tolist(), words):
+                j = index.get(w)
+                if j is None:
+                    j = index[w] = len(table)
+                    table.append(w)
+                remap[u] = j
+            if used.size:
                 pid[dst][has] = remap[ids[has]]
         o = t.column("offset").to_numpy().astype(np.int64) if "offset" in cols else np.zeros(hi - lo, np.int64)
         s = t.column("size").to_numpy().astype(np.int64) if "size" in cols else np.zeros(hi - lo, np.int64)
@@ -200,8 +204,10 @@ def open_parquet_archive(path: str, shown: str, dim: str, allowed_roots):
                                  fmt="kerchunk-parquet", skipped=ds.skipped, tails_given=frozenset(deferred))
     base = os.path.dirname(path)
     paths = {norm_path(p) for n, v in variables.items() if n not in deferred for p in v.manifest.paths}
+    raw: set[str] = set()
     for name in deferred:
-        paths.update(norm_path(p, base) for p in record_paths(path, name))
+        raw |= record_paths(path, name)
+    paths.update(norm_path(p, base) for p in raw)
     return Archive(shown, path, "kerchunk-parquet", dim, view, shapes, whole, tails, variables, frozenset(paths),
                    payload={"zmetadata": zmeta, "record_size": record_size})
 
