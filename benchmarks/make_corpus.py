@@ -13,6 +13,11 @@ Presets (any parameter can be overridden on the command line):
     all; ~0.5 MB per file, ~0.5 GB in all, ~20 s to make. For the combine benchmark, where the number of files and
     chunks matters and the file size does not.
 
+``append``  10,001 daily files in ``_corpus/append/`` on a 15° grid (24, 13, 24),
+    chunks (1, 13, 24) (~800 bytes compressed: referenced, not inlined) -> 75 chunk
+    references per file; ~70 kB per file, ~0.7 GB in all. For the append benchmark
+    (archives of 1,000 and 10,000 files, then file 10,001 appended).
+
 ``time`` is the record (unlimited) dimension with CF units ``hours since 2000-01-01
 00:00:00`` (``--per-file-units`` gives each file ``hours since <its day>`` instead, so a
 combine has to decode times to order them). Values are a smooth field plus seeded
@@ -44,6 +49,7 @@ START = _dt.date(2000, 1, 1)
 PRESETS = {
     "scan": dict(files=100, ntime=24, nlat=181, nlon=360, chunk_time=1, complevel=1),
     "combine": dict(files=1000, ntime=24, nlat=37, nlon=72, chunk_time=1, complevel=1),
+    "append": dict(files=10001, ntime=24, nlat=13, nlon=24, chunk_time=1, complevel=1),
 }
 VARIABLES = {
     # name: (long_name, units, base, amplitude, noise)

@@ -18,6 +18,7 @@ command -v "$python" >/dev/null 2>&1 || python=python3
 # Versions that install on Python 3.11 (VirtualiZarr 2.6+ and zarr 3.2+ need 3.12).
 # virtualizarr[hdf] brings its HDF5 parser's needs: h5py, hdf5plugin, imagecodecs,
 # imagecodecs-numcodecs; obstore and obspec_utils are core dependencies of 2.x.
+# icechunk: VirtualiZarr's to_icechunk; fastparquet: kerchunk's parquet references (the append benchmark).
 reqs=(
   "kerchunk==0.2.10"
   "virtualizarr[hdf]==2.5.1"
@@ -30,6 +31,8 @@ reqs=(
   "fsspec>=2024.6"
   "ujson"
   "numpy>=2.1"
+  "icechunk>=1.1,<2"
+  "fastparquet"
 )
 stamp="$venv/.vz-peers-stamp"
 want="$(printf '%s\n' "${reqs[@]}")"
@@ -56,7 +59,7 @@ fi
 pip_quiet "${reqs[@]}"
 # fail loudly now rather than in the middle of a benchmark
 "$venv/bin/python" - <<'PY'
-import kerchunk.hdf, virtualizarr, virtualizarr.parsers, h5py, zarr, xarray  # noqa: F401
+import kerchunk.hdf, virtualizarr, virtualizarr.parsers, h5py, zarr, xarray, icechunk  # noqa: F401
 from virtualizarr.parsers import HDFParser  # noqa: F401
 PY
 printf '%s\n' "${reqs[@]}" > "$stamp"
