@@ -32,9 +32,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .cf import inline_values_var
 from .errors import VZError, WriteError
 from .model import INLINE, MAX_PATH_ID, MISSING, Manifest, Source, VArray, VDataset
 from .urls import has_scheme, strip_file_scheme
+from .values import CoordinateReader
 
 try:
     import fcntl
@@ -200,13 +202,12 @@ def can_rewrite_whole(var: VArray) -> bool:
             and var.nbytes <= WHOLE_MAX_BYTES)
 
 
-def raw_inline(var: VArray) -> VArray:
+def raw_inline(var: VArray, reader: CoordinateReader | None = None) -> VArray:
     """``var`` decoded and held as one raw inlined chunk in native byte order
     (its stored values, CF attributes kept). Reads only what is inlined unless
-    the variable has references."""
-    from .cf import inline_values_var, read_values
-
-    values = read_values(var, max_bytes=max(WHOLE_MAX_BYTES, var.nbytes))
+    the variable has references; ``reader`` (default: a new one) reads them."""
+    reader = reader if reader is not None else CoordinateReader()
+    values = reader.read(var, max_bytes=max(WHOLE_MAX_BYTES, var.nbytes))
     if values.dtype.byteorder not in "=|":
         values = values.astype(values.dtype.newbyteorder("="))
     return inline_values_var(var, values)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import weakref
 from collections import Counter
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -24,10 +23,11 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import formatting
-from .cf import format_duration, format_seconds, inherited_time_encoding, read_values, time_encoding
+from .cf import format_duration, format_seconds, inherited_time_encoding, time_encoding
 from .errors import VZError
 from .model import VArray, VDataset
 from .sort import dataset_label
+from .values import CoordinateReader
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -354,21 +354,7 @@ def _is_coord(name: str, dss: Sequence[VDataset]) -> bool:
     return False
 
 
-_VALUES: "weakref.WeakKeyDictionary[VArray, np.ndarray]" = weakref.WeakKeyDictionary()
-
-
-def cached_values(var: VArray, max_bytes: int) -> np.ndarray:
-    """``read_values`` remembered per (immutable) VArray, so check and concat
-    read each small coordinate once."""
-    got = _VALUES.get(var)
-    if got is None:
-        got = read_values(var, max_bytes=max_bytes)
-        got.flags.writeable = False
-        _VALUES[var] = got
-    return got
-
-
-def _values_of(var: VArray, limit: int, read: bool) -> np.ndarray | None:
+def _values_of(reader: CoordinateReader, var: VArray, limit: int, read: bool) -> np.ndarray | None:
     """Values of a variable when cheap: inlined chunks always, referenced chunks
     when ``read`` and the variable is at most ``limit`` bytes."""
     m = var.manifest
@@ -376,7 +362,7 @@ def _values_of(var: VArray, limit: int, read: bool) -> np.ndarray | None:
     if not all_inline and (not read or var.nbytes > limit):
         return None
     try:
-        return cached_values(var, max(limit, var.nbytes) if all_inline else limit)
+        return reader.read(var, max_bytes=max(limit, var.nbytes) if all_inline else limit)
     except VZError:
         return None
 
@@ -409,6 +395,7 @@ def check(
     read_coords: bool = True,
     compare_bytes: int = DEFAULT_COMPARE_BYTES,
     unread: Sequence[int] = (),
+    reader: CoordinateReader | None = None,
 ) -> Report:
     """Check that ``dsets`` (in this order) combine into one consistent dataset.
 
@@ -420,6 +407,8 @@ def check(
     inlined (one read per file) to compare their values; ``unread`` lists the
     positions of datasets never read that way (an archive being appended to:
     its sources are not touched, only its inlined values are compared).
+    ``reader``: how values are read (a :class:`~vz_jupyter.core.values.CoordinateReader`;
+    default: a new one for this call, reading through the read-plan executor).
     """
     if kind not in ("concat", "stack", "merge"):
         raise VZError(f"kind must be 'concat', 'stack' or 'merge', not {kind!r}")
@@ -427,6 +416,7 @@ def check(
     labels = [dataset_label(ds) for ds in dsets]
     c = _Checker(dsets, labels, dim, kind, fix_time, read_coords, compare_bytes)
     c.unread = frozenset(unread)
+    c.reader = reader if reader is not None else CoordinateReader()
     if kind != "merge" and not dim:
         raise VZError(f"check(kind={kind!r}) needs the dimension to combine along (dim=...)")
     if not dsets:
@@ -611,7 +601,7 @@ class _Checker:
         if not decoded_time and fps[0] is None and all(
                 v.manifest.equals(first.manifest) and v.codecs == first.codecs for _, v in items[1:]):
             return
-        ref = _values_of(first, self.compare_bytes, self.may_read(first_i))
+        ref = _values_of(self.reader, first, self.compare_bytes, self.may_read(first_i))
         if ref is None:
             self.add("info", "not-compared",
                      f"values of {name!r} were not compared between files ({first.nbytes} bytes, not inlined); "
@@ -636,7 +626,7 @@ class _Checker:
             if fp is not None and fp in by_fp:
                 keyed.append((i, by_fp[fp]))
                 continue
-            vals = _values_of(v, self.compare_bytes, self.may_read(i))
+            vals = _values_of(self.reader, v, self.compare_bytes, self.may_read(i))
             if vals is None:
                 continue
             keyed.append((i, key_of(v, vals)))
@@ -786,7 +776,7 @@ class _Checker:
         unread = []
         for i in have:
             var = D[i].variables[dim]
-            vals = _values_of(var, TIME_FIX_MAX_BYTES, self.may_read(i))
+            vals = _values_of(self.reader, var, TIME_FIX_MAX_BYTES, self.may_read(i))
             if vals is None:
                 unread.append(L[i])
                 continue
