@@ -37,12 +37,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .archive import (Archive, VarChange, can_rewrite_whole, fully_inlined, grid_of, norm_path, open_archive,
-                      raw_inline)
+from .archive import Archive, VarChange, can_rewrite_whole, grid_of, norm_path, open_archive, raw_inline
 from .cf import time_encoding
 from .check import Finding, Report
 from .check import check as _check
-from .check import COORD_INLINE_MAX_BYTES, concat_inline_reason
+from .check import COORD_INLINE_MAX_BYTES, concat_inline_reason, fully_inline
 from .errors import CheckFailed, VZError
 from .model import MISSING, Source, VDataset
 from .urls import has_scheme
@@ -308,7 +307,7 @@ def _mask_kept_harmlessly(arc: Archive, name: str, new: list[VDataset]) -> str |
         return None
     for ds in new:
         v = ds.variables.get(name)
-        if v is None or "_FillValue" in v.attrs or "missing_value" in v.attrs or not fully_inlined(v):
+        if v is None or "_FillValue" in v.attrs or "missing_value" in v.attrs or not fully_inline(v):
             return None
         try:
             vals = read_values(v, max_bytes=v.nbytes)  # inlined only: decoded without I/O

@@ -33,6 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .cf import inline_values_var
+from .check.limits import fully_inline
 from .errors import VZError, WriteError
 from .model import INLINE, MAX_PATH_ID, MISSING, Manifest, Source, VArray, VDataset
 from .urls import has_scheme, strip_file_scheme
@@ -191,14 +192,9 @@ def _not_archive(shown: str, path: str, fmt: str) -> WriteError:
 
 
 # -- views ----------------------------------------------------------------------------
-def fully_inlined(var: VArray) -> bool:
-    m = var.manifest
-    return m.n_chunks > 0 and m.n_inline > 0 and m.n_inline + m.n_missing == m.n_chunks
-
-
 def can_rewrite_whole(var: VArray) -> bool:
     """An inlined variable along the dim that an append decodes and rewrites whole."""
-    return (fully_inlined(var) and var.dtype.kind not in "OUSV" and var.dtype.fields is None
+    return (fully_inline(var) and var.dtype.kind not in "OUSV" and var.dtype.fields is None
             and var.nbytes <= WHOLE_MAX_BYTES)
 
 

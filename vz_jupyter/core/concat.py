@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .cf import convert_time, inherited_time_encoding, inline_values_var, time_encoding
-from .check import TIME_FIX_MAX_BYTES, _is_coord, concat_inline_reason
+from .check import TIME_FIX_MAX_BYTES, concat_inline_reason, is_coord
 from .check import check as _check
 from .errors import CheckFailed, VZError
 from .model import MAX_PATH_ID, Manifest, VArray, VDataset, concat_manifests
@@ -184,7 +184,7 @@ def concat(
         for v in items[1:]:
             if v.dims != first.dims:
                 raise VZError(f"variable {name!r} has dims {v.dims} in one file and {first.dims} in another")
-        coord = (name in coords or _is_coord(name, dsets)) and first.ndim == 1
+        coord = (name in coords or is_coord(name, dsets)) and first.ndim == 1
         encs = [inherited_time_encoding(ds, name) for ds in dsets]
         reason = concat_inline_reason(items, coord=coord, fix_time=fix_time, encs=encs)
         if reason:
@@ -280,7 +280,7 @@ def stack(
     for name in _var_names(dsets):
         items = [ds.variables[name] for ds in dsets if name in ds.variables]
         first = items[0]
-        if name in coords or _is_coord(name, dsets):
+        if name in coords or is_coord(name, dsets):
             out_vars[name] = first
             continue
         if len(items) != len(dsets):
