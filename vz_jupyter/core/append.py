@@ -38,12 +38,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from .archive import Archive, VarChange, can_rewrite_whole, grid_of, norm_path, open_archive, raw_inline
-from .cf import time_encoding
+from .cf import decode_to_seconds, inline_values_var, time_encoding
 from .check import Finding, Report
 from .check import check as _check
 from .check import COORD_INLINE_MAX_BYTES, concat_inline_reason, fully_inline
+from .concat import concat, join_manifests
 from .errors import CheckFailed, VZError
 from .model import MISSING, Source, VDataset
+from .sort import sort as sort_datasets
 from .urls import has_scheme
 from .values import CoordinateReader, read_values
 
@@ -166,8 +168,6 @@ def _as_archive_dtype(v, a, reader: CoordinateReader):
     converts exactly (e.g. float64 hours into kerchunk's int64 time), so the
     whole rewrite keeps the archive's dtype; else ``v`` as it is (the check
     then reports the dtype)."""
-    from .cf import inline_values_var
-
     if v.dtype == a.dtype or v.dtype.kind not in "iuf" or a.dtype.kind not in "iuf":
         return v
     vals = reader.read(v, max_bytes=v.nbytes)  # v is one raw inlined chunk: decoded without I/O
@@ -236,8 +236,6 @@ class _Prepared:
 def _seconds(var, reader: CoordinateReader) -> "np.ndarray | None":
     """Values of a coordinate as rounded seconds (CF time) or floats; None
     when they cannot be had cheaply (not inlined, too big, not numbers)."""
-    from .cf import decode_to_seconds
-
     if var.dtype.kind not in "iuf" or var.nbytes > COORD_INLINE_MAX_BYTES:
         return None
     try:
@@ -288,10 +286,8 @@ def _already(prep: _Prepared, new: list[VDataset], errors, reader: CoordinateRea
 def _sorted(new: list[VDataset], dim: str, reader: CoordinateReader) -> list[VDataset]:
     if len(new) < 2 or not all(dim in ds.variables for ds in new):
         return new
-    from .sort import sort
-
     try:
-        return list(sort(new, by=dim, reader=reader))
+        return list(sort_datasets(new, by=dim, reader=reader))
     except VZError:
         return new  # the check names what is wrong (calendars, unreadable times)
 
@@ -419,8 +415,6 @@ def _rows_rules(prep: _Prepared, new: list[VDataset], fix_time: bool) -> None:
 
 def _plan(prep: _Prepared, new: list[VDataset], fix_time: bool, reader: CoordinateReader) -> None:
     """The changes to make: chunk rows, whole rewrites, new variables."""
-    from .concat import concat, join_manifests
-
     arc, dim = prep.arc, prep.dim
     names = list(arc.view.variables) + [n for ds in new for n in ds.variables if n not in arc.view.variables]
     seen: set[str] = set()
