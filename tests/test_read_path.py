@@ -5,6 +5,7 @@ values supplied and no file at all."""
 from __future__ import annotations
 
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -124,6 +125,20 @@ def test_a_fifo_is_refused_not_opened(tmp_path):
         vz.sort([a, b], by="time")
     rep = vz.check([a, b], "time")
     assert "pipe.nc" in names(only(rep, "not-compared"))
+
+
+def test_a_decompression_bomb_is_refused_by_the_bounded_decoder():
+    # 64 MB of zeros in 64 kB of zlib, as the inlined chunk of a 4-value coordinate
+    bomb = zlib.compress(bytes(64 * 2**20), 9)
+    t = VArray(name="time", dims=("time",), shape=(4,), dtype=np.dtype("<f8"), chunks=(4,),
+               codecs=({"id": "zlib", "level": 9},), fill_value=None, attrs={"units": HOURS},
+               manifest=Manifest.empty((1,)).with_inline({0: bomb}))
+    ds = VDataset({"time": t}, coords=("time",), sources=(Source("/d/bomb.nc"),))
+    ok = referenced("/d/ok.nc", [10.0, 11.0, 12.0, 13.0])
+    with pytest.raises(vz.VZError, match="decodes to more than the 4,128 bytes"):
+        vz.sort([ds, ok], by="time", reader=CoordinateReader({ok["time"]: [10, 11, 12, 13]}))
+    rep = vz.check([ds, ok], "time", reader=CoordinateReader({ok["time"]: [10, 11, 12, 13]}))
+    assert names(only(rep, "not-compared")) == {"bomb.nc"}
 
 
 # ----------------------------------------------------------------------------- no files at all
