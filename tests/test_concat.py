@@ -120,7 +120,7 @@ def test_concat_time_units_days_to_hours(tmp_path):
     files = archive(tmp_path, n_files=2, per_file={1: {"units": "days since 2000-01-01", "t0": 96}}, step=24.0)
     # days since 2000-01-01 in file 1 -> hours in the combined coordinate: integral
     combined = vz.concat(vz.scan(files), "time")
-    from vz_jupyter.core.cf import read_values
+    from vz_jupyter.core.values import read_values
 
     np.testing.assert_array_equal(read_values(combined["time"]), np.arange(8) * 24.0)
 

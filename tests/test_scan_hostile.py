@@ -31,8 +31,16 @@ HERE = Path(__file__).resolve().parent
 VZ = [sys.executable, "-m", "vz_jupyter.cli"]
 
 
-_PEAK = ("import atexit, resource, runpy, sys\n"
-         "atexit.register(lambda: sys.stderr.write('\\nVZPEAK %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+# The child's own peak: Linux keeps ru_maxrss across fork and exec, so getrusage in
+# the child reports at least the pytest process's size at the fork (400+ MB late in a
+# full run); VmHWM is the peak of the child's own address space, new at exec.
+_PEAK = ("import atexit, os, resource, runpy, sys\n"
+         "def _peak():\n"
+         "    if os.path.exists('/proc/self/status'):\n"
+         "        with open('/proc/self/status') as f:\n"
+         "            return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:'))\n"
+         "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+         "atexit.register(lambda: sys.stderr.write('\\nVZPEAK %d\\n' % _peak()))\n"
          "sys.argv = ['vz'] + sys.argv[1:]\n"
          "runpy.run_module('vz_jupyter.cli', run_name='__main__')\n")
 

@@ -38,13 +38,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from .archive import Archive, VarChange, can_rewrite_whole, grid_of, norm_path, open_archive, raw_inline
-from .cf import time_encoding
+from .cf import decode_to_seconds, inline_values_var, time_encoding
 from .check import Finding, Report
 from .check import check as _check
-from .check import COORD_INLINE_MAX_BYTES, concat_inline_reason
+from .check import COORD_INLINE_MAX_BYTES, concat_inline_reason, fully_inline
+from .concat import concat, join_manifests
 from .errors import CheckFailed, VZError
 from .model import MISSING, Source, VDataset
+from .sort import sort as sort_datasets
 from .urls import has_scheme
+from .values import CoordinateReader, read_values
 
 
 def _base(p: str) -> str:
@@ -136,7 +139,7 @@ def _in_archive(path: str, paths: frozenset) -> bool:
     return False
 
 
-def _whole_input(ds: VDataset, arc: Archive, dim: str, add) -> VDataset:
+def _whole_input(ds: VDataset, arc: Archive, dim: str, add, reader: CoordinateReader) -> VDataset:
     """``ds`` with the variables the archive keeps whole decoded to one raw
     inlined chunk each, as the archive's view holds them (so the check
     compares like with like, and concat rewrites them whole)."""
@@ -148,7 +151,7 @@ def _whole_input(ds: VDataset, arc: Archive, dim: str, add) -> VDataset:
         if v.nbytes > COORD_INLINE_MAX_BYTES or v.dtype.kind in "OUSV" or v.dtype.fields is not None:
             continue  # left as it is: the check reports what does not fit
         try:
-            changed[name] = _as_archive_dtype(raw_inline(v), arc.view.variables[name])
+            changed[name] = _as_archive_dtype(raw_inline(v, reader), arc.view.variables[name], reader)
         except VZError as e:
             add("error", "unreadable", f"{name!r} of {_base(ds.sources[0].path) if ds.sources else '?'} cannot be "
                 "read to append it to the archive's inlined values: " + str(e), name,
@@ -160,16 +163,14 @@ def _whole_input(ds: VDataset, arc: Archive, dim: str, add) -> VDataset:
     return ds.replace(variables=vs)
 
 
-def _as_archive_dtype(v, a):
+def _as_archive_dtype(v, a, reader: CoordinateReader):
     """A raw inlined ``v`` in the dtype of the archive's ``a`` when every value
     converts exactly (e.g. float64 hours into kerchunk's int64 time), so the
     whole rewrite keeps the archive's dtype; else ``v`` as it is (the check
     then reports the dtype)."""
-    from .cf import inline_values_var
-
     if v.dtype == a.dtype or v.dtype.kind not in "iuf" or a.dtype.kind not in "iuf":
         return v
-    vals = np.frombuffer(v.manifest.inline[0], dtype=v.dtype).reshape(v.shape)
+    vals = reader.read(v, max_bytes=v.nbytes)  # v is one raw inlined chunk: decoded without I/O
     with np.errstate(all="ignore"):
         conv = vals.astype(a.dtype)
         exact = np.array_equal(conv.astype(v.dtype), vals) if np.isfinite(vals).all() else False
@@ -232,29 +233,27 @@ class _Prepared:
         self.findings.append(Finding(severity, code, message, variable, tuple(files), fix))
 
 
-def _seconds(var) -> "np.ndarray | None":
+def _seconds(var, reader: CoordinateReader) -> "np.ndarray | None":
     """Values of a coordinate as rounded seconds (CF time) or floats; None
     when they cannot be had cheaply (not inlined, too big, not numbers)."""
-    from .cf import decode_to_seconds, read_values
-
     if var.dtype.kind not in "iuf" or var.nbytes > COORD_INLINE_MAX_BYTES:
         return None
     try:
-        sec, _ = decode_to_seconds(read_values(var, max_bytes=COORD_INLINE_MAX_BYTES).ravel(), var.attrs)
+        sec, _ = decode_to_seconds(reader.read(var, max_bytes=COORD_INLINE_MAX_BYTES).ravel(), var.attrs)
     except VZError:
         return None
     sec = np.asarray(sec, dtype=np.float64)
     return np.round(sec, 3)
 
 
-def _already(prep: _Prepared, new: list[VDataset], errors) -> list[VDataset]:
+def _already(prep: _Prepared, new: list[VDataset], errors, reader: CoordinateReader) -> list[VDataset]:
     """Leave out (``errors="skip"``) or refuse new files the archive holds
     already: the same path, or every value of the ``dim`` coordinate already
     in the archive's (the same file under another name, or a file whose
     chunks were all inlined so no path names it)."""
     arc, dim = prep.arc, prep.dim
     a = arc.view.variables.get(dim)
-    have = _seconds(a) if a is not None and a.dims[:1] == (dim,) and not a.manifest.n_referenced else None
+    have = _seconds(a, reader) if a is not None and a.dims[:1] == (dim,) and not a.manifest.n_referenced else None
     keep, by_path, by_value = [], [], []
     # An Icechunk repository lists its files one entry per chunk: only asked when the times cannot tell
     # (a file that is in the archive has all its times in the archive's coordinate)
@@ -265,7 +264,7 @@ def _already(prep: _Prepared, new: list[VDataset], errors) -> list[VDataset]:
             by_path.extend(h)
             continue
         v = ds.variables.get(dim)
-        mine = _seconds(v) if have is not None and v is not None and v.dims[:1] == (dim,) else None
+        mine = _seconds(v, reader) if have is not None and v is not None and v.dims[:1] == (dim,) else None
         if mine is not None and mine.size and np.isin(mine, have).all():
             by_value.extend(s.path for s in ds.sources[:1])
             continue
@@ -287,13 +286,11 @@ def _already(prep: _Prepared, new: list[VDataset], errors) -> list[VDataset]:
     return keep
 
 
-def _sorted(new: list[VDataset], dim: str) -> list[VDataset]:
+def _sorted(new: list[VDataset], dim: str, reader: CoordinateReader) -> list[VDataset]:
     if len(new) < 2 or not all(dim in ds.variables for ds in new):
         return new
-    from .sort import sort
-
     try:
-        return list(sort(new, by=dim))
+        return list(sort_datasets(new, by=dim, reader=reader))
     except VZError:
         return new  # the check names what is wrong (calendars, unreadable times)
 
@@ -309,9 +306,12 @@ def _mask_kept_harmlessly(arc: Archive, name: str, new: list[VDataset]) -> str |
         return None
     for ds in new:
         v = ds.variables.get(name)
-        if v is None or "_FillValue" in v.attrs or "missing_value" in v.attrs or not v.manifest.n_inline:
+        if v is None or "_FillValue" in v.attrs or "missing_value" in v.attrs or not fully_inline(v):
             return None
-        vals = np.frombuffer(v.manifest.inline[0], dtype=v.dtype)
+        try:
+            vals = read_values(v, max_bytes=v.nbytes)  # inlined only: decoded without I/O
+        except VZError:
+            return None
         with np.errstate(all="ignore"):
             if np.any(vals == np.asarray(fv).astype(vals.dtype, casting="unsafe")):
                 return None
@@ -424,10 +424,8 @@ def _rows_rules(prep: _Prepared, new: list[VDataset], fix_time: bool) -> None:
                      fix="if more files will follow, append files whose length is a multiple of the chunk length")
 
 
-def _plan(prep: _Prepared, new: list[VDataset], fix_time: bool) -> None:
+def _plan(prep: _Prepared, new: list[VDataset], fix_time: bool, reader: CoordinateReader) -> None:
     """The changes to make: chunk rows, whole rewrites, new variables."""
-    from .concat import concat, join_manifests
-
     arc, dim = prep.arc, prep.dim
     names = list(arc.view.variables) + [n for ds in new for n in ds.variables if n not in arc.view.variables]
     seen: set[str] = set()
@@ -466,7 +464,7 @@ def _plan(prep: _Prepared, new: list[VDataset], fix_time: bool) -> None:
     sub = [VDataset({n: arc.view.variables[n] for n in whole}, sources=arc.view.sources)]
     sub += [VDataset({n: ds.variables[n] for n in whole}, sources=ds.sources) for ds in new]
     try:
-        piece = concat(sub, dim, check=False, fix_time=fix_time)
+        piece = concat(sub, dim, check=False, fix_time=fix_time, reader=reader)
     except VZError as e:
         prep.add("error", "whole-rewrite", f"the archive's inlined variables cannot be extended: {e}", None, [])
         return
@@ -488,13 +486,14 @@ def prepare(arc: Archive, new: list[VDataset], *, errors=None, sort: bool = True
     in the order they are appended."""
     dim = arc.dim
     prep = _Prepared(arc, dim)
-    new = _already(prep, list(new), errors)
-    new = _sorted(new, dim)
-    checked = [_whole_input(ds, arc, dim, prep.add) for ds in new]
+    reader = CoordinateReader()  # each new file's coordinate read once for all the steps below
+    new = _already(prep, list(new), errors, reader)
+    new = _sorted(new, dim, reader)
+    checked = [_whole_input(ds, arc, dim, prep.add, reader) for ds in new]
     if checked:
         view = _storage_fill_of_new_files(arc, checked)
         rep = _check([view, *checked], dim, kind="concat", fix_time=fix_time,
-                     unread=() if read_archive else (0,))
+                     unread=() if read_archive else (0,), reader=reader)
         _core_findings(prep, rep, read_archive, checked)
         _rows_rules(prep, checked, fix_time)
     appended = [s.path for ds in new for s in ds.sources]
@@ -504,7 +503,7 @@ def prepare(arc: Archive, new: list[VDataset], *, errors=None, sort: bool = True
         v = next((v for v in ds.variables.values() if dim in v.dims), None)
         added += v.shape[v.dims.index(dim)] if v is not None else 0
     if checked and not any(f.severity == "error" for f in prep.findings):
-        _plan(prep, checked, fix_time)
+        _plan(prep, checked, fix_time, reader)
     report = AppendReport(prep.findings, dim=dim, files=[arc.label, *appended], target=arc.target, format=arc.format,
                           appended=appended, left_out=prep.left_out, before=before,
                           after=None if before is None else before + added)

@@ -33,9 +33,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .cf import inline_values_var
+from .check.limits import fully_inline
 from .errors import VZError, WriteError
 from .model import INLINE, MAX_PATH_ID, MISSING, Manifest, Source, VArray, VDataset
 from .urls import has_scheme, strip_file_scheme
+from .values import CoordinateReader
 
 try:
     import fcntl
@@ -198,24 +201,18 @@ def _not_archive(shown: str, path: str, fmt: str) -> WriteError:
 
 
 # -- views ----------------------------------------------------------------------------
-def fully_inlined(var: VArray) -> bool:
-    m = var.manifest
-    return m.n_chunks > 0 and m.n_inline > 0 and m.n_inline + m.n_missing == m.n_chunks
-
-
 def can_rewrite_whole(var: VArray) -> bool:
     """An inlined variable along the dim that an append decodes and rewrites whole."""
-    return (fully_inlined(var) and var.dtype.kind not in "OUSV" and var.dtype.fields is None
+    return (fully_inline(var) and var.dtype.kind not in "OUSV" and var.dtype.fields is None
             and var.nbytes <= WHOLE_MAX_BYTES)
 
 
-def raw_inline(var: VArray) -> VArray:
+def raw_inline(var: VArray, reader: CoordinateReader | None = None) -> VArray:
     """``var`` decoded and held as one raw inlined chunk in native byte order
     (its stored values, CF attributes kept). Reads only what is inlined unless
-    the variable has references."""
-    from .cf import inline_values_var, read_values
-
-    values = read_values(var, max_bytes=max(WHOLE_MAX_BYTES, var.nbytes))
+    the variable has references; ``reader`` (default: a new one) reads them."""
+    reader = reader if reader is not None else CoordinateReader()
+    values = reader.read(var, max_bytes=max(WHOLE_MAX_BYTES, var.nbytes))
     if values.dtype.byteorder not in "=|":
         values = values.astype(values.dtype.newbyteorder("="))
     return inline_values_var(var, values)

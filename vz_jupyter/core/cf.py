@@ -1,10 +1,8 @@
-"""Small CF-conventions helpers for combining files: read a (small) variable's
-values through its manifest, and decode/re-encode CF time units.
+"""Small CF-conventions helpers for combining files: decode/re-encode CF time
+units, conforming fill values, and a variable holding given values inline.
 
-Reading values is the only I/O the combine transforms do, and only for
-coordinates: inlined chunks need none, referenced chunks are fetched with one
-open per file. Chunks are decoded with numcodecs, the pipeline (stored in
-*encode* order) applied in reverse.
+No I/O here: values of a virtual variable are read by the read-plan executor
+(see :mod:`vz_jupyter.core.values`).
 """
 from __future__ import annotations
 
@@ -13,16 +11,12 @@ import math
 import re
 import warnings
 import weakref
-from collections import defaultdict
 from typing import Any, Mapping
 
 import numpy as np
 
 from .errors import VZError
-from .model import INLINE, MISSING, VArray
-
-#: refuse to read variables larger than this through their manifest
-DEFAULT_MAX_READ = 64 * 2**20
+from .model import Manifest, VArray
 
 _UNIT_SECONDS = {
     "microseconds": 1e-6, "microsecond": 1e-6, "us": 1e-6, "usec": 1e-6, "usecs": 1e-6,
@@ -242,80 +236,10 @@ def conforming_fill(value: Any, dtype: np.dtype) -> tuple[bool, Any]:
     return True, cast[()]
 
 
-
-# ----------------------------------------------------------------------------- values
-
-def _decode_chunk(raw: bytes, codecs, dtype: np.dtype, chunks: tuple[int, ...]) -> np.ndarray:
-    from .decode import decode_chunk  # bounded: a stored chunk never decodes past its size
-
-    return decode_chunk(raw, codecs, dtype, chunks, "a chunk")
-
-
-def read_values(var: VArray, *, max_bytes: int = DEFAULT_MAX_READ, storage_options: dict | None = None) -> np.ndarray:
-    """The stored (raw, not CF-decoded) values of ``var``.
-
-    Inlined chunks need no I/O; referenced chunks are read with one open per
-    source file. Missing chunks read as ``var.fill_value``.
-    """
-    if var.dtype.kind in "OU" or var.dtype.fields is not None:
-        raise VZError(f"variable {var.name!r}: cannot read values of dtype {var.dtype}")
-    if var.nbytes > max_bytes:
-        raise VZError(f"variable {var.name!r}: {var.nbytes} bytes is too large to read for a combine check")
-    m = var.manifest
-    fill = var.fill_value
-    out = np.empty(var.shape, dtype=var.dtype)
-    try:
-        out[...] = fill if fill is not None else 0
-    except (TypeError, ValueError):
-        out[...] = 0
-    if var.size == 0:
-        return out
-    pid = m.path_id.ravel()
-    flats = np.flatnonzero(pid != MISSING)
-    by_path: dict[int, list[int]] = defaultdict(list)
-    raws: dict[int, bytes] = {}
-    for f in flats.tolist():
-        p = int(pid[f])
-        if p == INLINE:
-            raws[f] = m.inline[f]
-        else:
-            by_path[p].append(f)
-    if by_path:
-        off = m.offset.ravel()
-        ln = m.length.ravel()
-        for p, fl in by_path.items():
-            path = m.paths[p]
-            try:
-                if "://" in path and not path.startswith("file://"):
-                    import fsspec
-
-                    opener = fsspec.open(path, "rb", **(storage_options or {}))
-                else:
-                    opener = open(path, "rb")
-                with opener as fh:
-                    for f in sorted(fl, key=lambda k: int(off[k])):
-                        fh.seek(int(off[f]))
-                        raws[f] = fh.read(int(ln[f]))
-            except OSError as e:
-                raise VZError(f"{path}: cannot read variable {var.name!r}: {e.strerror or e}") from None
-    for f, raw in raws.items():
-        idx = np.unravel_index(f, m.grid) if m.grid else ()
-        try:
-            block = _decode_chunk(raw, var.codecs, var.dtype, var.chunks)
-        except VZError as e:
-            raise VZError(f"variable {var.name!r}, chunk {tuple(int(i) for i in idx)}: {e}") from None
-        except Exception as e:
-            raise VZError(f"variable {var.name!r}, chunk {tuple(int(i) for i in idx)}: cannot decode ({e})") from None
-        sl = tuple(slice(int(i) * c, min((int(i) + 1) * c, s)) for i, c, s in zip(idx, var.chunks, var.shape))
-        sub = tuple(slice(0, s.stop - s.start) for s in sl)
-        out[sl] = block[sub]
-    return out
-
+# ----------------------------------------------------------------------------- inlined values
 
 def inline_values_var(var: VArray, values: np.ndarray, *, attrs: Mapping[str, Any] | None = None) -> VArray:
     """A copy of ``var`` holding ``values`` as one inlined, uncompressed chunk."""
-    from .model import Manifest
-
     values = np.ascontiguousarray(values)
     shape = values.shape
     chunks = tuple(max(int(s), 1) for s in shape)

@@ -18,11 +18,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .cf import convert_time, inherited_time_encoding, inline_values_var, time_encoding
+from .check import TIME_FIX_MAX_BYTES, concat_inline_reason, is_coord
 from .check import check as _check
-from .check import TIME_FIX_MAX_BYTES, _is_coord, cached_values, concat_inline_reason
 from .errors import CheckFailed, VZError
 from .model import MAX_PATH_ID, Manifest, VArray, VDataset, concat_manifests
 from .sort import dataset_label, pattern_values
+from .sort import sort as _sort
+from .values import CoordinateReader
 
 
 def _as_list(dsets) -> list[VDataset]:
@@ -93,12 +95,13 @@ def _refuse_if(report, do_check: bool):
         raise CheckFailed(report)
 
 
-def _concat_inline(name: str, items: list[VArray], reason: str, axis: int, encs=None) -> VArray:
+def _concat_inline(name: str, items: list[VArray], reason: str, axis: int, reader: CoordinateReader,
+                   encs=None) -> VArray:
     """Decode a small variable along the dim from every file, re-encode CF times
     to the first file's units when they differ (``encs``: each file's units and
     calendar, inherited ones for bounds), and inline it as one chunk."""
     first = items[0]
-    parts = [cached_values(v, TIME_FIX_MAX_BYTES) for v in items]
+    parts = [reader.read(v, max_bytes=TIME_FIX_MAX_BYTES) for v in items]
     encs = encs if encs is not None else [time_encoding(v.attrs) for v in items]
     enc0 = encs[0]
     attrs = dict(first.attrs)
@@ -140,6 +143,7 @@ def concat(
     fix_time: bool = True,
     drop_variables: Sequence[str] = (),
     report=None,
+    reader: CoordinateReader | None = None,
 ) -> VDataset:
     """Concatenate datasets (in the given order) along the existing dimension
     ``dim``.
@@ -152,12 +156,16 @@ def concat(
 
     Refuses with :class:`CheckFailed` when ``check`` finds errors (pass
     ``check=False`` to skip checking: structural impossibilities still raise).
+    ``reader``: how the check and the inlining read values (a
+    :class:`~vz_jupyter.core.values.CoordinateReader`; default: a new one for
+    this call, so each small coordinate is read once).
     """
     dsets = _drop(_as_list(dsets), drop_variables)
     if not dsets:
         raise VZError("nothing to concatenate")
+    reader = reader if reader is not None else CoordinateReader()
     if check:
-        rep = report if report is not None else _check(dsets, dim, kind="concat", fix_time=fix_time)
+        rep = report if report is not None else _check(dsets, dim, kind="concat", fix_time=fix_time, reader=reader)
         _refuse_if(rep, True)
     if not any(dim in ds.dims for ds in dsets):
         raise VZError(f"no dataset has a dimension {dim!r}; use vz.stack(dsets, {dim!r}) for a new dimension")
@@ -176,11 +184,11 @@ def concat(
         for v in items[1:]:
             if v.dims != first.dims:
                 raise VZError(f"variable {name!r} has dims {v.dims} in one file and {first.dims} in another")
-        coord = (name in coords or _is_coord(name, dsets)) and first.ndim == 1
+        coord = (name in coords or is_coord(name, dsets)) and first.ndim == 1
         encs = [inherited_time_encoding(ds, name) for ds in dsets]
         reason = concat_inline_reason(items, coord=coord, fix_time=fix_time, encs=encs)
         if reason:
-            out_vars[name] = _concat_inline(name, items, reason, axis, encs)
+            out_vars[name] = _concat_inline(name, items, reason, axis, reader, encs)
             continue
         c = first.chunks[axis]
         for k, v in enumerate(items):
@@ -240,6 +248,7 @@ def stack(
     check: bool = True,
     drop_variables: Sequence[str] = (),
     report=None,
+    reader: CoordinateReader | None = None,
 ) -> VDataset:
     """Stack datasets along a new leading dimension ``dim`` (one position per
     file, chunk length 1). Data variables gain the dimension; coordinates must
@@ -248,6 +257,7 @@ def stack(
     The new coordinate's values come from ``values`` (one per file) or from the
     first regex group of ``pattern`` matched in each file name (numbers when they
     parse); without either, ``dim`` has no coordinate variable (as in xarray).
+    ``reader``: how the check reads values to compare (see :func:`concat`).
     """
     dsets = _drop(_as_list(dsets), drop_variables)
     if not dsets:
@@ -259,7 +269,7 @@ def stack(
     if values is not None and len(values) != len(dsets):
         raise VZError(f"{len(values)} values for {len(dsets)} datasets")
     if check:
-        rep = report if report is not None else _check(dsets, dim, kind="stack")
+        rep = report if report is not None else _check(dsets, dim, kind="stack", reader=reader)
         _refuse_if(rep, True)
     if any(dim in ds.dims for ds in dsets):
         raise VZError(f"dimension {dim!r} already exists; use vz.concat(dsets, {dim!r})")
@@ -270,7 +280,7 @@ def stack(
     for name in _var_names(dsets):
         items = [ds.variables[name] for ds in dsets if name in ds.variables]
         first = items[0]
-        if name in coords or _is_coord(name, dsets):
+        if name in coords or is_coord(name, dsets):
             out_vars[name] = first
             continue
         if len(items) != len(dsets):
@@ -294,15 +304,17 @@ def stack(
     )
 
 
-def merge(dsets: Sequence[VDataset], *, check: bool = True, report=None) -> VDataset:
+def merge(dsets: Sequence[VDataset], *, check: bool = True, report=None,
+          reader: CoordinateReader | None = None) -> VDataset:
     """Merge datasets holding different variables over the same dimensions (e.g.
     one file set per variable). Shared coordinates must agree and are taken once;
-    global attributes are the first dataset's, completed by the others'."""
+    global attributes are the first dataset's, completed by the others'.
+    ``reader``: how the check reads values to compare (see :func:`concat`)."""
     dsets = _as_list(dsets)
     if not dsets:
         raise VZError("nothing to merge")
     if check:
-        rep = report if report is not None else _check(dsets, None, kind="merge")
+        rep = report if report is not None else _check(dsets, None, kind="merge", reader=reader)
         _refuse_if(rep, True)
     out_vars: dict[str, VArray] = {}
     attrs: dict[str, Any] = {}
@@ -330,6 +342,7 @@ def combine_nested(
     values: Mapping[str, Sequence[Any]] | None = None,
     check: bool = True,
     fix_time: bool = True,
+    reader: CoordinateReader | None = None,
 ) -> VDataset:
     """Combine an n-d grid of datasets (nested lists) as ``xarray.combine_nested``
     does: ``dims[0]`` runs along the outer list. Each dim that exists in the
@@ -342,6 +355,7 @@ def combine_nested(
     if not dims:
         raise VZError("combine_nested needs at least one dimension")
     values = dict(values or {})
+    reader = reader if reader is not None else CoordinateReader()
 
     def depth_ok(g, d):
         if d == 0:
@@ -359,8 +373,8 @@ def combine_nested(
         d = ds_dims[0]
         parts = [x for x in g] if len(ds_dims) == 1 else [rec(x, ds_dims[1:]) for x in g]
         if any(d in p.dims for p in parts):
-            return concat(parts, d, check=check, fix_time=fix_time)
-        return stack(parts, d, values.get(d), check=check)
+            return concat(parts, d, check=check, fix_time=fix_time, reader=reader)
+        return stack(parts, d, values.get(d), check=check, reader=reader)
 
     return rec(grid, dims)
 
@@ -373,17 +387,18 @@ def combine(
     pattern: str | None = None,
     check: bool = True,
     fix_time: bool = True,
+    reader: CoordinateReader | None = None,
 ) -> VDataset:
     """Sort (by a coordinate or filename pattern), then concatenate along an
-    existing ``dim`` or stack along a new one: what ``vz combine`` does."""
-    from .sort import sort as _sort
-
+    existing ``dim`` or stack along a new one: what ``vz combine`` does.
+    ``reader``: how sort and check read values (one for the whole call by default)."""
     dsets = _as_list(dsets)
+    reader = reader if reader is not None else CoordinateReader()
     if by is not None or pattern is not None:
-        dsets = list(_sort(dsets, by, pattern=pattern))
+        dsets = list(_sort(dsets, by, pattern=pattern, reader=reader))
     if any(dim in ds.dims for ds in dsets):
-        return concat(dsets, dim, check=check, fix_time=fix_time)
-    return stack(dsets, dim, pattern=pattern, check=check)
+        return concat(dsets, dim, check=check, fix_time=fix_time, reader=reader)
+    return stack(dsets, dim, pattern=pattern, check=check, reader=reader)
 
 
 __all__ = ["concat", "stack", "merge", "combine_nested", "combine", "join_manifests"]

@@ -19,8 +19,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .cf import decode_to_seconds
 from .errors import TiedSortKeysWarning, VZError
 from .model import VDataset, VDatasetList
+from .values import CoordinateReader
 
 
 def dataset_label(ds: VDataset) -> str:
@@ -36,15 +38,14 @@ def _path_of(ds: VDataset) -> str:
     return ds.sources[0].path if ds.sources else ""
 
 
-def coordinate_seconds(ds: VDataset, name: str):
+def coordinate_seconds(ds: VDataset, name: str, reader: CoordinateReader):
     """Decoded values of coordinate ``name`` of one dataset as float seconds since
-    1970 (CF time) or plain floats, plus the calendar (None when not a time)."""
-    from .cf import decode_to_seconds, read_values
-
+    1970 (CF time) or plain floats, plus the calendar (None when not a time);
+    the stored values come from ``reader``."""
     if name not in ds.variables:
         raise VZError(f"{dataset_label(ds)}: no variable {name!r} to sort by")
     var = ds.variables[name]
-    vals = read_values(var).ravel()
+    vals = reader.read(var).ravel()
     return decode_to_seconds(vals, var.attrs)
 
 
@@ -151,6 +152,7 @@ def sort(
     dim: str | None = None,
     reverse: bool = False,
     strict: bool = False,
+    reader: CoordinateReader | None = None,
 ) -> VDatasetList:
     """Return the datasets in order.
 
@@ -166,6 +168,10 @@ def sort(
     pattern matching the same number in every name) keep the order given and
     raise a :class:`TiedSortKeysWarning` naming the files; with ``strict=True``
     they raise :class:`VZError`.
+
+    ``reader``: how coordinate values are read (a
+    :class:`~vz_jupyter.core.values.CoordinateReader`; default: a new one for
+    this call, reading through the read-plan executor).
     """
     dsets = list(dsets)
     chosen = [k for k, v in (("by", by), ("pattern", pattern), ("order", order), ("attr", attr)) if v is not None]
@@ -200,8 +206,9 @@ def sort(
     else:
         keys = []
         calendars = set()
+        reader = reader if reader is not None else CoordinateReader()
         for ds in dsets:
-            vals, cal = coordinate_seconds(ds, by)
+            vals, cal = coordinate_seconds(ds, by, reader)
             calendars.add(cal)
             if len(vals) == 0:
                 keys.append((1, 0.0))
