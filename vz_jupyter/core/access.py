@@ -52,14 +52,24 @@ import os
 import posixpath
 import socket
 import stat
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 from urllib.parse import urljoin
 
 from .errors import ScanError
-from .urls import FILE_PREFIX, has_dot_segments, has_scheme, is_url, redact, split, strip_credentials, strip_file_scheme, url_root
+from .urls import (
+    FILE_PREFIX,
+    has_dot_segments,
+    has_scheme,
+    is_url,
+    redact,
+    split,
+    strip_credentials,
+    strip_file_scheme,
+    url_root,
+)
 
 #: the key under which writers record the source roots (JSON top level, parquet .zmetadata)
 RECORD_KEY = "vz_source_roots"
@@ -271,7 +281,7 @@ class Confinement:
 
     @classmethod
     def for_references(cls, location: str | None, recorded: Iterable[str] = (), allowed_roots=None, *,
-                       trust_recorded_roots: bool = True) -> "Confinement":
+                       trust_recorded_roots: bool = True) -> Confinement:
         """The confinement of references stored at ``location`` (a file, a
         parquet folder, a repository; a URL; None for in-memory references)."""
         grants: list[Grant] = []
@@ -325,7 +335,7 @@ class Confinement:
         conf._made = (location, tuple(recorded), allowed_roots, trust_recorded_roots)
         return conf
 
-    def with_recorded(self, recorded: Iterable[str]) -> "Confinement":
+    def with_recorded(self, recorded: Iterable[str]) -> Confinement:
         """The same confinement with the roots recorded in the references added
         (for readers that learn them only after reading the file)."""
         location, before, allowed_roots, trust = getattr(self, "_made", (self.origin, (), None, True))

@@ -345,10 +345,6 @@ def _open_json(fd: int, path: str, shown: str, dim: str, allowed_roots) -> Archi
 
 
 # -- small shared helpers for the writers --------------------------------------------------
-def chunk_rows(var: VArray, axis: int) -> int:
-    return var.manifest.grid[axis]
-
-
 def leading_layout(grid: tuple[int, ...], axis: int) -> bool:
     """True when adding chunk rows along ``axis`` keeps the C-order numbers of
     the existing chunks (every axis before it has one chunk)."""
