@@ -202,7 +202,7 @@ def reference_mapper(target: str | dict | VDataset, storage_options: dict | None
 
 
 def _async_filesystems_sync(protocols, remote_options, conf) -> dict:
-    from .access import guarded_filesystems
+    from .guarded_fs import guarded_filesystems
 
     return guarded_filesystems(protocols, conf, remote_options, asynchronous=False)
 
@@ -277,7 +277,7 @@ def _async_filesystems(protocols, remote_options: dict | None = None, conf=None)
     :class:`~vz_jupyter.core.access.Confinement`, or None for objects built in
     Python), local files are read as regular files only, URLs with timeouts
     and checked byte ranges."""
-    from .access import guarded_filesystems
+    from .guarded_fs import guarded_filesystems
 
     return guarded_filesystems(protocols, conf, remote_options)
 
