@@ -81,7 +81,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-#: tool directives, which say nothing about why: ``# noqa: F401`` alone is no reason
+#: tool directives (noqa, type: ignore, pragma) say nothing about why: alone they are no reason
 _DIRECTIVE = re.compile(r"^(noqa\b(:\s*[A-Z]+[0-9]*(\s*,\s*[A-Z]+[0-9]*)*)?|type:\s*ignore(\[[^\]]*\])?|pragma:[^#(]*)")
 
 

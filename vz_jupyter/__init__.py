@@ -50,17 +50,19 @@ def _init_hdf5_filters() -> None:
 
 _init_hdf5_filters()
 
+from . import display as _display  # noqa: F401,E402  (registers the renderers core objects use)
+from .core.append import AppendReport, append, check
+from .core.check import Finding, Report
+from .core.concat import combine, combine_nested, concat, merge, stack
 from .core.errors import CheckFailed, ScanError, TargetExists, VZError, WriteError
-from .core.model import Manifest, Source, VArray, VDataset, VDatasetList
+from .core.model import Manifest, Source, VArray, VDataset, VDatasetList, register_planner as _register_planner
 from .core.opening import open
+from .core.plan import ReadPlan, plan
 from .core.scan import scan, scan_file
 from .core.serialize import serialize, write
 from .core.sort import sort
-from .core.check import Finding, Report
-from .core.append import AppendReport, append, check
-from .core.concat import combine, combine_nested, concat, merge, stack
-from .core.plan import ReadPlan, plan
-from . import display as _display  # noqa: F401,E402  (registers the renderers core objects use)
+
+_register_planner(plan)  # VDataset.plan works without an import of core.plan in core.model (no cycle)
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython

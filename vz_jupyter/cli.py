@@ -9,9 +9,18 @@ import argparse
 import os
 import sys
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
+from .core.append import append, check_append
+from .core.check import check
+from .core.concat import concat
 from .core.errors import CheckFailed, SelectionError, TargetExists, VZError
+from .core.plan import plan
+from .core.scan import scan
+from .core.serialize import SourceGuard, check_target, infer_format, write
+from .core.sort import sort
+from .core.urls import redact
+from .display.common import printable
 
 
 class UsageError(Exception):
@@ -153,8 +162,6 @@ def _scan_kwargs(args) -> dict:
 
 
 def _sorted(dsets, args):
-    from .core.sort import sort
-
     if args.by:
         return sort(dsets, by=args.by, dim=args.dim)
     if args.pattern:
@@ -170,9 +177,6 @@ def _sorted(dsets, args):
 
 
 def cmd_scan(args, out) -> int:
-    from .core.scan import scan
-    from .core.serialize import SourceGuard, check_target, infer_format, write
-
     dsets = scan(args.files, **_scan_kwargs(args))
     if not args.output:
         out.write(repr(dsets) + "\n")
@@ -203,8 +207,6 @@ def cmd_scan(args, out) -> int:
 
 
 def cmd_info(args, out) -> int:
-    from .core.scan import scan
-
     dsets = scan(args.target, **_scan_kwargs(args))
     for d in dsets:
         out.write(repr(d) + "\n")
@@ -212,9 +214,6 @@ def cmd_info(args, out) -> int:
 
 
 def cmd_check(args, out) -> int:
-    from .core.check import check
-    from .core.scan import scan
-
     dsets = _sorted(scan(args.files, **_scan_kwargs(args)), args)
     report = check(dsets, dim=args.dim)
     out.write(repr(report) + "\n")
@@ -222,10 +221,6 @@ def cmd_check(args, out) -> int:
 
 
 def cmd_combine(args, out) -> int:
-    from .core.concat import concat
-    from .core.scan import scan
-    from .core.serialize import write
-
     dsets = _sorted(scan(args.files, **_scan_kwargs(args)), args)
     try:
         combined = concat(dsets, dim=args.dim)
@@ -239,8 +234,6 @@ def cmd_combine(args, out) -> int:
 
 
 def cmd_append(args, out) -> int:
-    from .core.append import append, check_append
-
     kw = append_kwargs(args, args.allow)
     if args.dry_run:
         report = check_append(args.target, args.files, dim=args.dim, **kw)
@@ -259,8 +252,6 @@ def cmd_append(args, out) -> int:
 
 
 def cmd_plan(args, out) -> int:
-    from .core.plan import plan
-
     p = plan(args.target, args.selection, allowed_roots=args.allow)
     out.write(p.summary() + "\n")
     if args.execute:
@@ -299,9 +290,6 @@ class TerminalText:
         self.stream = stream
 
     def write(self, text: str) -> int:
-        from .core.urls import redact
-        from .display.common import printable
-
         return self.stream.write(printable(redact(text), keep_lines=True))
 
     def flush(self) -> None:

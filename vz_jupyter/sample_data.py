@@ -115,7 +115,7 @@ def make_daily_netcdf4(folder, n_files: int = 4, nt: int = 4, ny: int = 18, nx: 
                        per_file_time_units: bool = False, scale_factor=None) -> list[Path]:
     """Daily NetCDF4 files ``air_YYYYMMDD.nc`` with an ``air`` (time, lat, lon)
     float32 variable, zlib+shuffle, chunks (1, ny, nx)."""
-    import netCDF4
+    import netCDF4  # optional: netCDF4 (the notebook extra)
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def make_daily_netcdf4(folder, n_files: int = 4, nt: int = 4, ny: int = 18, nx: 
 
 def make_netcdf3(path, nt: int = 6, ny: int = 18, nx: int = 36) -> Path:
     """A NetCDF3 classic file with a record variable and a fixed one."""
-    import netCDF4
+    import netCDF4  # optional: netCDF4 (the notebook extra)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,8 +187,8 @@ def make_netcdf3(path, nt: int = 6, ny: int = 18, nx: int = 36) -> Path:
 
 def make_hdf5(path) -> Path:
     """A plain HDF5 file (no NetCDF conventions) with a group and blosc/zstd data."""
-    import h5py
-    import hdf5plugin
+    import h5py  # heavy: HDF5, only when HDF5 demo files are made
+    import hdf5plugin  # heavy: as h5py
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -52,9 +52,11 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+from numcodecs import Zstd
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_bytes, ensure_contiguous_ndarray
 from numcodecs.registry import register_codec
+
 
 class _Imagecodecs:
     """imagecodecs (a dependency: liblzf and bitshuffle in C), imported on first
@@ -65,7 +67,7 @@ class _Imagecodecs:
     def __getattr__(self, name):
         if _Imagecodecs._mod is False:
             try:
-                import imagecodecs
+                import imagecodecs  # heavy: compiled libraries, loaded on first use (see the class doc)
 
                 _Imagecodecs._mod = imagecodecs
             except ImportError:  # pragma: no cover - depends on the environment
@@ -218,7 +220,7 @@ class H5LZ4(Codec):
         self.blocksize = int(blocksize or 0)
 
     def encode(self, buf):
-        import lz4.block
+        import lz4.block  # heavy: compiled, loaded on first use (importing the codecs loads no library)
 
         data = _as_bytes(buf)
         n = len(data)
@@ -235,7 +237,7 @@ class H5LZ4(Codec):
         return b"".join(parts)
 
     def decode(self, buf, out=None):
-        import lz4.block
+        import lz4.block  # heavy: compiled, loaded on first use (importing the codecs loads no library)
 
         data = _as_bytes(buf)
         if len(data) < 12:
@@ -325,20 +327,16 @@ class H5Bitshuffle(Codec):
     # per-block compressors
     def _compress(self, raw: bytes) -> bytes:
         if self.compression == 2:
-            import lz4.block
+            import lz4.block  # heavy: compiled, loaded on first use (importing the codecs loads no library)
 
             return lz4.block.compress(raw, store_size=False)
-        from numcodecs import Zstd
-
         return bytes(Zstd(level=self.level or 3).encode(raw))
 
     def _decompress(self, comp: bytes, nbytes: int) -> bytes:
         if self.compression == 2:
-            import lz4.block
+            import lz4.block  # heavy: compiled, loaded on first use (importing the codecs loads no library)
 
             return lz4.block.decompress(comp, uncompressed_size=nbytes)
-        from numcodecs import Zstd
-
         return bytes(Zstd().decode(comp))
 
     def encode(self, buf):

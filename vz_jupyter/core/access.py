@@ -47,19 +47,32 @@ Non-regular local files (FIFOs, devices, sockets) are never read:
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import posixpath
 import socket
 import stat
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 from urllib.parse import urljoin
 
 from .errors import ScanError
-from .urls import FILE_PREFIX, has_dot_segments, has_scheme, is_url, redact, split, strip_credentials, strip_file_scheme, url_root
+from .model import Manifest
+from .urls import (
+    FILE_PREFIX,
+    has_dot_segments,
+    has_scheme,
+    is_url,
+    redact,
+    split,
+    strip_credentials,
+    strip_file_scheme,
+    strip_for_writing,
+    url_root,
+)
 
 #: the key under which writers record the source roots (JSON top level, parquet .zmetadata)
 RECORD_KEY = "vz_source_roots"
@@ -271,7 +284,7 @@ class Confinement:
 
     @classmethod
     def for_references(cls, location: str | None, recorded: Iterable[str] = (), allowed_roots=None, *,
-                       trust_recorded_roots: bool = True) -> "Confinement":
+                       trust_recorded_roots: bool = True) -> Confinement:
         """The confinement of references stored at ``location`` (a file, a
         parquet folder, a repository; a URL; None for in-memory references)."""
         grants: list[Grant] = []
@@ -325,7 +338,7 @@ class Confinement:
         conf._made = (location, tuple(recorded), allowed_roots, trust_recorded_roots)
         return conf
 
-    def with_recorded(self, recorded: Iterable[str]) -> "Confinement":
+    def with_recorded(self, recorded: Iterable[str]) -> Confinement:
         """The same confinement with the roots recorded in the references added
         (for readers that learn them only after reading the file)."""
         location, before, allowed_roots, trust = getattr(self, "_made", (self.origin, (), None, True))
@@ -482,9 +495,6 @@ def _minimal(roots: set, sep: str) -> list[str]:
 def for_writing(vds):
     """``vds`` with credentials stripped from every path (one warning when any
     were), ready to be written into references."""
-    from .model import Manifest
-    from .urls import strip_for_writing
-
     all_paths = {p for v in vds.variables.values() for p in v.manifest.paths}
     if not any(has_scheme(p) for p in all_paths):
         return vds
@@ -496,8 +506,6 @@ def for_writing(vds):
         m = v.manifest
         variables[name] = v.replace(manifest=Manifest(tuple(table[p] for p in m.paths), m.path_id, m.offset,
                                                       m.length, m.inline))
-    import dataclasses
-
     sources = tuple(dataclasses.replace(s, path=strip_credentials(s.path)) for s in vds.sources)
     return vds.replace(variables=variables, sources=sources)
 
@@ -530,99 +538,7 @@ def resolve_path(url: str) -> str:
     made absolute as before."""
     conf = _ACTIVE.get()
     if conf is None:
-        from .scan import normalize_path
+        from .scan import normalize_path  # load order: core.scan imports this module
 
         return normalize_path(url)
     return conf.resolve(url)
-
-
-# ---------------------------------------------------------------------------
-# filesystems for fsspec's ReferenceFileSystem (vz.open)
-
-_GUARD_CLASS = None
-
-
-def _guard_class():
-    global _GUARD_CLASS
-    if _GUARD_CLASS is None:
-        import asyncio
-
-        from fsspec.asyn import AsyncFileSystem
-
-        class GuardedFileSystem(AsyncFileSystem):
-            """Reads for zarr through fsspec's reference filesystem: every path
-            resolved and checked by a :class:`Confinement` (when one is given),
-            local files read as regular files only, URLs through
-            :func:`vz_jupyter.core.remote.filesystem`."""
-
-            cachable = False
-            async_impl = True
-
-            def __init__(self, conf: Confinement | None, remote_options: dict | None = None,
-                         asynchronous: bool = True):
-                super().__init__(asynchronous=asynchronous)
-                self.conf = conf
-                self.remote_options = remote_options
-                self._remote: dict = {}
-                self._resolved: dict = {}
-
-            def _target(self, path: str) -> str:
-                # one resolution per distinct url (references repeat a few urls many times)
-                if path.startswith("data:"):  # the bytes are in the URL (a shared fill chunk)
-                    return path
-                target = self._resolved.get(path)
-                if target is None:
-                    if self.conf is not None:
-                        target = self.conf.resolve(path)
-                    elif path.startswith(FILE_PREFIX):
-                        target = strip_file_scheme(path)
-                    else:
-                        target = path if has_scheme(path) else os.path.abspath(os.path.expanduser(path))
-                    if len(self._resolved) < 100_000:
-                        self._resolved[path] = target
-                return target
-
-            def _fs(self, url: str):
-                from .remote import filesystem
-                from .urls import protocol
-
-                p = protocol(url)
-                fs = self._remote.get(p)
-                if fs is None:
-                    fs = self._remote[p] = filesystem(
-                        url, self.remote_options, asynchronous=True,
-                        url_check=self.conf.check_url if self.conf is not None else None)
-                return fs
-
-            async def _cat_file(self, path, start=None, end=None, **kwargs):
-                target = self._target(path)
-                if target.startswith("data:"):
-                    from fsspec.implementations.data import DataFileSystem
-
-                    return DataFileSystem().cat_file(target, start=start, end=end)
-                if not has_scheme(target):
-                    return await asyncio.to_thread(read_local, target, start, end)
-                return await self._fs(target)._cat_file(target, start=start, end=end)
-
-            async def _info(self, path, **kwargs):
-                target = self._target(path)
-                if not has_scheme(target):
-                    fd = open_regular(target)
-                    try:
-                        return {"name": path, "size": os.fstat(fd).st_size, "type": "file"}
-                    finally:
-                        os.close(fd)
-                return await self._fs(target)._info(target)
-
-        _GUARD_CLASS = GuardedFileSystem
-    return _GUARD_CLASS
-
-
-def guarded_filesystems(protocols: Iterable[str | None], conf: Confinement | None,
-                        remote_options: dict | None = None, asynchronous: bool = True) -> dict:
-    """``{protocol: filesystem}`` for ``ReferenceFileSystem(fs=...)`` (async,
-    as zarr needs): local paths and ``file://`` read directly (regular files
-    only), each remote protocol through a checked, time-limited filesystem
-    whose redirects are checked too. Protocols not listed are not reachable."""
-    guard = _guard_class()(conf, remote_options, asynchronous=asynchronous)
-    return {p: guard for p in set(protocols) | {None, "file"}}

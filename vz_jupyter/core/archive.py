@@ -443,10 +443,6 @@ def _looks_like_refs(obj) -> bool:
 
 
 # -- small shared helpers for the writers --------------------------------------------------
-def chunk_rows(var: VArray, axis: int) -> int:
-    return var.manifest.grid[axis]
-
-
 def leading_layout(grid: tuple[int, ...], axis: int) -> bool:
     """True when adding chunk rows along ``axis`` keeps the C-order numbers of
     the existing chunks (every axis before it has one chunk)."""

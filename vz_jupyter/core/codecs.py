@@ -25,10 +25,6 @@ from vz_jupyter_codecs import (  # noqa: F401  (re-exported)
 
 register()
 
-#: codec ids of imagecodecs that references name (registered through our entry points)
-IMAGECODECS_IDS = ("imagecodecs_lz4h5",)
-
-
 def lz4_codec(blocksize: int) -> dict:
     """HDF5 LZ4 filter (32004): imagecodecs decodes its framing as stored."""
     cfg: dict = {"id": "imagecodecs_lz4h5"}

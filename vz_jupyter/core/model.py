@@ -15,13 +15,26 @@ would silently corrupt data.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+import reprlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import formatting
+from .errors import VZError
+
+#: the read planner (``vz_jupyter.core.plan.plan``), registered by the package
+#: ``__init__`` so that the model needs no import of it (plan imports the model: no cycle)
+_PLANNER = None
+
+
+def register_planner(planner) -> None:
+    """``VDataset.plan`` uses ``planner`` (the package ``__init__`` registers core.plan's)."""
+    global _PLANNER
+    _PLANNER = planner
 
 #: ``path_id`` value of a chunk that was never written (reads as the fill value)
 MISSING = np.uint32(0xFFFFFFFF)
@@ -83,7 +96,7 @@ class Manifest:
 
     # -- constructors -------------------------------------------------------
     @classmethod
-    def empty(cls, grid: Sequence[int]) -> "Manifest":
+    def empty(cls, grid: Sequence[int]) -> Manifest:
         """A manifest in which every chunk is missing. Its columns are broadcast
         (read-only, one value each), so it costs nothing however large the grid."""
         grid = tuple(int(g) for g in grid)
@@ -95,7 +108,7 @@ class Manifest:
         )
 
     @classmethod
-    def single(cls, path: str, offset: int, length: int, ndim: int) -> "Manifest":
+    def single(cls, path: str, offset: int, length: int, ndim: int) -> Manifest:
         """One chunk covering the whole array (contiguous layout)."""
         shape = (1,) * ndim
         return cls(
@@ -182,7 +195,7 @@ class Manifest:
             yield (idx, *self.chunk(flat))
 
     # -- transforms ----------------------------------------------------------
-    def with_inline(self, inline: Mapping[int, bytes]) -> "Manifest":
+    def with_inline(self, inline: Mapping[int, bytes]) -> Manifest:
         """Return a copy with the given chunks (flat numbers) inlined."""
         if not inline:
             return self
@@ -198,7 +211,7 @@ class Manifest:
             merged[k] = bytes(v)
         return Manifest(self.paths, pid.reshape(self.grid), off.reshape(self.grid), ln.reshape(self.grid), merged)
 
-    def compact_paths(self) -> "Manifest":
+    def compact_paths(self) -> Manifest:
         """Drop unused entries of the paths table."""
         used = np.unique(self.path_id[self.path_id <= MAX_PATH_ID])
         if len(used) == len(self.paths):
@@ -210,7 +223,7 @@ class Manifest:
         pid[mask] = remap[pid[mask]]
         return Manifest(tuple(self.paths[i] for i in used), pid, self.offset, self.length, self.inline)
 
-    def equals(self, other: "Manifest") -> bool:
+    def equals(self, other: Manifest) -> bool:
         """Same chunks in the same places (path tables may be ordered differently)."""
         if self.grid != other.grid:
             return False
@@ -345,15 +358,13 @@ class VArray:
     def stored_bytes(self) -> int:
         return self.manifest.referenced_bytes + self.manifest.inline_bytes
 
-    def replace(self, **changes) -> "VArray":
+    def replace(self, **changes) -> VArray:
         return replace(self, **changes)
 
     def codec_summary(self) -> str:
         return codec_summary(self.codecs)
 
     def __repr__(self) -> str:
-        import reprlib
-
         short = reprlib.Repr()  # names from files can be a megabyte long
         short.maxstring = 60
         dims = ", ".join(f"{short.repr(d)[1:-1]}: {s}" for d, s in zip(self.dims, self.shape))
@@ -443,19 +454,21 @@ class VDataset:
     def paths(self) -> tuple[str, ...]:
         return tuple(s.path for s in self.sources)
 
-    def replace(self, **changes) -> "VDataset":
+    def replace(self, **changes) -> VDataset:
         return replace(self, **changes)
 
-    def with_variable(self, var: VArray) -> "VDataset":
+    def with_variable(self, var: VArray) -> VDataset:
         vs = dict(self.variables)
         vs[var.name] = var
         return self.replace(variables=vs)
 
     def plan(self, selection, variable: str | None = None):
-        """Plan a read: ``ds.plan("air[0:10, :, 5]")`` -> :class:`ReadPlan`."""
-        from .plan import plan as _plan
-
-        return _plan(self, selection, variable=variable)
+        """Plan a read: ``ds.plan("air[0:10, :, 5]")`` -> :class:`ReadPlan`
+        (the planner, :func:`vz_jupyter.core.plan.plan`, is registered with
+        :func:`register_planner` when the package is imported)."""
+        if _PLANNER is None:
+            raise VZError("no read planner registered: import vz_jupyter (or vz_jupyter.core.plan) first")
+        return _PLANNER(self, selection, variable=variable)
 
     def __repr__(self) -> str:
         return formatting.as_text(self)
@@ -501,8 +514,6 @@ def _thaw(v: Any) -> Any:
 
 
 def _reduce_frozen(self):
-    from dataclasses import fields
-
     return (type(self), tuple(_thaw(getattr(self, f.name)) for f in fields(self)))
 
 

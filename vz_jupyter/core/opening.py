@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 import os
 import stat
+import warnings
 from builtins import open as builtins_open
+from importlib.util import find_spec
 from typing import Any
+from urllib.parse import unquote
 
+import fsspec
 import numpy as np
 
 from ..core import codecs as _codecs  # noqa: F401  (registers vz codecs with numcodecs)
+from .access import Confinement, confined, read_local, recorded_roots
+from .decode import DecodeError, bounded_config, decode_chunk, get_codec
 from .errors import VZError
 from .model import VDataset
+from .scan import HDF5_MAGIC, NC3_MAGICS
+from .scan.refs import _from_parquet, _from_refs_dict, _parse_doc, expand_refs, loads_json
+from .urls import is_url
 
 
 def validate_references(target, where: str | None = None, storage_options: dict | None = None,
@@ -30,16 +39,11 @@ def validate_references(target, where: str | None = None, storage_options: dict 
     on references past the end of a local file and on inline chunks that
     decode past their size.
     """
-    from .access import confined
-    from .scan.refs import _from_parquet, _from_refs_dict, _parse_doc, expand_refs, loads_json
-
     with confined(conf):
         if isinstance(target, dict):
             where = where or "<references>"
             refs = target
         elif os.path.isdir(os.fspath(target)):
-            import fsspec
-
             root = os.fspath(target)
             vds = _from_parquet(root, fsspec.filesystem("file"), storage_options)
             check_inline_chunks(vds, root)
@@ -72,8 +76,6 @@ def validate_references(target, where: str | None = None, storage_options: dict 
 def check_inline_chunks(vds: VDataset, where: str) -> None:
     """Decode every inline chunk once, bounded by its size (a zlib bomb kept in
     the references is refused before zarr would expand it)."""
-    from .decode import DecodeError, decode_chunk, get_codec
-
     for name, var in vds.variables.items():
         m = var.manifest
         if not m.inline:
@@ -95,8 +97,6 @@ def bounded_metadata(vds: VDataset, docs: dict, where: str) -> dict[str, dict]:
     """``name/.zarray`` documents (from ``docs``, parsed) whose codecs decode
     within the chunk's size inside zarr too (see
     :class:`vz_jupyter.core.decode.Bounded`)."""
-    from .decode import bounded_config
-
     out = {}
     for name, var in vds.variables.items():
         doc = docs.get(f"{name}/.zarray")
@@ -144,6 +144,7 @@ def check_local_extents(vds: VDataset, where: str) -> None:
 def _checked_fs_class():
     """fsspec's ReferenceFileSystem whose unreachable references are one-line
     :class:`VZError`s naming the target (not a chained traceback from zarr)."""
+    # heavy: fsspec's reference filesystem (~0.5 s to import), only when references are opened
     from fsspec.implementations.reference import ReferenceFileSystem, ReferenceNotReachable
 
     class _CheckedReferenceFileSystem(ReferenceFileSystem):
@@ -165,11 +166,10 @@ def reference_mapper(target: str | dict | VDataset, storage_options: dict | None
     """An fsspec mapper over references: a JSON file, a parquet directory, an
     in-memory kerchunk dict, or a VDataset (serialized on the fly); confined
     like :func:`open` (see :mod:`vz_jupyter.core.access`)."""
-    import fsspec
-    from fsspec.implementations.reference import ReferenceFileSystem
+    from fsspec.implementations.reference import ReferenceFileSystem  # heavy: ~0.5 s, only to open references
 
     if isinstance(target, VDataset):
-        from .serialize.kerchunk_json import to_kerchunk_json
+        from .serialize.kerchunk_json import to_kerchunk_json  # heavy: zarr, only for in-memory references
 
         target = to_kerchunk_json(target)
     fo: Any = target
@@ -202,20 +202,18 @@ def reference_mapper(target: str | dict | VDataset, storage_options: dict | None
 
 
 def _async_filesystems_sync(protocols, remote_options, conf) -> dict:
-    from .access import guarded_filesystems
+    from .guarded_fs import guarded_filesystems  # heavy: aiohttp (through core.remote), only when references are opened
 
     return guarded_filesystems(protocols, conf, remote_options, asynchronous=False)
 
 
 def _parquet_engine() -> str:
-    from importlib.util import find_spec
-
     # pyarrow first: pandas deprecates its fastparquet engine (and warns on every read)
     return "pyarrow" if find_spec("pyarrow") is not None else "fastparquet"
 
 
 def _lazy_mapper_class(docs: dict | None = None):
-    from fsspec.implementations.reference import LazyReferenceMapper
+    from fsspec.implementations.reference import LazyReferenceMapper  # heavy: ~0.5 s, only for parquet
 
     class _Mapper(LazyReferenceMapper):
         """fsspec's parquet reference reader, made robust to pandas >= 3 reading
@@ -233,7 +231,7 @@ def _lazy_mapper_class(docs: dict | None = None):
                 if refs is not None and "path" in refs:
                     p = refs["path"]
                     if p.dtype == object:
-                        import pandas as pd
+                        import pandas as pd  # heavy: pandas, only for parquet references
 
                         bad = np.asarray(pd.isna(p), dtype=bool)
                         if bad.any():
@@ -250,7 +248,7 @@ def _lazy_mapper_class(docs: dict | None = None):
 def _parquet_protocols(root: str) -> set:
     """Protocols of the urls referenced from a parquet reference directory
     (read from the path dictionaries of the first record file of each field)."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # heavy: pyarrow, only for parquet references
 
     protocols = set()
     for name in sorted(os.listdir(root)):
@@ -277,7 +275,7 @@ def _async_filesystems(protocols, remote_options: dict | None = None, conf=None)
     :class:`~vz_jupyter.core.access.Confinement`, or None for objects built in
     Python), local files are read as regular files only, URLs with timeouts
     and checked byte ranges."""
-    from .access import guarded_filesystems
+    from .guarded_fs import guarded_filesystems  # heavy: aiohttp (through core.remote), only when references are opened
 
     return guarded_filesystems(protocols, conf, remote_options)
 
@@ -294,7 +292,7 @@ def _check_urls(urls, conf) -> None:
 def _parquet_urls(root: str) -> set:
     """Every url referenced from a parquet reference directory (the path
     dictionaries of all record files)."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # heavy: pyarrow, only for parquet references
 
     urls: set = set()
     for name in sorted(os.listdir(root)):
@@ -317,8 +315,6 @@ def _parquet_urls(root: str) -> set:
 def _confinement(target, allowed_roots, trust_recorded_roots: bool):
     """The confinement of references stored at ``target`` (None for objects
     built in Python, unless ``allowed_roots`` is given)."""
-    from .access import Confinement, recorded_roots
-
     if isinstance(target, VDataset):
         return None
     if isinstance(target, dict):
@@ -347,8 +343,6 @@ def _protocol(url) -> str | None:
 
 def _bounded_parquet_docs(root: str, conf) -> dict:
     """The validated metadata of a parquet reference directory, codecs bounded."""
-    from .scan.refs import _parse_doc, loads_json
-
     _, vds = validate_references(root, conf=conf)
     meta = loads_json(_read_reference_file(os.path.join(root, ".zmetadata"), None), root)["metadata"]
     docs = {k: _parse_doc(k, v, root) for k, v in meta.items()}
@@ -359,9 +353,7 @@ def _bounded_parquet_docs(root: str, conf) -> dict:
 def parquet_store(root: str, remote_options: dict | None = None, engine: str | None = None, conf=None):
     """A read-only zarr store over a kerchunk parquet reference directory, read
     with pyarrow (or fastparquet when pyarrow is missing): fsspec's two engines."""
-    import fsspec
-    from fsspec.implementations.reference import ReferenceFileSystem
-    from zarr.storage import FsspecStore
+    from zarr.storage import FsspecStore  # heavy: zarr, only when references are opened
 
     docs = _bounded_parquet_docs(root, conf)  # validated first: malformed urls are refused there
     urls = _parquet_urls(root)
@@ -376,11 +368,10 @@ def json_store(target, storage_options: dict | None = None, remote_options: dict
                where: str | None = None):
     """A read-only zarr store over kerchunk JSON references (a file or URL, an
     in-memory dict, or a VDataset serialized on the fly)."""
-    from fsspec.implementations.reference import ReferenceFileSystem
-    from zarr.storage import FsspecStore
+    from zarr.storage import FsspecStore  # heavy: zarr, only when references are opened
 
     if isinstance(target, VDataset):
-        from .serialize.kerchunk_json import to_kerchunk_json
+        from .serialize.kerchunk_json import to_kerchunk_json  # heavy: zarr, only for in-memory references
 
         refs = to_kerchunk_json(target)
     elif isinstance(target, dict):
@@ -405,10 +396,6 @@ def json_store(target, storage_options: dict | None = None, remote_options: dict
 def _load_json_references(path: str, storage_options: dict | None, conf):
     """``(references dict, confinement with their recorded roots)`` of a JSON
     reference file or URL."""
-    from .access import recorded_roots
-
-    from .scan.refs import loads_json
-
     if "://" not in path and not os.path.exists(path):
         raise VZError(f"{path}: no such file or directory")
     # strict: duplicate keys, deep nesting and bad bytes are one-line errors
@@ -421,11 +408,8 @@ def _load_json_references(path: str, storage_options: dict | None, conf):
 def _read_reference_file(path: str, storage_options: dict | None) -> bytes:
     """A reference file's bytes: a local regular file (a FIFO is refused, not
     waited on) or a URL read with timeouts."""
-    from .access import read_local
-    from .urls import is_url
-
     if is_url(path):
-        from .remote import filesystem
+        from .remote import filesystem  # heavy: aiohttp, only for remote reference files
 
         data = filesystem(path, storage_options).cat_file(path)
     else:
@@ -436,8 +420,6 @@ def _read_reference_file(path: str, storage_options: dict | None) -> bytes:
 
 def _refuse_data_file(path: str, head: bytes) -> None:
     """A data file given where references are expected: say so, and what to do."""
-    from .scan import HDF5_MAGIC, NC3_MAGICS
-
     kind = "an HDF5/NetCDF4" if head.startswith(HDF5_MAGIC) else "a " + NC3_MAGICS[head[:4]] if head[:4] in NC3_MAGICS \
         else None
     if kind:
@@ -462,23 +444,12 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
     special reading options: the references carry fill values so that xarray's
     defaults show what ``xarray.open_dataset(original)`` shows.
     """
-    import xarray as xr
+    import xarray as xr  # heavy: xarray (~1 s), only when a dataset is opened
 
     if isinstance(target, (str, os.PathLike)) and os.path.isdir(os.fspath(target)) and not os.path.exists(
         os.path.join(os.fspath(target), ".zmetadata")
     ):
-        from .serialize.icechunk import open_icechunk_store
-
-        import warnings
-
-        store = open_icechunk_store(os.fspath(target), allowed=_container_check(
-            os.fspath(target), allowed_roots, trust_recorded_roots))
-        with warnings.catch_warnings():
-            # codecs outside the zarr v3 spec (numcodecs.*) are what HDF5 files use
-            warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
-            return xr.open_zarr(
-                store, consolidated=False, zarr_format=3, decode_cf=decode, chunks=chunks, **kwargs,
-            )
+        return _open_icechunk(os.fspath(target), decode, chunks, allowed_roots, trust_recorded_roots, kwargs)
     remote_options = kwargs.pop("remote_options", None)
     conf = _confinement(target, allowed_roots, trust_recorded_roots)
     where = None
@@ -487,8 +458,6 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
         # confinement before anything (validation included) looks at its paths
         where = os.fspath(target)
         target, conf = _load_json_references(os.fspath(target), storage_options, conf)
-    from .access import confined
-
     with confined(conf):  # every reader below resolves paths through this confinement
         if isinstance(target, (str, os.PathLike)):
             mapper = parquet_store(os.fspath(target), remote_options=remote_options, conf=conf)
@@ -499,17 +468,8 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
         # xarray's defaults, as a colleague opens the references: the .zarray
         # fill_value is the variable's own _FillValue (or null), so it masks
         # exactly what the original masks
-        return xr.open_dataset(
-            mapper,
-            engine="zarr",
-            consolidated=False,
-            zarr_format=2,
-            decode_cf=decode,
-            mask_and_scale=decode,
-            decode_times=decode,
-            chunks=chunks,
-            **kwargs,
-        )
+        return xr.open_dataset(mapper, engine="zarr", consolidated=False, zarr_format=2, decode_cf=decode,
+                               mask_and_scale=decode, decode_times=decode, chunks=chunks, **kwargs)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise VZError(f"{target}: not a kerchunk reference file ({e})") from None
     except VZError:
@@ -521,14 +481,24 @@ def open(target, *, decode: bool = True, chunks=None, storage_options: dict | No
                       f"{msg[0][:300] if msg else ''})") from None
 
 
+def _open_icechunk(path: str, decode: bool, chunks, allowed_roots, trust_recorded_roots: bool, kwargs: dict):
+    """``vz.open`` of an Icechunk repository (zarr v3, its virtual chunk containers
+    checked against the confinement)."""
+    import xarray as xr  # heavy: xarray (~1 s), only when a dataset is opened
+
+    from .serialize.icechunk import open_icechunk_store  # optional: icechunk
+
+    store = open_icechunk_store(path, allowed=_container_check(path, allowed_roots, trust_recorded_roots))
+    with warnings.catch_warnings():
+        # codecs outside the zarr v3 spec (numcodecs.*) are what HDF5 files use
+        warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr version 3")
+        return xr.open_zarr(store, consolidated=False, zarr_format=3, decode_cf=decode, chunks=chunks, **kwargs)
+
+
 def _container_check(repo: str, allowed_roots, trust_recorded_roots: bool):
     """For an Icechunk repository: a check of its virtual chunk container
     prefixes (the repository's recorded roots) against the confinement; a
     container outside it is refused before anything is read."""
-    from urllib.parse import unquote
-
-    from .access import Confinement
-
     def check(prefixes):
         conf = Confinement.for_references(repo, list(prefixes), allowed_roots,
                                           trust_recorded_roots=trust_recorded_roots)

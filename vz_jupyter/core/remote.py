@@ -30,12 +30,19 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urljoin
 
+import fsspec
+from fsspec.asyn import sync
+from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+from fsspec.implementations.http import HTTPFileSystem as _HTTPFileSystem
+from fsspec.spec import AbstractBufferedFile as _BufferedFile
+
 from .errors import ScanError, VZError
-from .urls import protocol as _protocol
-from .urls import redact
+from .urls import protocol as _protocol, redact
 
 #: seconds: ``connect`` = TCP connection; ``read`` = each wait for the server's next bytes
 DEFAULT_TIMEOUTS = {"connect": 10.0, "read": 30.0}
@@ -106,7 +113,7 @@ def split_timeouts(options: dict | None) -> tuple[dict, float, float]:
 
 def describe(exc: BaseException, url: str, *, connect: float | None = None, read: float | None = None) -> RemoteError:
     """A one-line :class:`RemoteError` for an exception raised reading ``url``."""
-    import aiohttp
+    import aiohttp  # heavy: aiohttp, only for HTTP(S)
 
     u = redact(url)
     if isinstance(exc, RemoteError):
@@ -138,8 +145,6 @@ def filesystem(url: str, storage_options: dict | None = None, *, asynchronous: b
                url_check: Callable[[str], None] | None = None):
     """An fsspec filesystem for ``url``'s protocol with timeouts (and, for
     HTTP/HTTPS, checked byte ranges and redirects)."""
-    import fsspec
-
     proto = _protocol(url)
     opts, connect, read = split_timeouts(storage_options)
     if proto in ("http", "https"):
@@ -154,8 +159,6 @@ def filesystem(url: str, storage_options: dict | None = None, *, asynchronous: b
         cls = fsspec.get_filesystem_class(proto.split("::")[0])
         if cls.async_impl:
             return fsspec.filesystem(proto, asynchronous=True, **opts)
-        from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
-
         return AsyncFileSystemWrapper(fsspec.filesystem(proto, **opts), asynchronous=True)
     return fsspec.filesystem(proto, **opts)
 
@@ -170,16 +173,11 @@ def _parse_content_range(value: str | None):
 def _http_date(value: str | None) -> float | None:
     if not value:
         return None
-    from email.utils import parsedate_to_datetime
 
     try:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-
-
-from fsspec.implementations.http import HTTPFileSystem as _HTTPFileSystem  # noqa: E402
-from fsspec.spec import AbstractBufferedFile as _BufferedFile  # noqa: E402
 
 
 class CheckedHTTPFileSystem(_HTTPFileSystem):
@@ -188,7 +186,7 @@ class CheckedHTTPFileSystem(_HTTPFileSystem):
 
     def __init__(self, *, connect_timeout: float = DEFAULT_TIMEOUTS["connect"],
                  read_timeout: float = DEFAULT_TIMEOUTS["read"], url_check=None, **kwargs):
-        import aiohttp
+        import aiohttp  # heavy: aiohttp, only for HTTP(S)
 
         client_kwargs = dict(kwargs.pop("client_kwargs", None) or {})
         client_kwargs.setdefault("timeout", aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout,
@@ -353,8 +351,6 @@ class CheckedHTTPFile(_BufferedFile):
         super().__init__(fs, path, size=size, **kwargs)
 
     def _fetch_range(self, start, end):
-        from fsspec.asyn import sync
-
         if end <= start:
             return b""
         return sync(self.fs.loop, self.fs._cat_file, self.path, start, end)

@@ -10,11 +10,10 @@
     The URL without userinfo and without secret query parameters, for
     everything *written* (references): credentials travel in
     ``storage_options``, never inside a reference file.
-``protocol(url)`` / ``is_url(path)`` / ``has_scheme(path)`` / ``strip_file_scheme(path)`` / ``local_path(path)`` / ``url_root(url)``
+``protocol(url)`` / ``is_url(path)`` / ``has_scheme(path)`` / ``strip_file_scheme(path)`` / ``url_root(url)``
     The scheme (``"file"`` for local paths), whether a string is a remote URL
     (``file://`` is local), whether it names any scheme, a path without its
-    ``file://``, the local path of a local path or ``file://`` URL (None for
-    a remote URL), and the
+    ``file://``, and the
     ``scheme://host[:port]/folder/`` prefix a reference made from that URL
     records as its root. The one place that tells URLs from paths: modules ask
     these rather than looking for ``"://"`` themselves.
@@ -29,8 +28,8 @@ from __future__ import annotations
 import posixpath
 import re
 import warnings
-from typing import Iterable
-from urllib.parse import unquote, urlsplit, urlunsplit
+from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
 
 from fsspec.utils import stringify_path
 
@@ -135,13 +134,6 @@ def strip_file_scheme(path) -> str:
     return p[len(FILE_PREFIX):] if p.startswith(FILE_PREFIX) else p
 
 
-def local_path(path) -> str | None:
-    """The path of a local path or a ``file://`` URL (prefix removed, nothing
-    else changed); None when what is left names a scheme (a remote URL)."""
-    p = strip_file_scheme(path)
-    return None if has_scheme(p) else p
-
-
 def split(url: str) -> tuple[str, str, str]:
     """``(scheme, host, path)`` of a URL without credentials: scheme and host
     lower-cased, default ports dropped, the query and fragment left out."""
@@ -173,8 +165,3 @@ def url_root(url: str) -> str:
     folder = posixpath.dirname(path.rstrip("/")) if not path.endswith("/") else path.rstrip("/")
     folder = folder.rstrip("/") + "/"
     return f"{scheme}://{host}{folder}"
-
-
-def without_query(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))

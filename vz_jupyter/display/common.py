@@ -42,8 +42,9 @@ import html as _html
 import itertools
 import math
 import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -425,7 +426,7 @@ class ManifestStats:
         return int(np.count_nonzero(self.counts))
 
 
-_stats_cache: "weakref.WeakKeyDictionary[Any, ManifestStats]" = weakref.WeakKeyDictionary()
+_stats_cache: weakref.WeakKeyDictionary[Any, ManifestStats] = weakref.WeakKeyDictionary()
 
 
 def manifest_stats(m) -> ManifestStats:

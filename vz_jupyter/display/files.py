@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 __all__ = ["Run", "natural_key", "file_runs", "run_label", "basename"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import posixpath
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..core.model import VArray, VDataset
 from ..core.urls import has_scheme
@@ -186,10 +186,6 @@ def _var_row(v: VArray, *, is_coord: bool, odd: bool, lim: Limits) -> str:
         f"<div class=\"vz-var-attrs\">{''.join(details)}</div>"
         "</div>"
     )
-
-
-def _tuple_str(t: Sequence) -> str:
-    return "(" + ", ".join(str(x) for x in t) + ")"
 
 
 def variable_table_html(ds: VDataset, lim: Limits = Limits()) -> str:

@@ -8,7 +8,7 @@ credentials redacted and control characters shown as escapes.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..core.model import Source, VArray, VDataset
 from .common import (
@@ -40,7 +40,7 @@ def format_mtime(mtime: float | None) -> str:
     if mtime is None:
         return "?"
     try:
-        return _dt.datetime.fromtimestamp(float(mtime), _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return _dt.datetime.fromtimestamp(float(mtime), _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (OverflowError, OSError, ValueError):
         return str(mtime)
 

@@ -923,7 +923,13 @@ def _int_tuple(v: Any) -> tuple[int, ...] | None:
 
 
 def _array_meta(name: str, za: Any, path: str) -> tuple:
-    """Validated ``(shape, chunks, dtype, codecs, sep)`` of ``name/.zarray``."""
+    """Validated ``(shape, chunks, dtype, codecs, sep, grid)`` of ``name/.zarray``.
+
+    Hand-written rather than zarr's ``ArrayV2Metadata.from_dict``, which accepts what
+    this refuses (chunks of 0, order "F") and refuses what references may carry (codec
+    ids not installed where they are scanned), with messages that do not name the file;
+    the writer uses zarr's own encoding (zarr_meta).
+    """
     if not isinstance(za, dict):
         raise ScanError(path, f"{name}/.zarray is not a JSON object")
     if "shape" not in za or "chunks" not in za:

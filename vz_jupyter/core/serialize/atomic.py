@@ -46,7 +46,7 @@ import socket
 import stat
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 try:
     import fcntl
@@ -211,7 +211,7 @@ class Staging:
         self._fd: int | None = None
         self._made = False
 
-    def create(self) -> "Staging":
+    def create(self) -> Staging:
         os.mkdir(self.dir, 0o700)
         self._made = True
         fd = os.open(os.path.join(self.dir, OWNER), os.O_CREAT | os.O_EXCL | os.O_RDWR | getattr(os, "O_NOFOLLOW", 0), 0o600)

@@ -34,7 +34,8 @@ import json
 import os
 import re
 import stat
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from ..access import RECORD_KEY
 from ..errors import TargetExists, WriteError
@@ -376,7 +377,7 @@ class SourceGuard:
         self._files: dict | None = None
 
     @classmethod
-    def of(cls, vds) -> "SourceGuard":
+    def of(cls, vds) -> SourceGuard:
         """Every file ``vds`` names: its sources and every path of its manifests."""
         paths = [s.path for s in getattr(vds, "sources", ())]
         for v in getattr(vds, "variables", {}).values():

@@ -4,13 +4,16 @@ from __future__ import annotations
 import base64
 import struct
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
+import numcodecs
 import numpy as np
 from zarr.core.dtype import get_data_type_from_native_dtype
 from zarr.core.metadata.v2 import ArrayV2Metadata
 
+from .. import codecs as _vz_codecs  # noqa: F401  (registers our codecs)
 from ..cf import conforming_fill
 from ..errors import FillValueWarning
 from ..model import VArray, VDataset
@@ -181,10 +184,6 @@ class FillPlan:
 
 
 def _encode_fill_chunk(var: VArray, codecs) -> bytes:
-    import numcodecs
-
-    from .. import codecs as _vz_codecs  # noqa: F401  (registers our codecs)
-
     codecs = [dict(c) for c in codecs]
     shape = tuple(var.chunks) if var.shape else ()
     if codecs and codecs[0].get("id") == "vz.field":  # records with this field filled
@@ -268,8 +267,3 @@ def metadata(ds: VDataset, plans: Mapping[str, FillPlan] | None = None) -> dict[
         out[f"{name}/.zarray"] = zarray(var, p.fill_value, p.codecs)
         out[f"{name}/.zattrs"] = zattrs(var)
     return out
-
-
-def chunk_key(name: str, index: tuple[int, ...]) -> str:
-    """``var/i.j.k`` (``var/0`` for a scalar)."""
-    return f"{name}/" + (".".join(str(i) for i in index) if index else "0")

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import anywidget
 import numpy as np
@@ -23,6 +24,7 @@ import traitlets
 
 from ...core.model import VArray
 from ...core.urls import has_scheme
+from ...display.chunkmap import chunk_map_data, column_sources
 
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
 
@@ -93,8 +95,6 @@ def _file_info(var: VArray, d: dict, col_axis: int | None, flags: dict | None) -
     """Names of every source, which file each column position comes from, and the
     findings strip: enough for the browser to name the file under the cursor at
     any scale and to mark the files the check report names."""
-    from ...display.chunkmap import column_sources
-
     man = var.manifest
     labels = _labels(list(man.paths)) if len(man.paths) else []
     out: dict[str, Any] = {"names": [_s(n, MAX_NAME) for n in labels], "col_sources": None,
@@ -125,6 +125,29 @@ def _file_info(var: VArray, d: dict, col_axis: int | None, flags: dict | None) -
     return out
 
 
+def _axis(a) -> int | None:
+    return None if a is None else int(a)
+
+
+def _legend_payload(d: dict) -> dict:
+    """The legend rows (file label, path, counts, validated colour) and the "+N more" row."""
+    labels = _labels([str(item["path"]) for item in d["legend"]])
+    legend = [
+        {"id": int(item["id"]), "file": _s(lab if item.get("files", 1) == 1 else item["name"]),
+         "path": _s(item["path"], 2 * MAX_STR), "files": int(item.get("files", 1)),
+         "chunks": int(item["chunks"]), "bytes": int(item["bytes"]), "colour": _colour(item["colour"])}
+        for item, lab in zip(d["legend"], labels)
+    ]
+    more = d.get("legend_more")
+    return {
+        "legend": legend,
+        "legend_more": (
+            {"files": int(more["files"]), "chunks": int(more["chunks"]), "bytes": int(more["bytes"]),
+             "runs": int(more.get("runs", 0))} if more else None
+        ),
+    }
+
+
 def canvas_payload(var: VArray | None, *, col_dim: str | None = None, title: str = "",
                    max_cells: tuple[int, int] = (MAX_ROWS, MAX_COLS), flags: dict | None = None) -> dict:
     """The JSON sent to the browser for one variable's chunk grid.
@@ -140,24 +163,10 @@ def canvas_payload(var: VArray | None, *, col_dim: str | None = None, title: str
     """
     if var is None:
         return {"schema": SCHEMA, "empty": True, "message": _s(title or "nothing to draw")}
-    from ...display.chunkmap import chunk_map_data
-
     d = chunk_map_data(var, max_cells=max_cells, axes=_axes_for(var, col_dim), legend_max=MAX_LEGEND)
     n_r, n_c = (int(x) for x in d["shape"])
     if n_r * n_c == 0:
         return {"schema": SCHEMA, "empty": True, "message": _s(f"{var.name}: no chunks to draw (empty array)")}
-    labels = _labels([str(item["path"]) for item in d["legend"]])
-    legend = [
-        {"id": int(item["id"]), "file": _s(lab if item.get("files", 1) == 1 else item["name"]),
-         "path": _s(item["path"], 2 * MAX_STR), "files": int(item.get("files", 1)),
-         "chunks": int(item["chunks"]), "bytes": int(item["bytes"]), "colour": _colour(item["colour"])}
-        for item, lab in zip(d["legend"], labels)
-    ]
-    more = d.get("legend_more")
-
-    def axis(a):
-        return None if a is None else int(a)
-
     return {
         "schema": SCHEMA,
         "empty": False,
@@ -167,8 +176,8 @@ def canvas_payload(var: VArray | None, *, col_dim: str | None = None, title: str
         "shape_array": [int(x) for x in var.shape],
         "chunks": [int(x) for x in var.chunks],
         "grid": [int(x) for x in d["grid"]],
-        "row_axis": axis(d["row_axis"]),
-        "col_axis": axis(d["col_axis"]),
+        "row_axis": _axis(d["row_axis"]),
+        "col_axis": _axis(d["col_axis"]),
         "agg_axes": [int(a) for a in d["agg_axes"]],
         "view_shape": [int(x) for x in d["view_shape"]],
         "block": [int(x) for x in d["block"]],
@@ -182,16 +191,12 @@ def canvas_payload(var: VArray | None, *, col_dim: str | None = None, title: str
         "offset": _ints(d["offset"]),
         "length": _ints(d["length"]),
         "colours": {str(int(k)): _colour(v) for k, v in d["colours"].items()},
-        "legend": legend,
-        "legend_more": (
-            {"files": int(more["files"]), "chunks": int(more["chunks"]), "bytes": int(more["bytes"]),
-             "runs": int(more.get("runs", 0))} if more else None
-        ),
+        **_legend_payload(d),
         "n_chunks": int(d["n_chunks"]),
         "n_missing": int(d["n_missing"]),
         "n_inline": int(d["n_inline"]),
         "caption": [_s(c) for c in d["caption"]],
-        **_file_info(var, d, axis(d["col_axis"]), flags),
+        **_file_info(var, d, _axis(d["col_axis"]), flags),
     }
 
 

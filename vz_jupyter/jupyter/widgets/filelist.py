@@ -20,7 +20,8 @@ text (the JS only assigns ``textContent``).
 from __future__ import annotations
 
 import pathlib
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import anywidget
 import traitlets

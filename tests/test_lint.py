@@ -1,0 +1,42 @@
+"""``ruff check`` with the project's rules (pyproject ``[tool.ruff]``) passes on the whole tree.
+
+Non-strict xfail until the renovation's tree-wide fix (issue 9): files other helpers are
+still restructuring carry findings; the coordinator makes this strict at the end."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _ruff():
+    exe = os.path.join(os.path.dirname(sys.executable), "ruff")
+    if not os.path.exists(exe):
+        pytest.skip("ruff is not installed (pip install -e .[test])")
+    return exe
+
+
+@pytest.mark.xfail(strict=False, reason="issue 9 renovation in progress; the coordinator makes this strict at the end")
+def test_ruff_check_passes_on_the_tree():
+    r = subprocess.run([_ruff(), "check", "--output-format", "concise", "."], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    print(r.stdout.rsplit("\n", 3)[-3:])
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-1000:]
+
+
+def test_ruff_check_passes_on_renovated_modules():
+    """Modules already renovated stay clean (the list grows as the renovation lands)."""
+    done = ["tools/house_report.py", "tests/test_house.py", "tests/test_lint.py", "vz_jupyter/__init__.py",
+            "vz_jupyter/cli.py", "vz_jupyter/sample_data.py", "vz_jupyter/display", "vz_jupyter_codecs",
+            "vz_jupyter/jupyter/widgets/canvas.py", "vz_jupyter/jupyter/widgets/filelist.py",
+            "vz_jupyter/core/urls.py", "vz_jupyter/core/access.py", "vz_jupyter/core/model.py",
+            "vz_jupyter/core/guarded_fs.py", "vz_jupyter/core/opening.py",
+            "vz_jupyter/core/remote.py", "vz_jupyter/core/serialize/zarr_meta.py",
+            "vz_jupyter/core/serialize/atomic.py", "vz_jupyter/core/serialize/outputs.py"]
+    r = subprocess.run([_ruff(), "check", "--output-format", "concise", *done], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-1000:]
