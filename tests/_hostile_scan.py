@@ -219,10 +219,10 @@ def _child(path: str, max_grid: int) -> None:  # pragma: no cover - runs in a fo
 
     warnings.simplefilter("ignore")
     import vz_jupyter as vz
-    import vz_jupyter.core.scan as scanpkg
+    from vz_jupyter.core import limits
     from vz_jupyter.core.errors import VZError
 
-    scanpkg.MAX_GRID = max_grid  # what shows or writes a grid visits every chunk
+    limits.MAX_GRID = max_grid  # what shows or writes a grid visits every chunk
     try:
         ds = vz.scan_file(path, errors="skip")
         text = repr(ds)

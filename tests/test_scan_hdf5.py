@@ -667,10 +667,10 @@ def test_group_link_cycles_terminate(tmp_path):
 
 
 def test_vlen_strings_too_many_are_skipped(tmp_path, monkeypatch):
-    import vz_jupyter.core.scan.hdf5 as mod
+    from vz_jupyter.core import limits
 
     path = make_h5_dtypes(str(tmp_path / "t.h5"))
-    monkeypatch.setattr(mod, "MAX_VLEN_VALUES", 3)
+    monkeypatch.setattr(limits, "MAX_VLEN_VALUES", 3)
     ds = scan_file(path)
     skipped = dict(ds.skipped)
     assert "too many to inline" in skipped["vlen"] and "vlen_ascii" in ds  # 4 values > 3, 2 values <= 3
@@ -721,11 +721,11 @@ def test_http_scan_reads_little(tmp_path):
 
 
 def test_get_chunk_info_fallback_matches_chunk_iter(tmp_path, monkeypatch):
-    import vz_jupyter.core.scan.hdf5 as mod
+    from vz_jupyter.core.scan.hdf5 import manifests
 
     path = make_h5_layouts(str(tmp_path / "l.h5"))
     fast = scan_file(path, inline_threshold=0)
-    monkeypatch.setattr(mod, "_HAS_CHUNK_ITER", False)
+    monkeypatch.setattr(manifests, "_HAS_CHUNK_ITER", False)
     slow = scan_file(path, inline_threshold=0)
     for name, var in fast.variables.items():
         assert slow[name].manifest.equals(var.manifest), name

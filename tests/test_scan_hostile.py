@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import vz_jupyter as vz
-import vz_jupyter.core.scan as scanpkg
+from vz_jupyter.core import limits
 from vz_jupyter.core.errors import ScanError
 from vz_jupyter.core.scan import scan_file
 
@@ -124,7 +124,7 @@ def test_sparse_netcdf3_claiming_400m_records(tmp_path):
     assert code == 0, err
     assert err.strip() == (f"vz: warning: {bomb}: variable 'v' not referenced: 400,000,000 records (a chunk "
                            f"reference each) are more than the 33,554,432 chunk references left in this file's "
-                           f"budget (vz_jupyter.core.scan.MAX_CHUNKS)")
+                           f"budget (vz_jupyter.core.limits.MAX_CHUNKS)")
     refs = json.loads(out.read_text())["refs"]
     assert not any(k.startswith("v/") for k in refs)
     assert peak < 400, f"peak RSS {peak:.0f} MB"
@@ -138,7 +138,7 @@ def test_netcdf3_records_within_budget_cost_8_bytes_each(tmp_path, monkeypatch):
     assert m.path_id.strides == (0,) and m.length.strides == (0,)  # broadcast columns
     assert m.offset[-1] == m.offset[0] + 2_999_999
     assert len(pickle.dumps(m)) < 3_000_000 * 8 + 10_000
-    monkeypatch.setattr(scanpkg, "MAX_CHUNKS", 2_000_000)
+    monkeypatch.setattr(limits, "MAX_CHUNKS", 2_000_000)
     with pytest.warns(vz.core.errors.SkippedVariableWarning, match="3,000,000 records"):
         ds = scan_file(str(bomb))
     assert "v" not in ds.variables
@@ -173,15 +173,15 @@ def test_64m_unwritten_chunks_cost_nothing(tmp_path):
 
 def test_mostly_missing_grid_past_the_budget_is_skipped(tmp_path, monkeypatch):
     path = _h5_unwritten(tmp_path / "some.h5", (300, 300), written=[(0, 0), (5, 7)])
-    monkeypatch.setattr(scanpkg, "MAX_CHUNKS", 50_000)
+    monkeypatch.setattr(limits, "MAX_CHUNKS", 50_000)
     ds = scan_file(str(path), errors="skip")
     assert dict(ds.skipped)["x"] == ("its chunk grid has 90,000 chunks (2 written), more than the 50,000 chunk "
-                                     "references left in this file's budget (vz_jupyter.core.scan.MAX_CHUNKS)")
+                                     "references left in this file's budget (vz_jupyter.core.limits.MAX_CHUNKS)")
     assert "small" in ds.variables
-    monkeypatch.setattr(scanpkg, "MAX_CHUNKS", 100_000)
+    monkeypatch.setattr(limits, "MAX_CHUNKS", 100_000)
     ds = scan_file(str(path))
     assert ds["x"].manifest.n_referenced + ds["x"].manifest.n_inline == 2
-    monkeypatch.setattr(scanpkg, "MAX_GRID", 80_000)
+    monkeypatch.setattr(limits, "MAX_GRID", 80_000)
     with pytest.raises(vz.core.errors.UnsupportedFeature, match=r"'x' cannot be referenced: its chunk grid \(300, 300\) "
                                                                  r"has 90,000 chunks, more than the 80,000"):
         scan_file(str(path), errors="raise")
@@ -240,11 +240,11 @@ def test_damaged_global_heap_is_a_scan_error_not_a_hang(tmp_path, where):
 
 
 def test_guarded_vlen_scan_gives_the_same_result(tmp_path, monkeypatch):
-    from vz_jupyter.core.scan import hdf5
+    from vz_jupyter.core.scan.hdf5 import watchdog
 
     path = _vlen_file(tmp_path / "ok.h5", "dataset")
     guarded = scan_file(str(path))
-    monkeypatch.setattr(hdf5, "VLEN_TIMEOUT", 0)  # no guard: read in this process
+    monkeypatch.setattr(watchdog, "VLEN_TIMEOUT", 0)  # no guard: read in this process
     direct = scan_file(str(path))
     assert guarded["s"].manifest.inline == direct["s"].manifest.inline
     assert guarded["s"].dims == direct["s"].dims and guarded.attrs == direct.attrs

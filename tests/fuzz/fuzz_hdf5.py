@@ -38,9 +38,9 @@ def check(data: bytes) -> None:
         data = MAGIC + data
     with open(PATH, "wb") as f:
         f.write(data)
-    import vz_jupyter.core.scan as scanpkg
+    from vz_jupyter.core import limits
 
-    scanpkg.MAX_GRID = 1 << 20  # what shows or writes a grid visits every chunk
+    limits.MAX_GRID = 1 << 20  # what shows or writes a grid visits every chunk
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -538,7 +538,8 @@ def resolve_path(url: str) -> str:
     made absolute as before."""
     conf = _ACTIVE.get()
     if conf is None:
-        from .scan import normalize_path  # load order: core.scan imports this module
+        # load order: importing the scan package loads its refs module, which imports this one
+        from .scan.files import normalize_path
 
         return normalize_path(url)
     return conf.resolve(url)

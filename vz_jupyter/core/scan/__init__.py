@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import glob as _glob
 import os
-import stat as _stat
+import sys
+import types
 import warnings
 from concurrent.futures import Executor
 from typing import Callable, Iterable, Sequence
 
 import fsspec
 
+from .. import limits
 from ..errors import ScanError, SkippedFileWarning, SkippedVariableWarning, UnsupportedFeature, VZError, reading
-from ..model import Source, VDataset, VDatasetList
-from ..urls import is_url  # noqa: F401  (re-exported: scanners import it from here)
+from ..model import VDataset, VDatasetList
+from ..urls import is_url
+from .files import check_regular_file, file_source, normalize_path, remote_fs
+from .hdf5 import scan_hdf5
+from .netcdf3 import scan_netcdf3
+from .refs import scan_refs
+
+__all__ = ["scan", "scan_file", "expand_paths", "sniff", "apply_errors", "file_source", "check_regular_file",
+           "normalize_path", "remote_fs", "is_url", "ERRORS", "DEFAULT_INLINE_THRESHOLD", "HDF5_MAGIC",
+           "HDF4_MAGIC", "NC3_MAGICS"]
 
 #: what ``errors=`` accepts (see :func:`scan`)
 ERRORS = (None, "raise", "warn", "skip")
@@ -25,39 +35,9 @@ ERRORS = (None, "raise", "warn", "skip")
 #: chunks (and whole small variables) at most this many bytes are inlined
 DEFAULT_INLINE_THRESHOLD = 500
 
-#: chunk references the manifests of one scanned file may hold (about 20 bytes
-#: each: 2**25 cost ~670 MB). Sizes in a file never drive an allocation past it:
-#: a variable that would (a sparse NetCDF3 file claiming a huge record count, an
-#: HDF5 grid of millions of chunks with some written) is skipped with a reason.
-#: Grids with no chunk written cost nothing and do not count. Raise it for
-#: trusted, very large files: ``vz_jupyter.core.scan.MAX_CHUNKS = ...``.
-MAX_CHUNKS = 1 << 25
-#: chunks in one variable's grid, written or not. A grid with nothing written is
-#: held at no cost (broadcast columns), but whoever shows, checks or writes it
-#: still visits every chunk: past this the variable is skipped with a reason.
-MAX_GRID = 1 << 27
-
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 HDF4_MAGIC = b"\x0e\x03\x13\x01"
 NC3_MAGICS = {b"CDF\x01": "NetCDF3 classic", b"CDF\x02": "NetCDF3 64-bit offset", b"CDF\x05": "NetCDF3 CDF5"}
-
-
-def remote_fs(path: str, storage_options: dict | None = None):
-    """The filesystem scanners read a URL through: timeouts and checked byte
-    ranges (see :mod:`vz_jupyter.core.remote`)."""
-    from ..remote import filesystem
-
-    return filesystem(path, storage_options)
-
-
-def normalize_path(path: str | os.PathLike) -> str:
-    """Absolute POSIX path for local files; URLs are kept as they are."""
-    p = os.fspath(path)
-    if p.startswith("file://"):
-        p = p[len("file://"):]
-    if is_url(p):
-        return p
-    return os.path.abspath(os.path.expanduser(p))
 
 
 def _exists_literally(p: str) -> bool:
@@ -100,28 +80,6 @@ def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
         else:
             out.append(normalize_path(p))
     return out
-
-
-_NOT_REGULAR = (
-    (_stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (_stat.S_ISSOCK, "a socket"),
-    (_stat.S_ISCHR, "a character device"),
-    (_stat.S_ISBLK, "a block device"),
-)
-
-
-def check_regular_file(path: str) -> os.stat_result:
-    """``os.stat`` of a local data file, refusing anything but a regular file
-    before it is opened: reading a FIFO or a terminal blocks forever, a device
-    never ends."""
-    with reading(path):
-        st = os.stat(path)
-    if _stat.S_ISREG(st.st_mode):
-        return st
-    if _stat.S_ISDIR(st.st_mode):
-        raise ScanError(path, "is a directory, not a file")
-    kind = next((what for test, what in _NOT_REGULAR if test(st.st_mode)), "not a regular file")
-    raise ScanError(path, f"is {kind}, not a regular file; only regular files can be scanned")
 
 
 def sniff(path: str, head: bytes) -> str:
@@ -169,23 +127,6 @@ def _read_head(path: str, fs, n: int = 8) -> bytes:
                 return HDF5_MAGIC
             off *= 2
     return head
-
-
-def file_source(path: str, fs=None, format: str = "") -> Source:
-    """Size and modification time (or etag) of a file, for staleness checks."""
-    if fs is None or not is_url(path):
-        st = os.stat(path)
-        return Source(path, st.st_size, st.st_mtime, None, format)
-    info = fs.info(path)
-    mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
-    if hasattr(mtime, "timestamp"):
-        mtime = mtime.timestamp()
-    try:
-        mtime = float(mtime) if mtime is not None else None
-    except (TypeError, ValueError):
-        mtime = None
-    etag = info.get("ETag") or info.get("etag")
-    return Source(path, info.get("size"), mtime, str(etag) if etag else None, format)
 
 
 def _check_errors(errors) -> None:
@@ -239,8 +180,6 @@ def _scan_file(path, *, group, inline_threshold, storage_options, allowed_roots=
             raise ScanError(path, "no such file")
         if os.path.isdir(path):
             if os.path.exists(os.path.join(path, ".zmetadata")):
-                from .refs import scan_refs
-
                 return scan_refs(path, allowed_roots=allowed_roots)
             raise ScanError(path, "is a directory, not a file (pass a glob such as DIR/*.nc)")
         check_regular_file(path)
@@ -248,17 +187,11 @@ def _scan_file(path, *, group, inline_threshold, storage_options, allowed_roots=
         head = _read_head(path, fs)
     kind = sniff(path, head)
     if kind == "hdf5":
-        from .hdf5 import scan_hdf5
-
         return scan_hdf5(path, group=group, inline_threshold=inline_threshold, fs=fs if is_url(path) else None)
     if kind == "netcdf3":
         if group:
             raise ScanError(path, f"NetCDF3 files have no groups (asked for group {group!r})")
-        from .netcdf3 import scan_netcdf3
-
         return scan_netcdf3(path, inline_threshold=inline_threshold, fs=fs if is_url(path) else None)
-    from .refs import scan_refs
-
     return scan_refs(path, storage_options=storage_options, allowed_roots=allowed_roots)
 
 
@@ -325,3 +258,15 @@ def scan(
             if progress:
                 progress(i + 1, len(files), f)
     return VDatasetList(out)
+
+
+class _BudgetsModule(types.ModuleType):
+    """``vz_jupyter.core.scan.MAX_CHUNKS`` and ``MAX_GRID``, where the scan budgets
+    used to live, read and set through to :mod:`vz_jupyter.core.limits` (their
+    one place), so code that raises them here keeps working."""
+
+    MAX_CHUNKS = property(lambda self: limits.MAX_CHUNKS, lambda self, v: setattr(limits, "MAX_CHUNKS", v))
+    MAX_GRID = property(lambda self: limits.MAX_GRID, lambda self, v: setattr(limits, "MAX_GRID", v))
+
+
+sys.modules[__name__].__class__ = _BudgetsModule

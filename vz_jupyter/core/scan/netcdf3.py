@@ -36,8 +36,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import limits
+from ..cf import conforming_fill
 from ..errors import ScanError, reading
 from ..model import Manifest, VArray, VDataset
+from .files import check_regular_file, file_source
 
 __all__ = ["scan_netcdf3", "parse_header", "Header", "NC3Var", "NC_TYPES", "DEFAULT_FILL", "FORMAT_NAMES"]
 
@@ -490,8 +493,6 @@ def _fill_value(var: NC3Var):
             return DEFAULT_FILL[2]
         b = fv.encode("utf-8") if isinstance(fv, str) else fv
         return b[:1] if b else b"\x00"
-    from ..cf import conforming_fill
-
     ok, value = conforming_fill(fv, var.dtype.newbyteorder("="))
     return value if ok else DEFAULT_FILL[var.nc_type]
 
@@ -503,8 +504,6 @@ def scan_netcdf3(path: str, *, inline_threshold: int = 500, fs=None) -> VDataset
     ``fs`` is an fsspec filesystem for URLs (None for local paths). Variables of
     at most ``inline_threshold`` bytes are read and inlined.
     """
-    from . import check_regular_file, file_source
-
     path = str(path)
     if fs is None:
         path = os.path.abspath(os.path.expanduser(path))
@@ -603,9 +602,7 @@ def _build(path, header: Header, prefix: bytes, reader: _Reader, size, source, i
                     raise ScanError(path, f"variable {name!r}: short read at byte {s} (file truncated?)")
                 inline_data.setdefault(name, []).append(d)
 
-    from . import MAX_CHUNKS
-
-    budget = int(MAX_CHUNKS)  # chunk references this file's manifests may hold
+    budget = int(limits.MAX_CHUNKS)  # chunk references this file's manifests may hold
     skipped: list[tuple[str, str]] = []
     for v, dnames, shape, chunks, nbytes in specs:
         ndim = len(shape)
@@ -616,7 +613,7 @@ def _build(path, header: Header, prefix: bytes, reader: _Reader, size, source, i
             elif numrecs > budget and v.name not in inline_data:
                 # a sparse file can claim billions of records in a few kB
                 skipped.append((v.name, f"{numrecs:,} records (a chunk reference each) are more than the {budget:,} "
-                                        f"chunk references left in this file's budget (vz_jupyter.core.scan.MAX_CHUNKS)"))
+                                        f"chunk references left in this file's budget (vz_jupyter.core.limits.MAX_CHUNKS)"))
                 continue
             else:
                 budget -= numrecs

@@ -30,6 +30,8 @@ from ..cf import conforming_fill
 from .. import limits
 from ..errors import ScanError, UnsupportedFeature, reading
 from ..model import INLINE, MISSING, Manifest, Source, VArray, VDataset
+from ..urls import is_url
+from .files import normalize_path, remote_fs
 
 _SPECIAL_FLOATS = {"NaN": math.nan, "nan": math.nan, "Infinity": math.inf, "-Infinity": -math.inf,
                    "inf": math.inf, "-inf": -math.inf}
@@ -62,8 +64,6 @@ def scan_refs(path: str | os.PathLike | Mapping, storage_options: dict | None = 
             return _from_refs_dict(refs, "<references>", storage_options)
     import fsspec
 
-    from . import is_url, normalize_path, remote_fs
-
     path = normalize_path(path)
     fs = remote_fs(path, storage_options) if is_url(path) else fsspec.filesystem("file")
     with reading(path):
@@ -80,8 +80,6 @@ def scan_refs(path: str | os.PathLike | Mapping, storage_options: dict | None = 
 
 def _read_whole(fs, path: str) -> bytes:
     """The reference file's bytes (a FIFO or device is refused, not waited on)."""
-    from . import is_url
-
     if not is_url(path):
         from ..access import read_local
 
