@@ -15,7 +15,6 @@ from fsspec.asyn import AsyncFileSystem
 from fsspec.implementations.data import DataFileSystem
 
 from .access import Confinement, open_regular, read_local
-from .remote import filesystem
 from .urls import FILE_PREFIX, has_scheme, protocol, strip_file_scheme
 
 
@@ -56,6 +55,8 @@ class GuardedFileSystem(AsyncFileSystem):
         p = protocol(url)
         fs = self._remote.get(p)
         if fs is None:
+            from .remote import filesystem  # optional: aiohttp (fsspec's http), only for remote sources
+
             fs = self._remote[p] = filesystem(
                 url, self.remote_options, asynchronous=True,
                 url_check=self.conf.check_url if self.conf is not None else None)
