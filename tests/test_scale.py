@@ -1,0 +1,111 @@
+"""Scale (issue 10 item 7): a chunk reference costs ~20 bytes however many there
+are; joining 10,000 single-file manifests stays vectorised; parquet references
+are written record file by record file with memory bounded by one batch; a
+million-chunk chunk map stays under its size budget. Behaviour only (values
+read back, sizes bounded): speed is measured in benchmarks/bench_scale.py."""
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import vz_jupyter as vz
+from vz_jupyter.core.concat import join_manifests
+from vz_jupyter.core.model import INLINE, MISSING, Manifest, Source, VArray, VDataset, concat_manifests
+
+
+def _var(name, dims, shape, chunks, manifest, attrs=None):
+    return VArray(name, dims, shape, "<f4", chunks, ({"id": "zlib", "level": 1},), None, attrs or {}, manifest)
+
+
+def _one_file(i: int, nt: int = 2) -> VDataset:
+    """A single-file dataset: ``air(time, x)`` with ``nt`` chunks along time."""
+    p = f"/archive/day_{i:05d}.nc"
+    grid = (nt, 3)
+    off = (np.arange(nt * 3, dtype=np.uint64).reshape(grid) + 10 * i) * 100
+    m = Manifest((p,), np.zeros(grid, np.uint32), off, np.full(grid, 100, np.uint64))
+    return VDataset({"air": _var("air", ("time", "x"), (nt * 4, 6), (4, 2), m)}, sources=(Source(p),))
+
+
+# ----------------------------------------------------------------------------- memory
+
+def _retained(build):
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = build()
+        gc.collect()
+        return result, tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_per_reference_at_ten_million_chunks():
+    """A dataset of 10,000,000 chunk references over 1,000 files keeps <= 24 bytes
+    per reference alive (columns of 20 B; paths, metadata and attributes shared)."""
+    n, nfiles = 10_000_000, 1000
+
+    def build():
+        grid = (n // 1000, 1000)
+        pid = (np.arange(n, dtype=np.uint32) // (n // nfiles)).reshape(grid)
+        off = np.arange(n, dtype=np.uint64).reshape(grid) * 4096
+        paths = tuple(f"/archive/data/file_{i:05d}.nc" for i in range(nfiles))
+        m = Manifest(paths, pid, off, np.full(grid, 4000, dtype=np.uint64))
+        v = _var("air", ("time", "x"), (grid[0], grid[1] * 10), (1, 10), m, {"units": "K"})
+        return VDataset({"air": v}, sources=tuple(Source(p) for p in paths))
+
+    ds, retained = _retained(build)
+    assert ds.n_chunks == n
+    assert retained / n <= 24, retained / n
+    m = ds["air"].manifest
+    assert m.chunk((9_999, 999)) == ("/archive/data/file_00999.nc", (n - 1) * 4096, 4000, None)
+
+
+# ----------------------------------------------------------------------------- concat
+
+def test_concat_ten_thousand_single_file_manifests():
+    """10,000 single-file datasets concatenated (with the full check): every file's
+    chunks land in its own slab, in order, and splitting gives the inputs back."""
+    dsets = [_one_file(i) for i in range(10_000)]
+    c = vz.concat(dsets, "time")
+    m = c["air"].manifest
+    assert c["air"].shape == (80_000, 6) and m.grid == (20_000, 3)
+    assert len(m.paths) == 10_000 and len(c.sources) == 10_000
+    for i in (0, 1, 4_321, 9_999):
+        for t in range(2):
+            for x in range(3):
+                path, off, ln, _ = m.chunk((2 * i + t, x))
+                assert (path, off, ln) == (f"/archive/day_{i:05d}.nc", (3 * t + x + 10 * i) * 100, 100)
+    assert np.array_equal(m.offset[::2, 0], np.arange(10_000, dtype=np.uint64) * 1000)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_join_manifests_along_any_axis_equals_model_concat(axis):
+    """The vectorised join (path-table bases repeated along the joined axis) equals
+    model.concat_manifests along every axis, with missing chunks and shared paths."""
+    rng = np.random.default_rng(axis)
+    ms = []
+    for f in range(12):
+        grid = [2, 3, 2]
+        grid[axis] = int(rng.integers(1, 4))
+        paths = tuple(f"/d/f{k}.nc" for k in rng.choice(20, size=int(rng.integers(1, 4)), replace=False))
+        pid = rng.integers(0, len(paths) + 1, size=grid).astype(np.uint32)
+        pid[pid == len(paths)] = MISSING
+        off = rng.integers(0, 2**40, size=grid).astype(np.uint64)
+        ln = rng.integers(1, 2**20, size=grid).astype(np.uint64)
+        off[pid == MISSING] = ln[pid == MISSING] = 0
+        ms.append(Manifest(paths, pid, off, ln))
+    fast = join_manifests(ms, axis)
+    assert fast.equals(concat_manifests(ms, axis))
+    assert fast.n_missing == sum(m.n_missing for m in ms)
+
+
+def test_join_manifests_of_broadcast_all_missing_manifests():
+    ms = [Manifest.empty((2, 3)) for _ in range(10)] + [_one_file(0, 1)["air"].manifest]
+    joined = join_manifests(ms, 0)
+    assert joined.grid == (21, 3) and joined.n_missing == 60 and joined.n_referenced == 3
+    assert joined.chunk((20, 2))[0] == "/archive/day_00000.nc"
+    assert INLINE not in joined.path_id
