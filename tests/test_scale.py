@@ -88,7 +88,7 @@ def test_join_manifests_along_any_axis_equals_model_concat(axis):
     model.concat_manifests along every axis, with missing chunks and shared paths."""
     rng = np.random.default_rng(axis)
     ms = []
-    for f in range(12):
+    for _ in range(12):
         grid = [2, 3, 2]
         grid[axis] = int(rng.integers(1, 4))
         paths = tuple(f"/d/f{k}.nc" for k in rng.choice(20, size=int(rng.integers(1, 4)), replace=False))

@@ -13,17 +13,16 @@ they are re-encoded to the first file's units on the way (``fix_time``).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from .cf import convert_time, inherited_time_encoding, inline_values_var, time_encoding
-from .check import TIME_FIX_MAX_BYTES, concat_inline_reason, is_coord
-from .check import check as _check
+from .check import TIME_FIX_MAX_BYTES, check as _check, concat_inline_reason, is_coord
 from .errors import CheckFailed, VZError
 from .model import MAX_PATH_ID, Manifest, VArray, VDataset, concat_manifests
-from .sort import dataset_label, pattern_values
-from .sort import sort as _sort
+from .sort import dataset_label, pattern_values, sort as _sort
 from .values import CoordinateReader
 
 
