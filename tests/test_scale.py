@@ -109,3 +109,86 @@ def test_join_manifests_of_broadcast_all_missing_manifests():
     assert joined.grid == (21, 3) and joined.n_missing == 60 and joined.n_referenced == 3
     assert joined.chunk((20, 2))[0] == "/archive/day_00000.nc"
     assert INLINE not in joined.path_id
+
+
+# ----------------------------------------------------------------------------- parquet
+
+def _many_chunks(n: int, nfiles: int = 1000) -> VDataset:
+    """``n`` chunks over ``nfiles`` files, every 7th chunk unwritten, a few inlined."""
+    grid = (n // 1000, 1000)
+    pid = (np.arange(n, dtype=np.uint32) // (n // nfiles))
+    pid[::7] = MISSING
+    inline = {k: bytes([k % 251]) * 16 for k in range(3, n, n // 5)}
+    pid[list(inline)] = INLINE
+    off = np.arange(n, dtype=np.uint64) * 4096
+    ln = np.full(n, 4000, dtype=np.uint64)
+    off[pid > 0xFFFFFFFD] = ln[pid == MISSING] = 0
+    ln[list(inline)] = 16
+    paths = tuple(f"/archive/data/file_{i:05d}.nc" for i in range(nfiles))
+    m = Manifest(paths, pid.reshape(grid), off.reshape(grid), ln.reshape(grid), inline)
+    v = _var("air", ("time", "x"), (grid[0], grid[1] * 4), (1, 4), m)
+    return VDataset({"air": v}, sources=tuple(Source(p) for p in paths))
+
+
+def _write_peak(ds, target, record_size):
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        vz.write(ds, target, record_size=record_size)
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_parquet_is_written_streaming_with_bounded_memory(tmp_path):
+    """Writing parquet references holds one record file at a time: the peak is the
+    same for 300,000 and 1,200,000 chunks (and far below the manifest's 24 MB),
+    and every row read back equals the manifest."""
+    import pyarrow.parquet as pq
+
+    vz.write(_many_chunks(1000, 10), tmp_path / "warm.parquet", record_size=100)  # imports done
+    small, big = _many_chunks(300_000), _many_chunks(1_200_000)
+    p_small = _write_peak(small, tmp_path / "s.parquet", 30_000)
+    p_big = _write_peak(big, tmp_path / "b.parquet", 30_000)
+    assert p_big < 8 * 2**20, p_big
+    assert p_big < p_small + 2**20, (p_small, p_big)
+
+    m = big["air"].manifest
+    files = sorted((tmp_path / "b.parquet" / "air").glob("refs.*.parq"), key=lambda f: int(f.name.split(".")[1]))
+    assert len(files) == 40
+    pid, off, ln = m.path_id.ravel(), m.offset.ravel(), m.length.ravel()
+    for k, f in enumerate(files):
+        t = pq.read_table(f)
+        rows = slice(30_000 * k, 30_000 * (k + 1))
+        ref = pid[rows] <= 0xFFFFFFFD
+        np.testing.assert_array_equal(t.column("offset").to_numpy(), np.where(ref, off[rows], 0))
+        np.testing.assert_array_equal(t.column("size").to_numpy(), np.where(ref, ln[rows], 0))
+        paths = t.column("path").to_pylist()
+        want = np.array(m.paths + (None,), dtype=object)[np.where(ref, pid[rows], len(m.paths))]
+        assert paths == want.tolist()
+        raw = t.column("raw").to_pylist()
+        for j in np.flatnonzero(pid[rows] == INLINE).tolist():
+            assert raw[j] == m.inline[30_000 * k + j]
+    back = vz.scan(str(tmp_path / "b.parquet"))[0]["air"].manifest
+    assert back.equals(m)
+
+
+def test_record_tables_are_a_lazy_sequence():
+    from vz_jupyter.core.serialize.kerchunk_parquet import RecordTables, manifest_tables
+
+    m = _many_chunks(10_000, 10)["air"].manifest
+    tables = manifest_tables(m, record_size=3_000, fill=b"F" * 4)
+    assert isinstance(tables, RecordTables) and len(tables) == 4
+    assert [t.num_rows for t in tables] == [3_000] * 4
+    assert tables[-1].equals(tables[3]) and len(tables[1:3]) == 2
+    with pytest.raises(IndexError):
+        tables[4]
+    raw = [v for t in tables for v in t.column("raw").to_pylist()]
+    pid = m.path_id.ravel()
+    assert [raw[i] for i in np.flatnonzero(pid == MISSING)] == [b"F" * 4] * m.n_missing
+    assert all(raw[i] is None for i in np.flatnonzero(pid <= 0xFFFFFFFD))
+    assert raw[10_000:] == [None] * 2_000  # padding rows are not chunks of the grid
+    empty = manifest_tables(Manifest.empty((0, 4)), record_size=5, fill=b"F")
+    assert len(empty) == 1 and empty[0].column("raw").to_pylist() == [None] * 5

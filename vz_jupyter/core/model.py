@@ -62,6 +62,19 @@ def _held(a: np.ndarray) -> int:
     return a.itemsize * math.prod(n for n, st in zip(a.shape, a.strides) if st)
 
 
+#: chunks per step of a blockwise count or sum over a manifest column: the
+#: temporaries (masks, selections) stay this small however large the grid
+_BLOCK = 1 << 20
+
+
+def _blocks(a: np.ndarray) -> Iterator[np.ndarray]:
+    """C-order pieces of at most ``_BLOCK`` elements of a column (a broadcast
+    column is read piece by piece, never expanded whole)."""
+    flat = a.reshape(-1) if a.flags.c_contiguous else None
+    for i in range(0, a.size, _BLOCK):
+        yield flat[i:i + _BLOCK] if flat is not None else a.flat[i:i + _BLOCK]
+
+
 def freeze_mapping(m: Mapping | None) -> Mapping:
     return MappingProxyType(dict(m or {}))
 
@@ -129,7 +142,7 @@ class Manifest:
 
     @property
     def n_missing(self) -> int:
-        return int(np.count_nonzero(self.path_id == MISSING))
+        return sum(int(np.count_nonzero(b == MISSING)) for b in _blocks(self.path_id))
 
     @property
     def n_inline(self) -> int:
@@ -137,13 +150,13 @@ class Manifest:
 
     @property
     def n_referenced(self) -> int:
-        return int(np.count_nonzero(self.path_id <= MAX_PATH_ID))
+        return sum(int(np.count_nonzero(b <= MAX_PATH_ID)) for b in _blocks(self.path_id))
 
     @property
     def referenced_bytes(self) -> int:
         """Bytes stored in referenced (not inlined, not missing) chunks."""
-        mask = self.path_id <= MAX_PATH_ID
-        return int(self.length[mask].sum(dtype=np.uint64))
+        return sum(int(ln[pid <= MAX_PATH_ID].sum(dtype=np.uint64))
+                   for pid, ln in zip(_blocks(self.path_id), _blocks(self.length)))
 
     @property
     def inline_bytes(self) -> int:

@@ -54,6 +54,65 @@ def keys_for(name: str, grid: tuple[int, ...], flats: np.ndarray) -> list[str]:
     return [prefix + ".".join(map(str, t)) for t in zip(*cols)]
 
 
+class _Templates:
+    """kerchunk ``templates``: source paths as ``{{uN}}`` (with ``templates``)
+    and shared inlined blobs as ``data:`` URLs ``{{fN}}``, each made once."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.entries: dict[str, str] = {}
+        self._paths: dict[str, str] = {}
+        self._blobs: dict[bytes, str] = {}
+
+    def path(self, p: str) -> str:
+        """How a reference names source ``p``."""
+        if not self.enabled:
+            return p
+        t = self._paths.get(p)
+        if t is None:
+            t = self._paths[p] = f"u{len(self._paths)}"
+            self.entries[t] = p
+        return "{{" + t + "}}"
+
+    def share(self, blob: bytes) -> str:
+        """The template name of a data: URL holding ``blob`` (made once)."""
+        t = self._blobs.get(blob)
+        if t is None:
+            t = self._blobs[blob] = f"f{len(self._blobs)}"
+            self.entries[t] = data_url(blob)
+        return "{{" + t + "}}"
+
+
+def _chunk_refs(refs: dict[str, Any], name: str, var, tmpl: _Templates, fill: bytes | None) -> None:
+    """Add the references of every chunk of ``var`` to ``refs``: referenced
+    chunks as ``[url, offset, length]``, inlined ones as text/base64 (or a shared
+    template when repeated), unwritten ones as the fill chunk when ``fill``."""
+    m = var.manifest
+    names = [tmpl.path(p) for p in m.paths]
+    pid = m.path_id.ravel()
+    sel = np.flatnonzero(pid <= MAX_PATH_ID)
+    if len(sel):
+        urls = np.array(names, dtype=object)[pid[sel]].tolist()
+        offs = m.offset.ravel()[sel].tolist()
+        lens = m.length.ravel()[sel].tolist()
+        refs.update(zip(keys_for(name, m.grid, sel), map(list, zip(urls, offs, lens))))
+    counts: dict[bytes, int] = {}
+    for data in m.inline.values():
+        if len(data) >= _SHARE_MIN_BYTES:
+            counts[data] = counts.get(data, 0) + 1
+    flats = list(m.inline)
+    for key, flat in zip(keys_for(name, m.grid, np.asarray(flats, dtype=np.int64)), flats):
+        data = m.inline[flat]
+        if tmpl.enabled and counts.get(data, 0) >= _SHARE_MIN_COUNT:
+            refs[key] = [tmpl.share(data)]
+        else:
+            refs[key] = encode_inline(data)
+    if fill is not None:  # unwritten chunks read as the original's fill
+        # fsspec sets up the data: protocol from templates, not from every reference
+        ref = [tmpl.share(fill)] if tmpl.enabled else encode_inline(fill)
+        refs.update((k, ref) for k in keys_for(name, m.grid, np.flatnonzero(pid == MISSING)))
+
+
 def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
     """References in kerchunk's JSON version 1 layout.
 
@@ -68,55 +127,12 @@ def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
     for key, doc in metadata(ds, plans).items():
         # NaN attributes stay numbers (zarr reads the NaN literal); the outer file stays strict JSON
         refs[key] = json.dumps(doc, allow_nan=True)
-    path_names: dict[str, str] = {}
-    tmpl: dict[str, str] = {}
-    shared: dict[bytes, str] = {}
-
-    def share(blob: bytes) -> str:
-        """The template name of a data: URL holding ``blob`` (made once)."""
-        t = shared.get(blob)
-        if t is None:
-            t = shared[blob] = f"f{len(shared)}"
-            tmpl[t] = data_url(blob)
-        return "{{" + t + "}}"
-
+    tmpl = _Templates(templates)
     for name, var in ds.variables.items():
-        m = var.manifest
-        if templates:
-            names = []
-            for p in m.paths:
-                if p not in path_names:
-                    path_names[p] = f"u{len(path_names)}"
-                    tmpl[path_names[p]] = p
-                names.append("{{" + path_names[p] + "}}")
-        else:
-            names = list(m.paths)
-        pid = m.path_id.ravel()
-        sel = np.flatnonzero(pid <= MAX_PATH_ID)
-        if len(sel):
-            urls = np.array(names, dtype=object)[pid[sel]].tolist()
-            offs = m.offset.ravel()[sel].tolist()
-            lens = m.length.ravel()[sel].tolist()
-            refs.update(zip(keys_for(name, m.grid, sel), map(list, zip(urls, offs, lens))))
-        counts: dict[bytes, int] = {}
-        for data in m.inline.values():
-            if len(data) >= _SHARE_MIN_BYTES:
-                counts[data] = counts.get(data, 0) + 1
-        flats = list(m.inline)
-        for key, flat in zip(keys_for(name, m.grid, np.asarray(flats, dtype=np.int64)), flats):
-            data = m.inline[flat]
-            if templates and counts.get(data, 0) >= _SHARE_MIN_COUNT:
-                refs[key] = [share(data)]
-            else:
-                refs[key] = encode_inline(data)
-        blob = plans[name].blob
-        if blob is not None:  # unwritten chunks read as the original's fill
-            # fsspec sets up the data: protocol from templates, not from every reference
-            ref = [share(blob)] if templates else encode_inline(blob)
-            refs.update((k, ref) for k in keys_for(name, m.grid, np.flatnonzero(pid == MISSING)))
+        _chunk_refs(refs, name, var, tmpl, plans[name].blob)
     out: dict[str, Any] = {"version": 1}
-    if tmpl:
-        out["templates"] = tmpl
+    if tmpl.entries:
+        out["templates"] = tmpl.entries
     out["refs"] = refs
     out[RECORD_KEY] = source_roots(p for v in ds.variables.values() for p in v.manifest.paths)
     return out

@@ -1,6 +1,9 @@
 """kerchunk parquet references, laid out exactly as fsspec's ``LazyReferenceMapper``
-reads them. Pure: ``to_parquet_tables(vds)`` builds pyarrow tables from the
-manifest columns (no Python object per chunk); ``write_parquet_dir`` writes them.
+reads them. Pure: ``to_parquet_tables(vds)`` describes pyarrow tables built from
+the manifest columns (no Python object per chunk); ``write_parquet_dir`` writes them.
+Streaming: each variable's record files are a :class:`RecordTables` sequence that
+builds one table when asked for it, so writing holds one record file in memory
+at a time, however many chunks there are.
 
 Layout of the directory::
 
@@ -14,14 +17,19 @@ reference), ``raw`` (binary, the stored bytes of an inlined chunk, else null).
 """
 from __future__ import annotations
 
+import base64
+import html
 import json
 import math
+import operator
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
+from ..access import RECORD_KEY, for_writing, source_roots
 from ..model import MAX_PATH_ID, MISSING, Manifest, VDataset
 from .zarr_meta import MAX_PARQUET_FILL_BYTES, fill_plans, metadata
 
@@ -30,8 +38,9 @@ DEFAULT_RECORD_SIZE = 100_000
 
 @dataclass(frozen=True, eq=False)
 class ParquetRefs:
-    """kerchunk parquet references in memory: the zarr metadata documents, the
-    record size, and per variable one pyarrow table per record file."""
+    """kerchunk parquet references: the zarr metadata documents, the record size,
+    and per variable its record files (a :class:`RecordTables` sequence of pyarrow
+    tables, each built when it is used)."""
 
     metadata: Mapping[str, Any]
     record_size: int
@@ -41,8 +50,6 @@ class ParquetRefs:
 
     def zmetadata(self) -> bytes:
         """The ``.zmetadata`` file content."""
-        from ..access import RECORD_KEY
-
         return json.dumps(
             {"metadata": dict(self.metadata), "record_size": self.record_size, RECORD_KEY: list(self.source_roots)},
             allow_nan=True,  # NaN attributes stay numbers (Python's JSON reads the literal)
@@ -60,8 +67,6 @@ class ParquetRefs:
         )
 
     def _repr_html_(self) -> str:
-        import html
-
         return f"<pre>{html.escape(repr(self))}</pre>"
 
 
@@ -91,24 +96,15 @@ def _raw_value(data: bytes) -> bytes:
     parquet bytes included: such data is stored base64-encoded itself."""
     data = bytes(data)
     if data.startswith(b"base64:"):
-        import base64
-
         return b"base64:" + base64.b64encode(data)
     return data
 
 
-def _raw_column(pa, inline: Mapping[int, bytes], start: int, n: int, order: np.ndarray | None = None):
-    """A binary column of ``n`` rows, null except for inlined chunks whose flat
-    number falls in ``[start, start + n)`` (``order``: all their numbers,
-    sorted). Built from buffers (vectorised)."""
-    if order is None:
-        order = np.sort(np.fromiter(inline, dtype=np.int64, count=len(inline)))
-    lo, hi = np.searchsorted(order, [start, start + n])
-    keys = order[lo:hi].tolist()
-    if not keys:
+def _raw_column(pa, rows: np.ndarray, values: list[bytes], n: int):
+    """A binary column of ``n`` rows: ``values`` at the (sorted) ``rows``, null
+    elsewhere. Built from buffers (vectorised)."""
+    if not len(rows):
         return pa.nulls(n, type=pa.binary())
-    rows = np.asarray(keys, dtype=np.int64) - start
-    values = [_raw_value(inline[k]) for k in keys]
     lengths = np.zeros(n, dtype=np.int64)
     lengths[rows] = [len(v) for v in values]
     offsets = np.zeros(n + 1, dtype=np.int64)
@@ -119,60 +115,106 @@ def _raw_column(pa, inline: Mapping[int, bytes], start: int, n: int, order: np.n
     typ = pa.large_binary() if offsets[-1] >= 2**31 else pa.binary()
     off = offsets if typ == pa.large_binary() else offsets.astype(np.int32)
     bitmap = np.packbits(valid, bitorder="little")
-    arr = pa.Array.from_buffers(
+    return pa.Array.from_buffers(
         typ,
         n,
         [pa.py_buffer(bitmap.tobytes()), pa.py_buffer(off.tobytes()), pa.py_buffer(data)],
         null_count=int(n - valid.sum()),
     )
-    return arr
 
 
-def manifest_tables(manifest: Manifest, record_size: int = DEFAULT_RECORD_SIZE, fill: bytes | None = None) -> tuple:
-    """One pyarrow table per record file for a manifest (C-order chunk numbers).
-    ``fill``: the stored bytes every unwritten chunk reads as, written in the
-    ``raw`` column (repeated values: parquet's dictionary encoding stores them
-    once on disk); None leaves unwritten chunks out."""
-    import pyarrow as pa
+def _flat(a: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """C-order elements ``start:stop`` of a column, copying only those (a
+    broadcast column, e.g. an all-missing grid, is never expanded whole)."""
+    return a.reshape(-1)[start:stop] if a.flags.c_contiguous else a.flat[start:stop]
 
-    if record_size < 1:
-        raise ValueError(f"record_size must be at least 1, got {record_size}")
-    pid = manifest.path_id.ravel()
-    off = manifest.offset.ravel()
-    ln = manifest.length.ravel()
-    n = max(int(pid.size), 1)
-    if pid.size == 0:  # zero-sized grid: nothing to reference, keep one empty record
-        pid = np.full(1, 0xFFFFFFFF, dtype=np.uint32)
-        off = ln = np.zeros(1, dtype=np.uint64)
-    paths = np.array(manifest.paths, dtype=object)
-    inline = manifest.inline
-    if fill is not None and manifest.n_missing:
-        inline = dict(inline)
-        inline.update(dict.fromkeys(np.flatnonzero(pid == MISSING).tolist(), fill))
-    order = np.sort(np.fromiter(inline, dtype=np.int64, count=len(inline)))
-    nrec = math.ceil(n / record_size)
-    tables = []
-    for r in range(nrec):
-        start = r * record_size
-        stop = min(start + record_size, n)
-        cnt = stop - start
-        ids = np.full(record_size, 0xFFFFFFFF, dtype=np.uint32)
-        ids[:cnt] = pid[start:stop]
+
+def _path_column(pa, ids: np.ndarray, ref: np.ndarray, paths: np.ndarray):
+    """The dictionary-encoded ``path`` column of one record: its dictionary
+    holds only the paths this record uses."""
+    used, inverse = np.unique(ids[ref], return_inverse=True)
+    indices = np.zeros(ids.size, dtype=np.int32)
+    indices[ref] = inverse.astype(np.int32)
+    dictionary = pa.array(list(paths[used]) if len(used) else [], type=pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(indices, mask=~ref, type=pa.int32()), dictionary)
+
+
+class RecordTables(Sequence):
+    """The record files of one manifest (C-order chunk numbers, ``record_size``
+    rows each, the last padded) as pyarrow tables. A lazy sequence: each table
+    is built when it is indexed or iterated, so a writer that takes them one at
+    a time holds one record's columns, not the whole manifest's."""
+
+    def __init__(self, manifest: Manifest, record_size: int, fill: bytes | None = None):
+        if record_size < 1:
+            raise ValueError(f"record_size must be at least 1, got {record_size}")
+        self.manifest, self.record_size, self.fill = manifest, int(record_size), fill
+        # a zero-sized grid has nothing to reference: it keeps one empty record
+        self._n = max(manifest.n_chunks, 1)
+        inline = manifest.inline
+        self._order = np.sort(np.fromiter(inline, dtype=np.int64, count=len(inline)))
+        self._paths = np.array(manifest.paths, dtype=object)
+
+    def __len__(self) -> int:
+        return math.ceil(self._n / self.record_size)
+
+    def __getitem__(self, r):
+        if isinstance(r, slice):
+            return tuple(self[i] for i in range(*r.indices(len(self))))
+        r = operator.index(r)
+        if r < 0:
+            r += len(self)
+        if not 0 <= r < len(self):
+            raise IndexError(f"record {r} of {len(self)}")
+        return self._table(r)
+
+    def __iter__(self) -> Iterator:
+        return (self._table(r) for r in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"<RecordTables {len(self)} × {self.record_size} rows of {self.manifest!r}>"
+
+    def _columns(self, start: int, cnt: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(path ids, offsets, sizes) of rows ``start:start+cnt``, padded to a
+        whole record with missing chunks (offset and size 0 where not referenced)."""
+        m, rs = self.manifest, self.record_size
+        ids = np.full(rs, MISSING, dtype=np.uint32)
+        offset = np.zeros(rs, dtype=np.int64)
+        size = np.zeros(rs, dtype=np.int64)
+        if m.n_chunks:
+            ids[:cnt] = _flat(m.path_id, start, start + cnt)
+            offset[:cnt] = _flat(m.offset, start, start + cnt).astype(np.int64)
+            size[:cnt] = _flat(m.length, start, start + cnt).astype(np.int64)
         ref = ids <= MAX_PATH_ID
-        used, inverse = np.unique(ids[ref], return_inverse=True)
-        indices = np.zeros(record_size, dtype=np.int32)
-        indices[ref] = inverse.astype(np.int32)
-        dictionary = pa.array(list(paths[used]) if len(used) else [], type=pa.string())
-        path_col = pa.DictionaryArray.from_arrays(
-            pa.array(indices, mask=~ref, type=pa.int32()), dictionary
-        )
-        offset = np.zeros(record_size, dtype=np.int64)
-        size = np.zeros(record_size, dtype=np.int64)
-        offset[:cnt] = off[start:stop].astype(np.int64)
-        size[:cnt] = ln[start:stop].astype(np.int64)
         offset[~ref] = 0
         size[~ref] = 0
-        raw = _raw_column(pa, inline, start, record_size, order)
+        return ids, offset, size
+
+    def _raw(self, pa, ids: np.ndarray, start: int, cnt: int):
+        """The ``raw`` column: inlined chunks' bytes, and the fill chunk in
+        every unwritten row of the grid (not in the padding) when ``fill`` is set."""
+        lo, hi = np.searchsorted(self._order, [start, start + cnt])
+        keys = self._order[lo:hi]
+        rows = keys - start
+        values = [_raw_value(self.manifest.inline[k]) for k in keys.tolist()]
+        if self.fill is not None and self.manifest.n_chunks:
+            missing = np.flatnonzero(ids[:cnt] == MISSING)
+            if len(missing):
+                rows = np.concatenate([rows, missing])
+                values += [_raw_value(self.fill)] * len(missing)
+                order = np.argsort(rows, kind="stable")
+                rows = rows[order]
+                values = [values[i] for i in order.tolist()]
+        return _raw_column(pa, rows, values, self.record_size)
+
+    def _table(self, r: int):
+        import pyarrow as pa  # heavy: pyarrow loads only when parquet is written
+
+        start = r * self.record_size
+        cnt = min(start + self.record_size, self._n) - start
+        ids, offset, size = self._columns(start, cnt)
+        path_col = _path_column(pa, ids, ids <= MAX_PATH_ID, self._paths)
+        raw = self._raw(pa, ids, start, cnt)
         if pa.types.is_large_binary(raw.type):
             raise ValueError("inlined data of one record file exceeds 2 GiB; lower record_size")
         schema = pa.schema(
@@ -184,25 +226,30 @@ def manifest_tables(manifest: Manifest, record_size: int = DEFAULT_RECORD_SIZE, 
             ],
             metadata={b"pandas": _PANDAS_META},
         )
-        tables.append(
-            pa.Table.from_arrays(
-                [path_col, pa.array(offset, type=pa.int64()), pa.array(size, type=pa.int64()), raw],
-                schema=schema,
-            )
+        return pa.Table.from_arrays(
+            [path_col, pa.array(offset, type=pa.int64()), pa.array(size, type=pa.int64()), raw], schema=schema
         )
-    return tuple(tables)
+
+
+def manifest_tables(manifest: Manifest, record_size: int = DEFAULT_RECORD_SIZE,
+                    fill: bytes | None = None) -> RecordTables:
+    """The record files of a manifest (C-order chunk numbers) as a lazy sequence
+    of pyarrow tables (:class:`RecordTables`: each built when used). ``fill``:
+    the stored bytes every unwritten chunk reads as, written in the ``raw``
+    column (repeated values: parquet's dictionary encoding stores them once on
+    disk); None leaves unwritten chunks out."""
+    return RecordTables(manifest, record_size, fill)
 
 
 def to_parquet_tables(vds: VDataset, record_size: int = DEFAULT_RECORD_SIZE) -> ParquetRefs:
-    """kerchunk parquet references for ``vds`` in memory (pure)."""
+    """kerchunk parquet references for ``vds`` (pure; the record tables are built
+    when used, see :class:`RecordTables`)."""
     record_size = int(record_size)
     if record_size < 1:
         raise ValueError(f"record_size must be at least 1, got {record_size}")
     for name in vds.variables:
         if "/" in name or name.startswith("."):
             raise ValueError(f"variable name {name!r} cannot be a parquet reference field")
-    from ..access import for_writing, source_roots
-
     vds = for_writing(vds)  # no credentials in written paths
     plans = fill_plans(vds, max_fill_bytes=MAX_PARQUET_FILL_BYTES)
     tables = {name: manifest_tables(var.manifest, record_size, plans[name].blob) for name, var in vds.variables.items()}
@@ -211,8 +258,9 @@ def to_parquet_tables(vds: VDataset, record_size: int = DEFAULT_RECORD_SIZE) -> 
 
 
 def write_parquet_dir(refs: ParquetRefs, dirpath: str | os.PathLike) -> None:
-    """Write ``refs`` into the (existing, empty) directory ``dirpath``."""
-    import pyarrow.parquet as pq
+    """Write ``refs`` into the (existing, empty) directory ``dirpath``, one record
+    file at a time (each table is built, written and dropped before the next)."""
+    import pyarrow.parquet as pq  # heavy: pyarrow loads only when parquet is written
 
     dirpath = os.fspath(dirpath)
     os.makedirs(dirpath, exist_ok=True)
