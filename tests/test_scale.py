@@ -6,6 +6,7 @@ read back, sizes bounded): speed is measured in benchmarks/bench_scale.py."""
 from __future__ import annotations
 
 import gc
+import re
 import tracemalloc
 
 import numpy as np
@@ -192,3 +193,58 @@ def test_record_tables_are_a_lazy_sequence():
     assert raw[10_000:] == [None] * 2_000  # padding rows are not chunks of the grid
     empty = manifest_tables(Manifest.empty((0, 4)), record_size=5, fill=b"F")
     assert len(empty) == 1 and empty[0].column("raw").to_pylist() == [None] * 5
+
+
+# ----------------------------------------------------------------------------- chunk maps
+
+def _million(kind: str, prefix: str = "/archive/") -> VArray:
+    rng = np.random.default_rng(7)
+    paths = tuple(f"{prefix}<f{i:05d}>.nc" for i in range(10_000))
+    g = (1000, 1000)
+    if kind == "scattered":  # every chunk from a random one of 10,000 files
+        pid = rng.integers(0, 10_000, g).astype(np.uint32)
+    elif kind == "mixed kinds":  # referenced, missing and inlined chunks at random
+        pid = rng.choice(np.array([0, MISSING, INLINE], dtype=np.uint32), size=g)
+    else:  # runs of 100 chunks per file
+        pid = (np.arange(10**6) // 100).astype(np.uint32).reshape(g)
+    inline = {int(i): b"x" for i in np.flatnonzero(pid.ravel() == INLINE)}
+    m = Manifest(paths, pid, np.zeros(g, np.uint64), np.full(g, 7, np.uint64), inline)
+    return VArray("v", ("time", "cell"), g, "<f4", (1, 1), (), None, {}, m)
+
+
+@pytest.mark.parametrize("kind", ["scattered", "mixed kinds", "runs"])
+@pytest.mark.parametrize("prefix", ["/archive/", "/archive/" + "a_long_directory_name/" * 12])
+def test_million_chunk_map_stays_under_its_size_budget(kind, prefix):
+    """A map of 1,000,000 chunks stays under MAX_SVG_BYTES however its sources are
+    scattered (a map over budget is drawn with fewer, larger blocks, and says so);
+    every name is escaped; the highlight count stays exact; the dataset display
+    holding two such maps stays under its own budget."""
+    from vz_jupyter.display.chunkmap import MAX_SVG_BYTES, chunk_map_svg
+    from vz_jupyter.display.html import dataset_html
+
+    var = _million(kind, prefix)
+    hl = np.zeros(var.grid, bool)
+    hl.ravel()[::3] = True
+    for svg in (chunk_map_svg(var), chunk_map_svg(var, highlight=hl)):
+        assert len(svg.encode()) <= MAX_SVG_BYTES, len(svg.encode())
+        assert "<f0" not in svg and "&lt;f0" in svg
+        assert "1,000 × 1,000 chunks shown as " in svg
+    assert "highlighted: 333,334 of 1,000,000 chunks touched" in svg
+    # a tighter budget: still drawn, coarser, and smaller
+    small = chunk_map_svg(var, max_bytes=20_000)
+    assert len(small) < len(chunk_map_svg(var)) or len(chunk_map_svg(var)) <= 20_000
+    ds = VDataset({"v": var, "w": var.replace(name="w")})
+    assert len(dataset_html(ds).encode()) <= 200_000
+
+
+def test_chunk_map_budget_keeps_small_maps_unchanged():
+    """Maps under the budget are drawn cell by cell as before (no extra aggregation)."""
+    from vz_jupyter.display.chunkmap import chunk_map_svg
+
+    def same_ids(svg):
+        return re.sub(r"vzmap-[0-9a-f]+", "vzmap-ID", svg)
+
+    var = _one_file(0, 40)["air"]
+    svg = chunk_map_svg(var)
+    assert same_ids(svg) == same_ids(chunk_map_svg(var, max_bytes=10**9))
+    assert "shown as" not in svg

@@ -28,7 +28,7 @@ Two public functions (pure, no I/O, deterministic):
          "caption": [sentences]}           # the caps in words
 
 ``chunk_map_svg(var, *, highlight=None, max_cells=100, axes=None, legend_max=20,
-                title=None) -> str``
+                title=None, max_bytes=MAX_SVG_BYTES) -> str``
     A self-contained ``<svg>``: runs of chunks coloured by source file (palette by
     path-table index; past ``legend_max`` files, by runs of file names with every
     other file lighter, see :func:`source_colours`), missing chunks hatched, inlined chunks dotted, aggregated
@@ -42,7 +42,8 @@ View rule: grid axes with one chunk are ignored; of the others, none -> one cell
 one -> a strip, two or more -> rows = first such axis, columns = last such axis and
 the axes between are aggregated (colour of the majority source per cell); pass
 ``axes=(row_axis, col_axis)`` to choose. Views larger than ``max_cells`` along a side
-are drawn as blocks of chunks.
+are drawn as blocks of chunks; a map whose SVG would exceed ``max_bytes`` (150 KB:
+many sources scattered over many cells) is drawn with fewer, larger blocks.
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ from .chunkgrid import (  # the layout side; its public names are public here to
 )
 from .common import escape, format_bytes, format_int, manifest_stats, more_text, new_id, plural, shorten
 
-__all__ = ["chunk_map_data", "chunk_map_svg", "column_sources", "source_colour", "source_colours", "PALETTE"]
+__all__ = ["MAX_SVG_BYTES", "chunk_map_data", "chunk_map_svg", "column_sources", "source_colour", "source_colours", "PALETTE"]
 
 
 # --------------------------------------------------------------------------- SVG
@@ -269,18 +270,38 @@ def _defs(uid: str) -> str:
     )
 
 
+#: most bytes of one chunk map's SVG: a map over this is redrawn with half as many
+#: cells a side (a million chunks of 10,000 files, one per cell, would take ~190 KB)
+MAX_SVG_BYTES = 150_000
+
+
 def chunk_map_svg(var: VArray, *, highlight=None, max_cells: int | tuple[int, int] = 100, axes=None,
                   legend_max: int = 20, title: str | None = None, max_width: int = 640,
-                  max_height: int = 400) -> str:
+                  max_height: int = 400, max_bytes: int = MAX_SVG_BYTES) -> str:
     """Draw the chunk grid of ``var`` as a self-contained SVG string.
 
     ``highlight``: optional boolean array shaped like ``var.grid`` (touched chunks
     of a read plan) drawn as an overlay. ``max_cells``: most drawn cells along a
     side (an int, or (rows, columns)). ``axes``: grid axes shown as (rows, columns).
+    ``max_bytes``: the size budget; a map over it (many sources scattered over
+    many cells) is aggregated further, halving the cells a side until it fits
+    or is one cell (the captions state the blocks drawn).
     Layout (:func:`_layout`) and drawing (grid, legend, patterns) are separate steps.
     """
-    legend, more, colours, groups = _legend(var, legend_max)
-    a = _aggregate(var, max_cells=max_cells, axes=axes, highlight=highlight, groups=groups)
+    legend_info = _legend(var, legend_max)
+    cells = tuple(max_cells) if isinstance(max_cells, (tuple, list)) else (max_cells, max_cells)
+    while True:
+        a = _aggregate(var, max_cells=cells, axes=axes, highlight=highlight, groups=legend_info[3])
+        svg = _draw(var, a, legend_info, title, max_width, max_height)
+        if len(svg) <= max_bytes or a.shape[0] * a.shape[1] <= 1:
+            return svg
+        # no more than half the cells drawn now, along each side
+        cells = (max(1, min(int(cells[0]), a.shape[0]) // 2), max(1, min(int(cells[1]), a.shape[1]) // 2))
+
+
+def _draw(var: VArray, a, legend_info, title: str | None, max_width: int, max_height: int) -> str:
+    """The SVG of an aggregated view ``a`` with its legend."""
+    legend, more, colours, _groups = legend_info
     st = manifest_stats(var.manifest)
     uid = new_id("vzmap", f"{var.name}\x00{var.grid}")
     lines = _caption_lines(var, a, st, title)
