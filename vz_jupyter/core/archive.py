@@ -24,21 +24,35 @@ so the write can refuse to replace anything else (compare-and-swap).
 """
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import os
 import re
 import stat
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-import numpy as np
-
-from .cf import inline_values_var
-from .check.limits import fully_inline
-from .errors import VZError, WriteError
-from .model import INLINE, MAX_PATH_ID, MISSING, Manifest, Source, VArray, VDataset
-from .urls import has_scheme, strip_file_scheme
-from .values import CoordinateReader
+from .access import RECORD_KEY, Confinement, confined, recorded_roots
+from .archive_view import (  # noqa: F401  (VarChange, raw_inline, ... re-exported: the archive's public names)
+    FORMAT_LABELS,
+    WHOLE_MAX_BYTES,
+    Archive,
+    VarChange,
+    can_rewrite_whole,
+    grid_of,
+    leading_layout,
+    new_flat_numbers,
+    norm_path,
+    not_archive,
+    raw_inline,
+    tail,
+    view_of,
+)
+from .errors import WriteError
+from .model import INLINE, MAX_PATH_ID, MISSING  # noqa: F401  (re-exported, as before)
+from .scan.refs import _from_refs_dict, _loads
+from .serialize.outputs import describe, fingerprint, resolve_target
+from .urls import has_scheme
 
 try:
     import fcntl
@@ -47,93 +61,6 @@ except ImportError:  # pragma: no cover - Windows
 
 #: variables along the dim with at most this many chunks are read whole
 FULL_READ_CHUNKS = 4096
-#: inlined variables along the dim up to this size are rewritten whole by an append
-WHOLE_MAX_BYTES = 64 * 2**20
-
-FORMAT_LABELS = {
-    "kerchunk-json": "kerchunk JSON references",
-    "kerchunk-parquet": "kerchunk parquet references",
-    "icechunk": "an Icechunk repository",
-}
-
-
-@dataclass(frozen=True, eq=False)
-class VarChange:
-    """What an append does to one variable.
-
-    ``kind``: ``"rows"`` adds chunk rows along ``axis`` starting at chunk row
-    ``row0`` (``var`` is the added part only: its shape is the added extent,
-    its manifest the new chunk rows); ``"whole"`` rewrites the variable
-    (``var`` is complete); ``"add"`` adds a variable the archive lacks.
-    ``shape`` is the variable's full shape afterwards.
-    """
-
-    name: str
-    kind: str
-    var: VArray
-    shape: tuple[int, ...]
-    axis: int | None = None
-    row0: int = 0
-
-
-@dataclass(eq=False)
-class Archive:
-    """An archive opened for checking or appending (see the module doc)."""
-
-    target: str  # as the user gave it
-    path: str  # resolved
-    format: str
-    dim: str
-    view: VDataset
-    #: full shapes of the archive's variables (the view holds tails of some)
-    shapes: dict[str, tuple[int, ...]]
-    #: along-dim variables given whole (inlined, rewritten whole by an append)
-    whole: frozenset[str]
-    #: along-dim variables given as their last chunk row
-    tails: frozenset[str]
-    #: the archive's full variables where they were read whole (JSON), else the view's
-    full: Mapping[str, VArray]
-    #: source paths the archive references (normalised, not resolved through links);
-    #: a callable returning them when they are costly to list (read on first use)
-    paths_of: Any
-    #: identity of the locked version (None without a lock)
-    fingerprint: Any = None
-    #: format-specific state for the writer (parsed JSON, .zmetadata, Icechunk session, ...)
-    payload: dict = field(default_factory=dict)
-    _fd: int | None = None
-
-    @property
-    def paths(self) -> frozenset:
-        """Source paths the archive references (listed on first use)."""
-        if callable(self.paths_of):
-            self.paths_of = frozenset(self.paths_of())
-        return self.paths_of
-
-    @property
-    def label(self) -> str:
-        return self.view.sources[0].path
-
-    @property
-    def length(self) -> int | None:
-        """The archive's extent along ``dim`` (None when no variable has it)."""
-        for name, shape in self.shapes.items():
-            v = self.view.variables[name]
-            if self.dim in v.dims:
-                return shape[v.dims.index(self.dim)]
-        return None
-
-    def close(self) -> None:
-        """Release the lock (and any Icechunk session)."""
-        self.payload.pop("session", None)
-        if self._fd is not None:
-            os.close(self._fd)  # releases the flock
-            self._fd = None
-
-    def __enter__(self) -> "Archive":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 # -- locking and recognising -------------------------------------------------------------
@@ -143,8 +70,6 @@ _RD = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) |
 def _lock(path: str, shown: str, is_dir: bool, lock: bool) -> tuple[int, Any]:
     """An open descriptor on ``path`` (flocked when ``lock``) and the
     fingerprint of what it opened, which is what is at ``path`` now."""
-    from .serialize.outputs import fingerprint
-
     flags = _RD | (getattr(os, "O_DIRECTORY", 0) if is_dir else 0)
     try:
         fd = os.open(path, flags)
@@ -174,8 +99,6 @@ def _lock(path: str, shown: str, is_dir: bool, lock: bool) -> tuple[int, Any]:
 def detect_format(path: str, shown: str) -> str:
     """The format of the archive at ``path`` (its content decides; the name only
     breaks no tie), or a one-line refusal saying what is there."""
-    from .serialize.outputs import describe
-
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -194,95 +117,6 @@ def detect_format(path: str, shown: str) -> str:
                      f"append extends kerchunk JSON or parquet references or an Icechunk repository")
 
 
-def _not_archive(shown: str, path: str, fmt: str) -> WriteError:
-    from .serialize.outputs import describe
-
-    return WriteError(f"{shown}: not an archive to append to: it is {describe(path)}, not {FORMAT_LABELS[fmt]}")
-
-
-# -- views ----------------------------------------------------------------------------
-def can_rewrite_whole(var: VArray) -> bool:
-    """An inlined variable along the dim that an append decodes and rewrites whole."""
-    return (fully_inline(var) and var.dtype.kind not in "OUSV" and var.dtype.fields is None
-            and var.nbytes <= WHOLE_MAX_BYTES)
-
-
-def raw_inline(var: VArray, reader: CoordinateReader | None = None) -> VArray:
-    """``var`` decoded and held as one raw inlined chunk in native byte order
-    (its stored values, CF attributes kept). Reads only what is inlined unless
-    the variable has references; ``reader`` (default: a new one) reads them."""
-    reader = reader if reader is not None else CoordinateReader()
-    values = reader.read(var, max_bytes=max(WHOLE_MAX_BYTES, var.nbytes))
-    if values.dtype.byteorder not in "=|":
-        values = values.astype(values.dtype.newbyteorder("="))
-    return inline_values_var(var, values)
-
-
-def tail(var: VArray, axis: int) -> VArray:
-    """The last chunk row of ``var`` along ``axis`` (shape: what that row holds)."""
-    m = var.manifest
-    g = m.grid
-    if g[axis] == 0:
-        return var
-    r = g[axis] - 1
-    sl = tuple(slice(r, r + 1) if k == axis else slice(None) for k in range(len(g)))
-    pid, off, ln = (np.array(a[sl]) for a in (m.path_id, m.offset, m.length))
-    inline: dict[int, bytes] = {}
-    if m.inline:
-        keys = np.fromiter(m.inline.keys(), dtype=np.int64)
-        idx = np.array(np.unravel_index(keys, g))
-        keep = idx[axis] == r
-        if keep.any():
-            idx = idx[:, keep]
-            idx[axis] = 0
-            tg = tuple(1 if k == axis else n for k, n in enumerate(g))
-            for k, new in zip(keys[keep].tolist(), np.ravel_multi_index(tuple(idx), tg).tolist()):
-                inline[new] = m.inline[k]
-    shape = list(var.shape)
-    shape[axis] = var.shape[axis] - r * var.chunks[axis]
-    return var.replace(shape=tuple(shape), manifest=Manifest(m.paths, pid, off, ln, inline).compact_paths())
-
-
-def view_of(variables: Mapping[str, VArray], dim: str, *, attrs, coords, label: str, fmt: str,
-            skipped=(), tails_given: frozenset = frozenset()) -> tuple[VDataset, frozenset, frozenset]:
-    """The check view of an archive's variables (see the module doc); returns
-    ``(view, whole, tails)``. ``tails_given``: variables already given as tails."""
-    out: dict[str, VArray] = {}
-    whole, tails = set(), set()
-    for name, v in variables.items():
-        if dim not in v.dims:
-            out[name] = v
-            continue
-        axis = v.dims.index(dim)
-        if name not in tails_given and can_rewrite_whole(v):
-            try:
-                out[name] = raw_inline(v)
-                whole.add(name)
-                continue
-            except VZError:
-                pass  # not decodable here: appended by chunk rows like the rest
-        out[name] = v if name in tails_given else tail(v, axis)
-        tails.add(name)
-    view = VDataset(out, attrs=dict(attrs), coords=tuple(coords),
-                    sources=(Source(label, format=FORMAT_LABELS[fmt]),), skipped=tuple(skipped))
-    return view, frozenset(whole), frozenset(tails)
-
-
-def norm_path(p: str, base: str | None = None) -> str:
-    """A referenced path as a comparable local path (``file://`` stripped,
-    relative paths joined to ``base``, normalised; links not resolved)."""
-    p = str(p)
-    if p[:1] == "/" and "/." not in p and "//" not in p and p[-1:] != "/":
-        return p  # already absolute and normal (what vz writes): the common case, kept fast
-    p = strip_file_scheme(p)
-    if has_scheme(p):
-        return p
-    p = os.path.expanduser(p)
-    if not os.path.isabs(p) and base is not None:
-        p = os.path.join(base, p)
-    return os.path.normpath(os.path.abspath(p))
-
-
 # -- opening --------------------------------------------------------------------------
 def open_archive(target: str | os.PathLike, dim: str, *, lock: bool = False, allowed_roots=None,
                  branch: str = "main", new_paths=()) -> Archive:
@@ -290,8 +124,6 @@ def open_archive(target: str | os.PathLike, dim: str, *, lock: bool = False, all
     append (``lock=True``: see the module doc). ``new_paths``: the files about
     to be appended (an Icechunk repository declares their folders as virtual
     chunk containers for the session). Close it (or use ``with``)."""
-    from .serialize.outputs import resolve_target
-
     shown = os.fspath(target)
     if has_scheme(shown):
         raise WriteError(f"{shown}: append writes local reference sets only (a remote archive cannot be locked)")
@@ -300,15 +132,16 @@ def open_archive(target: str | os.PathLike, dim: str, *, lock: bool = False, all
     fd, fp = _lock(path, shown, fmt != "kerchunk-json", lock)
     try:
         if fmt == "kerchunk-json":
-            arc = _open_json(fd, path, shown, dim, allowed_roots)
+            arc = _open_json(fd, path, shown, dim, allowed_roots, FULL_READ_CHUNKS)
         elif fmt == "kerchunk-parquet":
-            from .serialize.kerchunk_parquet_append import open_parquet_archive
+            from .serialize.kerchunk_parquet_append import open_parquet_archive  # heavy: pyarrow, zarr
 
-            arc = open_parquet_archive(path, shown, dim, allowed_roots)
+            arc = open_parquet_archive(path, shown, dim, allowed_roots, full_limit=FULL_READ_CHUNKS)
         else:
-            from .serialize.icechunk_append import open_icechunk_archive
+            from .serialize.icechunk_append import open_icechunk_archive  # optional: icechunk; heavy: zarr
 
-            arc = open_icechunk_archive(path, shown, dim, branch=branch, writable=lock, new_paths=new_paths)
+            arc = open_icechunk_archive(path, shown, dim, branch=branch, writable=lock, new_paths=new_paths,
+                                        full_limit=FULL_READ_CHUNKS)
     except BaseException:
         os.close(fd)
         raise
@@ -321,14 +154,11 @@ _META_LEAVES = ("/.zarray", "/.zattrs", "/.zgroup")
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-def _json_selection(obj: dict, dim: str) -> tuple[dict, set[str]]:
+def _json_selection(obj: dict, dim: str, full_limit: int) -> tuple[dict, set[str]]:
     """The part of parsed kerchunk references a view needs: every metadata
     document, every chunk of the variables read whole, and only the last chunk
     row of big variables along ``dim`` (looked up by key, not by scanning the
     references); returns ``(references, those big variables)``."""
-    import itertools
-    import json
-
     v1 = "version" in obj
     refs = obj["refs"] if v1 else obj
     keep = {k: refs[k] for k in [k for k in refs if k.endswith(_META_LEAVES)]}
@@ -348,7 +178,7 @@ def _json_selection(obj: dict, dim: str) -> tuple[dict, set[str]]:
         sep = za.get("dimension_separator") or "."
         dims = at.get("_ARRAY_DIMENSIONS") if isinstance(at, dict) else None
         n = math.prod(grid)
-        if isinstance(dims, list) and dim in dims and len(dims) == len(grid) and n > FULL_READ_CHUNKS:
+        if isinstance(dims, list) and dim in dims and len(dims) == len(grid) and n > full_limit:
             axis = dims.index(dim)
             tails.add(name)
             ranges = [range(g - 1, g) if i == axis else range(g) for i, g in enumerate(grid)]
@@ -381,15 +211,12 @@ def _json_paths(obj: dict, base: str) -> frozenset:
     return frozenset(out)
 
 
-def _open_json(fd: int, path: str, shown: str, dim: str, allowed_roots) -> Archive:
+def _open_json(fd: int, path: str, shown: str, dim: str, allowed_roots, full_limit: int) -> Archive:
     """The archive of a kerchunk JSON file: read and parsed once (by nature of
     the format), then only what the view needs is turned into manifests."""
-    from .access import Confinement, confined, recorded_roots
-    from .scan.refs import _from_refs_dict, _loads
-
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):  # pragma: no cover - detect_format saw a regular file
-        raise _not_archive(shown, path, "kerchunk-json")
+        raise not_archive(shown, path, "kerchunk-json")
     chunks = []
     pos = 0
     while pos < st.st_size:
@@ -402,14 +229,14 @@ def _open_json(fd: int, path: str, shown: str, dim: str, allowed_roots) -> Archi
     try:
         obj = _loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise _not_archive(shown, path, "kerchunk-json") from None
+        raise not_archive(shown, path, "kerchunk-json") from None
     if not _looks_like_refs(obj):
-        raise _not_archive(shown, path, "kerchunk-json")
+        raise not_archive(shown, path, "kerchunk-json")
     if obj.get("gen"):
         raise WriteError(f"{shown}: references with 'gen' entries are not appended to (their keys are generated "
                          f"when read); write them out as plain references first")
     try:
-        selected, big = _json_selection(obj, dim)
+        selected, big = _json_selection(obj, dim, full_limit)
     except (KeyError, TypeError, ValueError, AttributeError):
         selected, big = obj, set()  # malformed metadata: the full reader says what is wrong, in one line
     conf = Confinement.for_references(path, recorded_roots(obj), allowed_roots)
@@ -427,8 +254,6 @@ def _open_json(fd: int, path: str, shown: str, dim: str, allowed_roots) -> Archi
 
 def _looks_like_refs(obj) -> bool:
     """kerchunk references at a glance (the reader checks every entry)."""
-    from .access import RECORD_KEY
-
     if not isinstance(obj, dict):
         return False
     if "version" in obj:
@@ -440,29 +265,6 @@ def _looks_like_refs(obj) -> bool:
     else:
         refs = obj
     return ".zgroup" in refs or any(isinstance(k, str) and k.endswith("/.zarray") for k in refs)
-
-
-# -- small shared helpers for the writers --------------------------------------------------
-def leading_layout(grid: tuple[int, ...], axis: int) -> bool:
-    """True when adding chunk rows along ``axis`` keeps the C-order numbers of
-    the existing chunks (every axis before it has one chunk)."""
-    return all(g == 1 for g in grid[:axis])
-
-
-def new_flat_numbers(rows: Manifest, grid_after: tuple[int, ...], axis: int, row0: int) -> np.ndarray:
-    """C-order chunk numbers, in the grown grid, of the chunks of ``rows``
-    (the added chunk rows, starting at chunk row ``row0``)."""
-    g = rows.grid
-    n = int(np.prod(g, dtype=np.int64)) if g else 1
-    idx = np.array(np.unravel_index(np.arange(n, dtype=np.int64), g)) if g else np.zeros((0, 1), np.int64)
-    if g:
-        idx[axis] += row0
-        return np.ravel_multi_index(tuple(idx), grid_after).astype(np.int64)
-    return np.zeros(1, dtype=np.int64)
-
-
-def grid_of(shape, chunks) -> tuple[int, ...]:
-    return tuple(math.ceil(s / c) if c else 0 for s, c in zip(shape, chunks))
 
 
 __all__ = ["Archive", "VarChange", "open_archive", "detect_format", "view_of", "tail", "raw_inline",

@@ -15,6 +15,9 @@ whose message names the files. Earlier snapshots stay readable. A commit that
 finds the branch moved (another writer) is refused, nothing committed. Folders
 of new files outside the repository's virtual chunk containers are declared
 for the session and saved to the repository's configuration after the commit.
+
+Loaded on demand (by :func:`~vz_jupyter.core.archive.open_archive` and the
+append writer): it needs zarr (and icechunk, imported when a repository is opened).
 """
 from __future__ import annotations
 
@@ -23,15 +26,32 @@ import itertools
 import math
 import os
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 from urllib.parse import unquote
 
 import numpy as np
+import zarr
+from zarr.codecs import BytesCodec
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
 
+from ..archive_view import Archive, grid_of, norm_path, not_archive, view_of
 from ..errors import VZError, WriteError
 from ..model import INLINE, MAX_PATH_ID, MISSING, Manifest, VArray
+from ..scan.refs import decode_fill_attr
 from ..urls import has_scheme, strip_file_scheme
 from .atomic import os_error_text
+from .icechunk import (
+    BATCH,
+    _attrs,
+    _container,
+    _import_icechunk,
+    _location,
+    _zarr_dtype,
+    container_prefixes,
+    register_numcodecs_wrappers,
+    v3_codecs,
+)
 
 _BLOSC_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 
@@ -40,8 +60,6 @@ _BLOSC_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
 def numcodecs_configs(codecs, dtype: np.dtype) -> tuple[tuple[dict, ...], np.dtype]:
     """numcodecs configurations (encode order) and the dtype with its byte
     order for a zarr v3 codec pipeline."""
-    from zarr.codecs import BytesCodec
-
     out: list[dict] = []
     dt = np.dtype(dtype)
     for c in codecs:
@@ -74,9 +92,6 @@ def numcodecs_configs(codecs, dtype: np.dtype) -> tuple[tuple[dict, ...], np.dty
 
 
 def _chunk_bytes(store, key: str) -> bytes | None:
-    from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.sync import sync
-
     buf = sync(store.get(key, prototype=default_buffer_prototype()))
     return None if buf is None else buf.to_bytes()
 
@@ -104,9 +119,6 @@ def _manifest(ic, session, name: str, arr, coords, grid: tuple, placeholder: str
 
 def _var(ic, session, name: str, arr, dim: str, placeholder: str, full_limit: int) -> tuple[VArray, bool]:
     """The view variable of array ``name`` and whether it is a tail."""
-    from ..archive import grid_of
-    from ..scan.refs import decode_fill_attr
-
     meta = arr.metadata
     shape = tuple(int(s) for s in meta.shape)
     chunks = tuple(int(c) for c in meta.chunks) if shape else ()
@@ -155,8 +167,6 @@ def _repository(ic, path: str, new_paths: Sequence[str]):
     """The repository with every container authorized (and, for ``new_paths``
     outside them, new containers declared for this session): ``(repo,
     added_prefixes)``."""
-    from .icechunk import _container, container_prefixes
-
     storage = ic.local_filesystem_storage(os.path.abspath(path))
     repo = ic.Repository.open(storage)
     config = repo.config
@@ -172,19 +182,14 @@ def _repository(ic, path: str, new_paths: Sequence[str]):
 
 
 def open_icechunk_archive(path: str, shown: str, dim: str, *, branch: str = "main", writable: bool = False,
-                          new_paths: Sequence[str] = ()):
+                          new_paths: Sequence[str] = (), full_limit: int):
     """The :class:`~vz_jupyter.core.archive.Archive` of an Icechunk repository
     (a writable session on ``branch`` when ``writable``)."""
-    import zarr
-
-    from ..archive import FULL_READ_CHUNKS, Archive, _not_archive, norm_path, view_of
-    from .icechunk import _import_icechunk, register_numcodecs_wrappers
-
     ic = _import_icechunk()
     register_numcodecs_wrappers()
     try:
         if not ic.Repository.exists(ic.local_filesystem_storage(os.path.abspath(path))):
-            raise _not_archive(shown, path, "icechunk")
+            raise not_archive(shown, path, "icechunk")
         repo, added = _repository(ic, path, [p for p in new_paths] if writable else [])
         try:
             session = repo.writable_session(branch) if writable else repo.readonly_session(branch=branch)
@@ -198,7 +203,7 @@ def open_icechunk_archive(path: str, shown: str, dim: str, *, branch: str = "mai
             root = zarr.open_group(session.store, mode="r", zarr_format=3)
             attrs = dict(root.attrs)
             for name, arr in sorted(root.arrays(), key=lambda kv: kv[0]):
-                v, is_tail = _var(ic, session, name, arr, dim, placeholder, FULL_READ_CHUNKS)
+                v, is_tail = _var(ic, session, name, arr, dim, placeholder, full_limit)
                 variables[name] = v
                 if is_tail:
                     tails.add(name)
@@ -228,17 +233,12 @@ def _checksums(sources) -> dict[str, dict]:
         if s.etag:
             out[s.path] = {"etag_checksum": s.etag}
         elif s.mtime is not None:
-            out[s.path] = {"last_updated_at_checksum": _dt.datetime.fromtimestamp(math.ceil(s.mtime), _dt.timezone.utc)}
+            out[s.path] = {"last_updated_at_checksum": _dt.datetime.fromtimestamp(math.ceil(s.mtime), _dt.UTC)}
     return out
 
 
 def _set_chunks(ic, store, name: str, arr, m: Manifest, axis: int | None, row0: int, sums: dict) -> None:
     """Set the chunks of ``m`` in ``arr``, shifted by ``row0`` chunk rows along ``axis``."""
-    from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.sync import sync
-
-    from .icechunk import BATCH, _location
-
     grid = m.grid
     pid = m.path_id.ravel()
 
@@ -280,10 +280,6 @@ def commit_message(files: Sequence[str], dim: str, limit: int = 20) -> str:
 def write_icechunk_append(arc, changes, sources, files: Sequence[str], message: str | None = None) -> str:
     """Apply ``changes`` in the archive's session and commit once; returns
     the new snapshot id."""
-    import zarr
-
-    from .icechunk import _attrs, _import_icechunk, _zarr_dtype, v3_codecs
-
     ic = _import_icechunk()
     session = arc.payload["session"]
     store = session.store

@@ -10,16 +10,21 @@ the result in place with the writer's compare-and-swap (:mod:`.atomic`).
 """
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ..access import MAX_RECORDED_ROOTS, RECORD_KEY, source_roots
 from ..model import INLINE, MAX_PATH_ID, MISSING, VArray
+from ..scan.refs import _parse_doc
 from ..urls import has_scheme
-from .kerchunk_json import encode_inline
+from .atomic import write_file, write_output
+from .kerchunk_json import dumps, encode_inline
 from .zarr_meta import fill_plan, zarray, zattrs
 
 
@@ -37,8 +42,6 @@ def merged_roots(old, new_paths: Sequence[str]) -> list[str]:
 
 
 def _doc(value) -> dict:
-    from ..scan.refs import _parse_doc
-
     return dict(_parse_doc("", value, "<references>"))
 
 
@@ -89,9 +92,6 @@ def _old_keys(refs: dict, name: str) -> list[str]:
     """The keys of variable ``name`` (its metadata and chunks), found from its
     ``.zarray`` (no scan of every key); every key under ``name/`` when that
     document cannot say."""
-    import itertools
-    import math
-
     try:
         za = _doc(refs[f"{name}/.zarray"])
         shape = [int(x) for x in za["shape"]]
@@ -156,7 +156,7 @@ def _dumps(refs: dict) -> bytes:
     """Compact JSON (ujson when installed: several times faster on big
     reference sets; the same text but for number formatting)."""
     try:
-        import ujson
+        import ujson  # optional: ujson (faster), the standard library without it
     except ImportError:  # pragma: no cover
         ujson = None
     if ujson is not None:
@@ -164,15 +164,11 @@ def _dumps(refs: dict) -> bytes:
             return ujson.dumps(refs, ensure_ascii=False, escape_forward_slashes=False).encode("utf-8")
         except (OverflowError, TypeError, ValueError):
             pass  # NaN or an odd value: the standard library says it its way
-    from .kerchunk_json import dumps
-
     return dumps(refs)
 
 
 def write_json_append(arc, changes, new_paths: Sequence[str], sources=None) -> None:
     """Serialize the grown references and put them in place of ``arc``."""
-    from .atomic import write_file, write_output
-
     data = _dumps(appended_refs(arc.payload["refs"], changes, new_paths))
     write_output(arc.target, "kerchunk-json", lambda out: write_file(out, data), kind="file", overwrite=True,
                  sources=sources, precheck=False, expect=arc.fingerprint)

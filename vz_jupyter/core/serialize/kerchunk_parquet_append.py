@@ -13,6 +13,9 @@ variable growing along its leading chunk axis (every axis before it has one
 chunk) the C-order chunk numbers of existing chunks do not change, so only the
 last, partly filled record file is rewritten and new ones are added; other
 layouts renumber every chunk and the variable is rewritten.
+
+Loaded on demand (by :func:`~vz_jupyter.core.archive.open_archive` and the
+append writer): it needs pyarrow and zarr, which ``import vz_jupyter`` does not load.
 """
 from __future__ import annotations
 
@@ -20,13 +23,32 @@ import errno
 import json
 import os
 import shutil
-from typing import Sequence
+from collections.abc import Sequence
 
+import fsspec
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from ..access import RECORD_KEY, Confinement, confined, recorded_roots
+from ..archive_view import (
+    Archive,
+    grid_of,
+    leading_layout,
+    new_flat_numbers,
+    norm_path,
+    not_archive,
+    tail,
+    view_of,
+)
 from ..errors import ScanError, WriteError
 from ..model import INLINE, MAX_PATH_ID, MISSING, Manifest, VArray
+from ..scan.refs import _build, _inline_bytes, _normalize_paths, _one_line, _parquet_manifest, _parse_doc
+from .atomic import write_output
+from .kerchunk_json_append import merged_roots
 from .kerchunk_parquet import manifest_tables
+from .outputs import recognise
+from .zarr_meta import MAX_PARQUET_FILL_BYTES, fill_plan, zarray, zattrs
 
 
 def _rec(root: str, name: str, k: int) -> str:
@@ -39,11 +61,6 @@ def read_records(root: str, name: str, start: int, stop: int, record_size: int):
     ``(paths, pid, offset, length, inline)`` with paths as stored (not
     resolved), ``pid`` indexing them (MISSING / INLINE reserved) and
     ``inline`` keyed by position in the range."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from ..scan.refs import _inline_bytes, _one_line
-
     n = max(stop - start, 0)
     pid = np.full(n, MISSING, dtype=np.uint32)
     off = np.zeros(n, dtype=np.uint64)
@@ -108,8 +125,6 @@ def read_records(root: str, name: str, start: int, stop: int, record_size: int):
 def record_paths(root: str, name: str) -> set[str]:
     """Every path the record files of ``name`` reference (their ``path``
     column only; the dictionary when it is one)."""
-    import pyarrow.parquet as pq
-
     out: set[str] = set()
     folder = os.path.join(root, name)
     try:
@@ -133,9 +148,6 @@ def _tail_var(root: str, var: VArray, axis: int, record_size: int) -> VArray:
     """The last chunk row of ``var`` read from its record files (only the ones
     holding it when the layout is leading); paths resolved by the confinement
     in force."""
-    from ..archive import leading_layout, tail
-    from ..scan.refs import _normalize_paths
-
     g = var.manifest.grid
     n = int(np.prod(g, dtype=np.int64)) if g else 1
     if g[axis] == 0:
@@ -157,24 +169,17 @@ def _tail_var(root: str, var: VArray, axis: int, record_size: int) -> VArray:
     return out if tg != g else tail(out, axis)
 
 
-def open_parquet_archive(path: str, shown: str, dim: str, allowed_roots):
+def open_parquet_archive(path: str, shown: str, dim: str, allowed_roots, *, full_limit: int):
     """The :class:`~vz_jupyter.core.archive.Archive` of a parquet folder."""
-    import fsspec
-
-    from ..access import Confinement, confined, recorded_roots
-    from ..archive import FULL_READ_CHUNKS, Archive, _not_archive, norm_path, view_of
-    from ..scan.refs import _build, _parquet_manifest, _parse_doc
-    from .outputs import recognise
-
     if not recognise(path, "kerchunk-parquet")[0]:
-        raise _not_archive(shown, path, "kerchunk-parquet")
+        raise not_archive(shown, path, "kerchunk-parquet")
     try:
         with open(os.path.join(path, ".zmetadata"), "rb") as f:
             zmeta = json.load(f)
         meta = zmeta["metadata"]
         record_size = int(zmeta["record_size"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise _not_archive(shown, path, "kerchunk-parquet") from None
+        raise not_archive(shown, path, "kerchunk-parquet") from None
     docs = {k: _parse_doc(k, v, path) for k, v in meta.items()}
 
     def dims_of(name: str) -> list:
@@ -187,7 +192,7 @@ def open_parquet_archive(path: str, shown: str, dim: str, allowed_roots):
 
     def manifest_for(name, vm):
         n = int(np.prod(vm["grid"], dtype=np.int64)) if vm["grid"] else 1
-        if dim in dims_of(name) and n > FULL_READ_CHUNKS:
+        if dim in dims_of(name) and n > full_limit:
             deferred.add(name)
             return Manifest.empty(vm["grid"])
         return _parquet_manifest(path, fs, name, vm, record_size, None)
@@ -238,8 +243,6 @@ def _link_tree(src: str, dst: str, skip: set[str]) -> None:
 
 
 def _write_tables(folder: str, tables: Sequence, first: int) -> None:
-    import pyarrow.parquet as pq
-
     for j, t in enumerate(tables):
         pq.write_table(t, os.path.join(folder, f"refs.{first + j}.parq"), compression="zstd", write_statistics=False)
 
@@ -276,8 +279,6 @@ def _as_parts(m: Manifest) -> tuple:
 
 
 def _write_rows(root: str, out: str, change, old_shape: tuple, record_size: int) -> None:
-    from ..archive import grid_of, leading_layout, new_flat_numbers
-
     name, axis, var = change.name, change.axis, change.var
     old_grid = grid_of(old_shape, var.chunks)
     new_grid = grid_of(change.shape, var.chunks)
@@ -302,12 +303,12 @@ def _write_rows(root: str, out: str, change, old_shape: tuple, record_size: int)
     new_pos = new_flat_numbers(rows, new_grid, axis, change.row0)
     full = _joined([(paths, pid, off, ln, inline), _as_parts(rows)])
     order = np.concatenate([old_pos, new_pos]).astype(np.int64)
-    P = np.full(new_n, MISSING, dtype=np.uint32)
-    O = np.zeros(new_n, dtype=np.uint64)
-    L = np.zeros(new_n, dtype=np.uint64)
-    P[order], O[order], L[order] = full.path_id, full.offset, full.length
+    pid_all = np.full(new_n, MISSING, dtype=np.uint32)
+    off_all = np.zeros(new_n, dtype=np.uint64)
+    len_all = np.zeros(new_n, dtype=np.uint64)
+    pid_all[order], off_all[order], len_all[order] = full.path_id, full.offset, full.length
     inl = {int(order[k]): v for k, v in full.inline.items()}
-    m = Manifest(full.paths, P.reshape(new_grid), O.reshape(new_grid), L.reshape(new_grid), inl)
+    m = Manifest(full.paths, pid_all.reshape(new_grid), off_all.reshape(new_grid), len_all.reshape(new_grid), inl)
     _write_tables(folder, manifest_tables(m, record_size), 0)
 
 
@@ -322,11 +323,6 @@ def updated_zmetadata(zmeta: dict, changes, new_paths: Sequence[str]) -> bytes:
     """The new ``.zmetadata``: the changed variables' documents replaced (a
     grown variable only has its shape changed), the new files' folders added
     to the recorded roots; everything else as it was."""
-    from ..access import RECORD_KEY
-    from ..scan.refs import _parse_doc
-    from .kerchunk_json_append import merged_roots
-    from .zarr_meta import MAX_PARQUET_FILL_BYTES, fill_plan, zarray, zattrs
-
     meta = dict(zmeta["metadata"])
     for c in changes:
         zk, ak = f"{c.name}/.zarray", f"{c.name}/.zattrs"
@@ -346,9 +342,6 @@ def updated_zmetadata(zmeta: dict, changes, new_paths: Sequence[str]) -> bytes:
 
 def write_parquet_append(arc, changes, new_paths: Sequence[str], sources=None) -> None:
     """Put the grown parquet folder in place of ``arc`` (see the module doc)."""
-    from .atomic import write_output
-    from .zarr_meta import MAX_PARQUET_FILL_BYTES, fill_plan
-
     root = arc.path
     record_size = arc.payload["record_size"]
     zmeta_bytes = updated_zmetadata(arc.payload["zmetadata"], changes, new_paths)
