@@ -50,11 +50,11 @@ def serialize(vds: VDataset, format: str = "kerchunk-json", **options) -> Any:
     ``ParquetRefs`` object (metadata + per-variable tables)."""
     vds = _one(vds)
     if format == "kerchunk-json":
-        from .kerchunk_json import to_kerchunk_json
+        from .kerchunk_json import to_kerchunk_json  # heavy: zarr (through zarr_meta), on demand
 
         return to_kerchunk_json(vds, **options)
     if format == "kerchunk-parquet":
-        from .kerchunk_parquet import to_parquet_tables
+        from .kerchunk_parquet import to_parquet_tables  # heavy: zarr and pyarrow, on demand
 
         return to_parquet_tables(vds, **options)
     if format == "icechunk":
@@ -90,17 +90,17 @@ def write(vds: VDataset, target: str | os.PathLike, format: str | None = None, *
     check_target(target, fmt, overwrite=overwrite, sources=sources)  # refuse before the work
     kw = {"overwrite": overwrite, "sources": sources, "precheck": False}
     if fmt == "kerchunk-json":
-        from .kerchunk_json import dumps, to_kerchunk_json
+        from .kerchunk_json import dumps, to_kerchunk_json  # heavy: zarr (through zarr_meta), on demand
 
         data = dumps(to_kerchunk_json(vds, **options))
         write_output(target, fmt, lambda out: write_file(out, data), kind="file", **kw)
     elif fmt == "kerchunk-parquet":
-        from .kerchunk_parquet import to_parquet_tables, write_parquet_dir
+        from .kerchunk_parquet import to_parquet_tables, write_parquet_dir  # heavy: zarr and pyarrow
 
         tables = to_parquet_tables(vds, **options)
         write_output(target, fmt, lambda out: write_parquet_dir(tables, out), kind="dir", **kw)
     else:
-        from .icechunk import write_icechunk
+        from .icechunk import write_icechunk  # heavy: zarr; optional: icechunk
 
         write_output(target, fmt, lambda out: write_icechunk(vds, out, **options), kind="dir", **kw)
     return target

@@ -16,6 +16,10 @@ dtype's byte order, and ``compressors`` (every bytes -> bytes codec, in order)
 using zarr's ``numcodecs.*`` wrappers. Codecs zarr has no wrapper for (vz's own
 HDF5 codecs, plugin codecs) get a generic bytes -> bytes wrapper registered
 under ``numcodecs.<id>``, so any numcodecs codec is readable through zarr.
+
+Loaded on demand (by ``vz.write`` and ``vz.open`` of a repository): it needs
+zarr, which ``import vz_jupyter`` does not load; icechunk itself is optional and
+imported by :func:`_import_icechunk` when a repository is made or opened.
 """
 from __future__ import annotations
 
@@ -23,13 +27,26 @@ import datetime as _dt
 import math
 import os
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
+import numcodecs
 import numpy as np
+import zarr
+from numcodecs.registry import codec_registry
+from zarr import registry
+from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
+from zarr.codecs import BytesCodec, VLenBytesCodec, VLenUTF8Codec
+from zarr.codecs.numcodecs._codecs import _NumcodecsBytesBytesCodec
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+from zarr.dtype import VariableLengthBytes, VariableLengthUTF8
 
 from .. import codecs as _vz_codecs  # noqa: F401  (registers vz codecs with numcodecs)
+from ..access import for_writing
 from ..errors import FillValueWarning, VZError, WriteError
-from ..model import MAX_PATH_ID, VArray, VDataset
+from ..model import MAX_PATH_ID, Manifest, VArray, VDataset
 from ..urls import has_scheme, is_url, strip_file_scheme
 from .atomic import os_error_text
 from .zarr_meta import declared_fill, json_value, zattrs
@@ -45,7 +62,7 @@ _NOT_BYTES_CODECS = {"pickle", "json2", "msgpack2", "vlen-utf8", "vlen-bytes", "
 
 def _import_icechunk():
     try:
-        import icechunk
+        import icechunk  # optional: the icechunk extra
     except ImportError:  # pragma: no cover - icechunk is an optional extra
         raise VZError("Icechunk output needs the icechunk package: pip install 'vz_jupyter[icechunk]'") from None
     global _LOGS_SET
@@ -64,15 +81,11 @@ _LOGS_SET = False
 def _zarr_codec_class(codec_id: str):
     """The zarr v3 class wrapping numcodecs codec ``codec_id`` (registering a
     generic bytes -> bytes wrapper when zarr has none)."""
-    from zarr import registry
-
     name = f"numcodecs.{codec_id}"
     try:
         return registry.get_codec_class(name)
     except KeyError:
         pass
-    from zarr.codecs.numcodecs._codecs import _NumcodecsBytesBytesCodec
-
     cls = type(f"VZNumcodecs_{codec_id.replace('.', '_')}", (_NumcodecsBytesBytesCodec,), {}, codec_name=codec_id)
     registry.register_codec(name, cls)
     return cls
@@ -81,8 +94,6 @@ def _zarr_codec_class(codec_id: str):
 def register_numcodecs_wrappers() -> None:
     """Make every numcodecs codec known to numcodecs readable by zarr v3 (as
     ``numcodecs.<id>``). Called before opening a repository."""
-    from numcodecs.registry import codec_registry
-
     for cid in list(codec_registry):
         if cid in _ARRAY_TO_ARRAY_HINT or cid in _NOT_BYTES_CODECS:
             continue
@@ -94,44 +105,10 @@ def register_numcodecs_wrappers() -> None:
 
 def v3_codecs(var: VArray) -> dict[str, Any]:
     """``filters``, ``serializer`` and ``compressors`` for ``zarr.create_array``."""
-    from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec, BytesBytesCodec
-    from zarr.codecs import BytesCodec
-
     filters, compressors = [], []
-    serializer = None
-    codecs = list(var.codecs)
-    if var.dtype.kind == "O":
-        # variable-length strings/bytes: zarr v3's own vlen codecs (numcodecs' format)
-        from zarr.codecs import VLenBytesCodec, VLenUTF8Codec
-
-        ids = [str(c.get("id")) for c in codecs]
-        if ids[:1] == ["vlen-utf8"]:
-            serializer = VLenUTF8Codec()
-        elif ids[:1] == ["vlen-bytes"]:
-            serializer = VLenBytesCodec()
-        else:
-            raise WriteError(f"variable {var.name!r}: object dtype needs a vlen-utf8 or vlen-bytes codec first, got {ids}")
-        codecs = codecs[1:]
+    serializer, codecs = _vlen_serializer(var)
     for cfg in codecs:
-        cfg = dict(cfg)
-        cid = str(cfg.pop("id", ""))
-        if not cid:
-            raise WriteError(f"variable {var.name!r}: codec without an id: {cfg}")
-        if cid in _NOT_BYTES_CODECS:
-            raise WriteError(f"variable {var.name!r}: codec {cid!r} cannot be written to an Icechunk (zarr v3) array here")
-        try:
-            import numcodecs
-
-            numcodecs.get_codec({"id": cid, **cfg})  # known to numcodecs, valid config
-        except Exception as e:  # noqa: BLE001
-            raise WriteError(f"variable {var.name!r}: codec {cid!r} is not available to numcodecs ({e})") from None
-        try:
-            cls = _zarr_codec_class(cid)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                codec = cls(**cfg)
-        except Exception as e:  # noqa: BLE001
-            raise WriteError(f"variable {var.name!r}: codec {cid!r} cannot be written to zarr v3 ({e})") from None
+        cid, codec = _v3_codec(var, cfg)
         if isinstance(codec, ArrayArrayCodec):
             if compressors or serializer is not None:
                 raise WriteError(
@@ -155,10 +132,43 @@ def v3_codecs(var: VArray) -> dict[str, Any]:
     return {"filters": filters, "serializer": serializer, "compressors": compressors}
 
 
+def _vlen_serializer(var: VArray) -> tuple[Any, list]:
+    """For object dtypes (variable-length strings/bytes) zarr v3's own vlen
+    codec (numcodecs' format) and the codecs after it; else ``(None, codecs)``."""
+    codecs = list(var.codecs)
+    if var.dtype.kind != "O":
+        return None, codecs
+    ids = [str(c.get("id")) for c in codecs]
+    if ids[:1] == ["vlen-utf8"]:
+        return VLenUTF8Codec(), codecs[1:]
+    if ids[:1] == ["vlen-bytes"]:
+        return VLenBytesCodec(), codecs[1:]
+    raise WriteError(f"variable {var.name!r}: object dtype needs a vlen-utf8 or vlen-bytes codec first, got {ids}")
+
+
+def _v3_codec(var: VArray, cfg: dict) -> tuple[str, Any]:
+    """``(id, zarr v3 codec)`` of one numcodecs configuration of ``var``."""
+    cfg = dict(cfg)
+    cid = str(cfg.pop("id", ""))
+    if not cid:
+        raise WriteError(f"variable {var.name!r}: codec without an id: {cfg}")
+    if cid in _NOT_BYTES_CODECS:
+        raise WriteError(f"variable {var.name!r}: codec {cid!r} cannot be written to an Icechunk (zarr v3) array here")
+    try:
+        numcodecs.get_codec({"id": cid, **cfg})  # known to numcodecs, valid config
+    except Exception as e:  # noqa: BLE001
+        raise WriteError(f"variable {var.name!r}: codec {cid!r} is not available to numcodecs ({e})") from None
+    try:
+        cls = _zarr_codec_class(cid)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cid, cls(**cfg)
+    except Exception as e:  # noqa: BLE001
+        raise WriteError(f"variable {var.name!r}: codec {cid!r} cannot be written to zarr v3 ({e})") from None
+
+
 def _zarr_dtype(var: VArray):
     if var.dtype.kind == "O":
-        from zarr.dtype import VariableLengthBytes, VariableLengthUTF8
-
         first = str(var.codecs[0].get("id")) if var.codecs else ""
         return VariableLengthBytes() if first == "vlen-bytes" else VariableLengthUTF8()
     return var.dtype
@@ -173,8 +183,6 @@ def _one_line(e: BaseException) -> str:
 def _file_url(path: str) -> str:
     """``file://`` URL of a local path, percent-encoded (spaces, ``#``, ``%``,
     ``?`` and non-ASCII names are otherwise mangled by Icechunk's URL parsing)."""
-    from urllib.parse import quote
-
     return "file://" + quote(path, safe="/")
 
 
@@ -188,8 +196,6 @@ def _location(path: str) -> str:
 def container_prefixes(paths: Sequence[str]) -> list[str]:
     """URL prefixes to declare as virtual chunk containers: the common folder of
     local files, and ``scheme://netloc/`` of every URL."""
-    from urllib.parse import quote
-
     local = [os.path.abspath(strip_file_scheme(p)) for p in paths if not is_url(p)]
     out: list[str] = []
     if local:
@@ -221,8 +227,6 @@ def container_prefixes(paths: Sequence[str]) -> list[str]:
 
 
 def _has_port(url: str) -> bool:
-    from urllib.parse import urlsplit
-
     try:
         return is_url(url) and urlsplit(url).port is not None
     except ValueError:
@@ -232,8 +236,6 @@ def _has_port(url: str) -> bool:
 def _container(ic, prefix: str):
     scheme = prefix.split("://", 1)[0]
     if scheme == "file":
-        from urllib.parse import unquote
-
         return ic.VirtualChunkContainer(prefix, ic.local_filesystem_store(unquote(prefix[len("file://"):])))
     if scheme == "http":
         return ic.VirtualChunkContainer(prefix, ic.http_store({"allow_http": "true"}))
@@ -247,16 +249,16 @@ def _container(ic, prefix: str):
 
 
 # -- writing ----------------------------------------------------------------
-def _checksums(vds: VDataset) -> dict[str, dict]:
-    """Per path: Icechunk checksum keyword (mtime rounded up to the second, or
-    etag) so it refuses to serve chunks of a file changed after the scan."""
+def source_checksums(sources) -> dict[str, dict]:
+    """Per path of ``sources``: Icechunk checksum keyword (mtime rounded up to the
+    second, or etag) so it refuses to serve chunks of a file changed after the scan."""
     out: dict[str, dict] = {}
-    for s in vds.sources:
+    for s in sources:
         if s.etag:
             out[s.path] = {"etag_checksum": s.etag}
         elif s.mtime is not None:
             out[s.path] = {
-                "last_updated_at_checksum": _dt.datetime.fromtimestamp(math.ceil(s.mtime), _dt.timezone.utc)
+                "last_updated_at_checksum": _dt.datetime.fromtimestamp(math.ceil(s.mtime), _dt.UTC)
             }
     return out
 
@@ -319,89 +321,104 @@ def _write_repo(
     message: str | None = None,
     checksums: bool = True,
 ) -> str:
-    from ..access import for_writing
-
     vds = for_writing(vds)  # no credentials in written locations
-    import zarr
-    from zarr.core.buffer import default_buffer_prototype
-    from zarr.core.sync import sync
-
-    repo_dir = os.fspath(repo_dir)
     all_paths = sorted({p for v in vds.variables.values() for p in v.manifest.paths})
-    config = ic.RepositoryConfig.default()
     prefixes = container_prefixes(all_paths)
-    for prefix in prefixes:
-        config.set_virtual_chunk_container(_container(ic, prefix))
-    repo = ic.Repository.create(
-        ic.local_filesystem_storage(os.path.abspath(repo_dir)),
-        config=config,
-        authorize_virtual_chunk_access=ic.containers_credentials({p: None for p in prefixes}) if prefixes else None,
-    )
+    repo = _create_repo(ic, os.fspath(repo_dir), prefixes)
     if branch != "main":
         repo.create_branch(branch, repo.lookup_branch("main"))
     session = repo.writable_session(branch)
     store = session.store
-    sums = _checksums(vds) if checksums else {}
-    proto = default_buffer_prototype()
+    sums = source_checksums(vds.sources) if checksums else {}
     attrs = {name: _attrs(var) for name, var in vds.variables.items()}  # may warn: outside the filter below
+
+    def refused(name: str, failed, locs: list[str]) -> WriteError:
+        ported = [u for u in locs if _has_port(u)]
+        if ported:
+            return WriteError(
+                f"variable {name!r}: Icechunk {getattr(ic, '__version__', '')} ignores the port of "
+                f"URLs such as {ported[0]} (fixed upstream in earth-mover/icechunk#2224); "
+                f"write kerchunk JSON or parquet references for these sources"
+            )
+        return WriteError(
+            f"variable {name!r}: {len(failed)} references lie outside the declared containers ({', '.join(prefixes)})"
+        )
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "numcodecs codecs are not in the zarr v3 spec"
         root = zarr.create_group(store=store, zarr_format=3, attributes={str(k): _no_nan(json_value(v)) for k, v in vds.attrs.items()})
         for name, var in vds.variables.items():
-            try:
-                arr = root.create_array(
-                    name,
-                    shape=var.shape,
-                    chunks=var.chunks if var.shape else (),
-                    dtype=_zarr_dtype(var),
-                    fill_value=var.fill_value,
-                    dimension_names=list(var.dims) if var.dims else None,
-                    attributes=attrs[name],
-                    **v3_codecs(var),
-                )
-            except WriteError:
-                raise
-            except Exception as e:  # noqa: BLE001
-                raise WriteError(f"variable {name!r} cannot be written as a zarr v3 array ({_one_line(e)})") from None
-            m = var.manifest
-            grid = m.grid
-            pid = m.path_id.ravel()
-            # inlined chunks: real chunk bytes in the repository
-            for flat, data in m.inline.items():
-                idx = tuple(int(i) for i in np.unravel_index(int(flat), grid)) if grid else ()
-                key = f"{name}/{arr.metadata.encode_chunk_key(idx)}"
-                sync(store.set(key, proto.buffer.from_bytes(bytes(data))))
-            refs = np.flatnonzero(pid <= MAX_PATH_ID)
-            if not refs.size:
-                continue
-            locs = [_location(p) for p in m.paths]
-            kw = [sums.get(p, {}) for p in m.paths]
-            off = m.offset.ravel()
-            ln = m.length.ravel()
-            for start in range(0, refs.size, BATCH):
-                sel = refs[start:start + BATCH]
-                if grid:
-                    idx = np.stack(np.unravel_index(sel, grid), axis=1).tolist()
-                else:
-                    idx = [[] for _ in range(sel.size)]
-                specs = [
-                    ic.VirtualChunkSpec(i, locs[p], o, n, **kw[p])
-                    for i, p, o, n in zip(idx, pid[sel].tolist(), off[sel].tolist(), ln[sel].tolist())
-                ]
-                failed = store.set_virtual_refs(name, specs, validate_containers=True)
-                if failed:
-                    ported = [u for u in locs if _has_port(u)]
-                    if ported:
-                        raise WriteError(
-                            f"variable {name!r}: Icechunk {getattr(ic, '__version__', '')} ignores the port of "
-                            f"URLs such as {ported[0]} (fixed upstream in earth-mover/icechunk#2224); "
-                            f"write kerchunk JSON or parquet references for these sources"
-                        )
-                    raise WriteError(
-                        f"variable {name!r}: {len(failed)} references lie outside the declared containers "
-                        f"({', '.join(prefixes)})"
-                    )
+            arr = _create_array(root, name, var, attrs[name])
+            set_chunks(ic, store, name, arr, var.manifest, sums, refused=refused)
     return session.commit(message or f"vz_jupyter: {len(vds.variables)} variables over {len(all_paths)} files")
+
+
+def _create_repo(ic, repo_dir: str, prefixes: list[str]):
+    """A new repository at ``repo_dir`` with ``prefixes`` declared (and authorized) as virtual chunk containers."""
+    config = ic.RepositoryConfig.default()
+    for prefix in prefixes:
+        config.set_virtual_chunk_container(_container(ic, prefix))
+    return ic.Repository.create(
+        ic.local_filesystem_storage(os.path.abspath(repo_dir)),
+        config=config,
+        authorize_virtual_chunk_access=ic.containers_credentials({p: None for p in prefixes}) if prefixes else None,
+    )
+
+
+def _create_array(root, name: str, var: VArray, attributes: dict):
+    """The zarr v3 array of ``var`` in group ``root`` (a one-line error when zarr refuses it)."""
+    try:
+        return root.create_array(
+            name,
+            shape=var.shape,
+            chunks=var.chunks if var.shape else (),
+            dtype=_zarr_dtype(var),
+            fill_value=var.fill_value,
+            dimension_names=list(var.dims) if var.dims else None,
+            attributes=attributes,
+            **v3_codecs(var),
+        )
+    except WriteError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise WriteError(f"variable {name!r} cannot be written as a zarr v3 array ({_one_line(e)})") from None
+
+
+def set_chunks(ic, store, name: str, arr, m: Manifest, sums: dict, *, axis: int | None = None, row0: int = 0,
+               refused) -> None:
+    """Set the chunks of ``m`` in ``arr``, shifted by ``row0`` chunk rows along
+    ``axis``: inlined chunks as real chunk bytes in the repository, references
+    as virtual chunks in batches (checksums from ``sums`` by path). When
+    Icechunk refuses some, ``refused(name, failed, locations)`` is raised."""
+    grid = m.grid
+    pid = m.path_id.ravel()
+
+    def index(flat: np.ndarray) -> list:
+        if not grid:
+            return [[] for _ in range(flat.size)]
+        idx = np.stack(np.unravel_index(flat, grid), axis=1)
+        if axis is not None:
+            idx[:, axis] += row0
+        return idx.tolist()
+
+    proto = default_buffer_prototype()
+    keys = np.fromiter(m.inline.keys(), dtype=np.int64, count=len(m.inline))
+    for k, idx in zip(keys.tolist(), index(keys)):
+        key = f"{name}/{arr.metadata.encode_chunk_key(tuple(idx))}"
+        sync(store.set(key, proto.buffer.from_bytes(bytes(m.inline[k]))))
+    refs = np.flatnonzero(pid <= MAX_PATH_ID)
+    if not refs.size:
+        return
+    locs = [_location(p) for p in m.paths]
+    kw = [sums.get(p, {}) for p in m.paths]
+    off, ln = m.offset.ravel(), m.length.ravel()
+    for start in range(0, refs.size, BATCH):
+        sel = refs[start:start + BATCH]
+        specs = [ic.VirtualChunkSpec(i, locs[p], o, n, **kw[p])
+                 for i, p, o, n in zip(index(sel), pid[sel].tolist(), off[sel].tolist(), ln[sel].tolist())]
+        failed = store.set_virtual_refs(name, specs, validate_containers=True)
+        if failed:
+            raise refused(name, failed, locs)
 
 
 def open_icechunk_store(path: str | os.PathLike, branch: str = "main", authorize: bool = True, allowed=None):

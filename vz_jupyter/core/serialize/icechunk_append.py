@@ -21,9 +21,7 @@ append writer): it needs zarr (and icechunk, imported when a repository is opene
 """
 from __future__ import annotations
 
-import datetime as _dt
 import itertools
-import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -37,19 +35,19 @@ from zarr.core.sync import sync
 
 from ..archive_view import Archive, grid_of, norm_path, not_archive, view_of
 from ..errors import VZError, WriteError
-from ..model import INLINE, MAX_PATH_ID, MISSING, Manifest, VArray
+from ..model import INLINE, MISSING, Manifest, VArray
 from ..scan.refs import decode_fill_attr
 from ..urls import has_scheme, strip_file_scheme
 from .atomic import os_error_text
 from .icechunk import (
-    BATCH,
     _attrs,
     _container,
     _import_icechunk,
-    _location,
     _zarr_dtype,
     container_prefixes,
     register_numcodecs_wrappers,
+    set_chunks,
+    source_checksums,
     v3_codecs,
 )
 
@@ -227,48 +225,9 @@ def open_icechunk_archive(path: str, shown: str, dim: str, *, branch: str = "mai
 
 
 # -- writing ----------------------------------------------------------------------------
-def _checksums(sources) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for s in sources:
-        if s.etag:
-            out[s.path] = {"etag_checksum": s.etag}
-        elif s.mtime is not None:
-            out[s.path] = {"last_updated_at_checksum": _dt.datetime.fromtimestamp(math.ceil(s.mtime), _dt.UTC)}
-    return out
-
-
-def _set_chunks(ic, store, name: str, arr, m: Manifest, axis: int | None, row0: int, sums: dict) -> None:
-    """Set the chunks of ``m`` in ``arr``, shifted by ``row0`` chunk rows along ``axis``."""
-    grid = m.grid
-    pid = m.path_id.ravel()
-
-    def index(flat: np.ndarray) -> list:
-        if not grid:
-            return [[] for _ in range(flat.size)]
-        idx = np.stack(np.unravel_index(flat, grid), axis=1)
-        if axis is not None:
-            idx[:, axis] += row0
-        return idx.tolist()
-
-    proto = default_buffer_prototype()
-    keys = np.fromiter(m.inline.keys(), dtype=np.int64, count=len(m.inline))
-    for k, idx in zip(keys.tolist(), index(keys)):
-        key = f"{name}/{arr.metadata.encode_chunk_key(tuple(idx))}"
-        sync(store.set(key, proto.buffer.from_bytes(bytes(m.inline[k]))))
-    refs = np.flatnonzero(pid <= MAX_PATH_ID)
-    if not refs.size:
-        return
-    locs = [_location(p) for p in m.paths]
-    kw = [sums.get(p, {}) for p in m.paths]
-    off, ln = m.offset.ravel(), m.length.ravel()
-    for start in range(0, refs.size, BATCH):
-        sel = refs[start:start + BATCH]
-        specs = [ic.VirtualChunkSpec(i, locs[p], o, n, **kw[p])
-                 for i, p, o, n in zip(index(sel), pid[sel].tolist(), off[sel].tolist(), ln[sel].tolist())]
-        failed = store.set_virtual_refs(name, specs, validate_containers=True)
-        if failed:
-            raise WriteError(f"variable {name!r}: {len(failed)} references lie outside the repository's "
-                             f"virtual chunk containers")
+def _outside(name: str, failed, locs) -> WriteError:
+    return WriteError(f"variable {name!r}: {len(failed)} references lie outside the repository's "
+                      f"virtual chunk containers")
 
 
 def commit_message(files: Sequence[str], dim: str, limit: int = 20) -> str:
@@ -283,7 +242,7 @@ def write_icechunk_append(arc, changes, sources, files: Sequence[str], message: 
     ic = _import_icechunk()
     session = arc.payload["session"]
     store = session.store
-    sums = _checksums(sources)
+    sums = source_checksums(sources)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -292,14 +251,14 @@ def write_icechunk_append(arc, changes, sources, files: Sequence[str], message: 
                 if c.kind == "rows":
                     arr = root[c.name]
                     arr.resize(c.shape)
-                    _set_chunks(ic, store, c.name, arr, c.var.manifest, c.axis, c.row0, sums)
+                    set_chunks(ic, store, c.name, arr, c.var.manifest, sums, axis=c.axis, row0=c.row0, refused=_outside)
                     continue
                 v = c.var
                 arr = root.create_array(
                     c.name, shape=v.shape, chunks=v.chunks if v.shape else (), dtype=_zarr_dtype(v),
                     fill_value=v.fill_value, dimension_names=list(v.dims) if v.dims else None,
                     attributes=_attrs(v), overwrite=True, **v3_codecs(v))
-                _set_chunks(ic, store, c.name, arr, v.manifest, None, 0, sums)
+                set_chunks(ic, store, c.name, arr, v.manifest, sums, refused=_outside)
         meta = {"vz_append": {"dim": arc.dim, "files": [str(f) for f in files]}}
         try:
             sid = session.commit(message or commit_message(files, arc.dim), metadata=meta)

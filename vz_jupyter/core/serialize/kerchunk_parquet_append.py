@@ -66,44 +66,18 @@ def read_records(root: str, name: str, start: int, stop: int, record_size: int):
     off = np.zeros(n, dtype=np.uint64)
     ln = np.zeros(n, dtype=np.uint64)
     inline: dict[int, bytes] = {}
-    table: list[str] = []
-    index: dict[str, int] = {}
+    paths = _PathTable()
     if n == 0:
-        return table, pid, off, ln, inline
+        return paths.table, pid, off, ln, inline
     for k in range(start // record_size, (stop - 1) // record_size + 1):
-        fn = _rec(root, name, k)
-        if not os.path.exists(fn):
-            continue  # fsspec reads a missing record file as missing chunks
-        try:
-            t = pq.read_table(fn)
-        except Exception as e:  # noqa: BLE001
-            raise ScanError(root, f"{name}/refs.{k}.parq is not a readable parquet file ({_one_line(e)})") from None
         lo = max(start, k * record_size)
         hi = min(stop, (k + 1) * record_size)
-        if t.num_rows < hi - k * record_size:
-            raise ScanError(root, f"{name}/refs.{k}.parq has {t.num_rows} rows, expected at least "
-                                  f"{hi - k * record_size} (record_size {record_size})")
-        t = t.slice(lo - k * record_size, hi - lo)
+        t = _record_rows(root, name, k, lo - k * record_size, hi - lo, record_size)
+        if t is None:
+            continue  # fsspec reads a missing record file as missing chunks
         dst = slice(lo - start, hi - start)
         cols = set(t.column_names)
-        has = np.zeros(hi - lo, dtype=bool)
-        if "path" in cols:
-            col = t.column("path").combine_chunks()
-            if not pa.types.is_dictionary(col.type):
-                col = col.cast(pa.string()).dictionary_encode()
-            has = col.is_valid().to_numpy(zero_copy_only=False)
-            ids = col.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-            used = np.unique(ids[has])  # only the paths these rows name (a record file names many more)
-            words = col.dictionary.take(used).to_pylist() if used.size else []
-            remap = np.zeros(len(col.dictionary), dtype=np.uint32)
-            for u, w in zip(used.tolist(), words):
-                j = index.get(w)
-                if j is None:
-                    j = index[w] = len(table)
-                    table.append(w)
-                remap[u] = j
-            if used.size:
-                pid[dst][has] = remap[ids[has]]
+        has = paths.take(t.column("path"), pid[dst]) if "path" in cols else np.zeros(hi - lo, dtype=bool)
         o = t.column("offset").to_numpy().astype(np.int64) if "offset" in cols else np.zeros(hi - lo, np.int64)
         s = t.column("size").to_numpy().astype(np.int64) if "size" in cols else np.zeros(hi - lo, np.int64)
         if ((o < 0) | (s < 0)).any():
@@ -115,11 +89,53 @@ def read_records(root: str, name: str, start: int, stop: int, record_size: int):
             for i in np.flatnonzero(rawc.is_valid().to_numpy(zero_copy_only=False)).tolist():
                 data = _inline_bytes(rawc[i].as_py())
                 pos = lo - start + i
-                pid[pos] = INLINE
-                off[pos] = 0
-                ln[pos] = len(data)
+                pid[pos], off[pos], ln[pos] = INLINE, 0, len(data)
                 inline[pos] = data
-    return table, pid, off, ln, inline
+    return paths.table, pid, off, ln, inline
+
+
+def _record_rows(root: str, name: str, k: int, first: int, count: int, record_size: int):
+    """Rows ``[first, first + count)`` of record file ``k`` of ``name`` (None when the file is missing)."""
+    fn = _rec(root, name, k)
+    if not os.path.exists(fn):
+        return None
+    try:
+        t = pq.read_table(fn)
+    except Exception as e:  # noqa: BLE001
+        raise ScanError(root, f"{name}/refs.{k}.parq is not a readable parquet file ({_one_line(e)})") from None
+    if t.num_rows < first + count:
+        raise ScanError(root, f"{name}/refs.{k}.parq has {t.num_rows} rows, expected at least "
+                              f"{first + count} (record_size {record_size})")
+    return t.slice(first, count)
+
+
+class _PathTable:
+    """The paths record files name, numbered in order of first use."""
+
+    def __init__(self) -> None:
+        self.table: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def take(self, column, pid_out: np.ndarray) -> np.ndarray:
+        """Number the paths of a ``path`` column into ``pid_out``; returns
+        which rows have a path."""
+        col = column.combine_chunks()
+        if not pa.types.is_dictionary(col.type):
+            col = col.cast(pa.string()).dictionary_encode()
+        has = col.is_valid().to_numpy(zero_copy_only=False)
+        ids = col.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        used = np.unique(ids[has])  # only the paths these rows name (a record file names many more)
+        words = col.dictionary.take(used).to_pylist() if used.size else []
+        remap = np.zeros(len(col.dictionary), dtype=np.uint32)
+        for u, w in zip(used.tolist(), words):
+            j = self.index.get(w)
+            if j is None:
+                j = self.index[w] = len(self.table)
+                self.table.append(w)
+            remap[u] = j
+        if used.size:
+            pid_out[has] = remap[ids[has]]
+        return has
 
 
 def record_paths(root: str, name: str) -> set[str]:
