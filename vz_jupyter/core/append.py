@@ -33,34 +33,24 @@ files), under a lock that refuses a concurrent append to the same target.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
-from .archive import Archive, VarChange, can_rewrite_whole, grid_of, norm_path, open_archive, raw_inline
-from .cf import decode_to_seconds, inline_values_var, time_encoding
-from .check import Finding, Report
-from .check import check as _check
-from .check import COORD_INLINE_MAX_BYTES, concat_inline_reason, fully_inline
+from .access import for_writing
+from .append_rules import Prepared, already_in_archive, base_name, core_findings, plural, rows_rules
+from .archive import open_archive
+from .archive_view import Archive, VarChange, can_rewrite_whole, grid_of, raw_inline
+from .cf import inline_values_var
+from .check import COORD_INLINE_MAX_BYTES, Report, check as _check
 from .concat import concat, join_manifests
 from .errors import CheckFailed, VZError
 from .model import MISSING, Source, VDataset
+from .scan import scan
+from .serialize.outputs import SourceGuard
 from .sort import sort as sort_datasets
-from .urls import has_scheme
-from .values import CoordinateReader, read_values
-
-
-def _base(p: str) -> str:
-    return os.path.basename(str(p).rstrip("/")) or str(p)
-
-
-def _names(paths: Sequence[str], limit: int = 3) -> str:
-    names = [_base(p) for p in paths]
-    return ", ".join(names) if len(names) <= limit else f"{', '.join(names[:limit])} and {len(names) - limit} more"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
+from .values import CoordinateReader
 
 
 class AppendReport(Report):
@@ -83,7 +73,7 @@ class AppendReport(Report):
         self.snapshot: str | None = None
 
     def what(self) -> str:
-        return f"append of {_plural(len(self.appended), 'file')} to {_base(self.target)} along {self.dim!r}"
+        return f"append of {plural(len(self.appended), 'file')} to {base_name(self.target)} along {self.dim!r}"
 
     def _extent(self) -> str:
         if self.before is None or self.after is None:
@@ -93,16 +83,16 @@ class AppendReport(Report):
     def summary_line(self) -> str:
         nw = len(self.warnings)
         codes = ", ".join(dict.fromkeys(f.code for f in self.warnings))
-        warn = _plural(nw, "warning") + (f" ({codes})" if nw else "")
+        warn = plural(nw, "warning") + (f" ({codes})" if nw else "")
         if self.written:
-            return (f"appended {_plural(len(self.appended), 'file')} to {self.target} along {self.dim!r}"
+            return (f"appended {plural(len(self.appended), 'file')} to {self.target} along {self.dim!r}"
                     f"{self._extent()}: 0 errors, {warn}")
         if not self.has_errors and not self.appended:
-            why = f" ({_plural(len(self.left_out), 'file')} already in it)" if self.left_out else ""
+            why = f" ({plural(len(self.left_out), 'file')} already in it)" if self.left_out else ""
             return f"nothing to append to {self.target}{why}"
         if not self.has_errors:
             return (f"check passed for {self.what()}{self._extent()}: 0 errors, {warn}, "
-                    f"{_plural(len(self.infos), 'note')}; nothing written yet")
+                    f"{plural(len(self.infos), 'note')}; nothing written yet")
         return super().summary_line()
 
     def to_dict(self) -> dict:
@@ -119,24 +109,10 @@ def _new_datasets(files, *, errors, allowed_roots, storage_options, executor) ->
         return [files]
     if isinstance(files, (list, tuple)) and files and all(isinstance(f, VDataset) for f in files):
         return list(files)
-    from .scan import scan
-
     kw: dict[str, Any] = {"errors": errors, "allowed_roots": allowed_roots, "storage_options": storage_options}
     if executor is not None:
         kw["executor"] = executor
     return list(scan(files, **kw))
-
-
-def _in_archive(path: str, paths: frozenset) -> bool:
-    p = norm_path(path)
-    if p in paths:
-        return True
-    if not has_scheme(p):
-        try:
-            return os.path.realpath(p) in paths
-        except OSError:  # pragma: no cover
-            return False
-    return False
 
 
 def _whole_input(ds: VDataset, arc: Archive, dim: str, add, reader: CoordinateReader) -> VDataset:
@@ -153,7 +129,7 @@ def _whole_input(ds: VDataset, arc: Archive, dim: str, add, reader: CoordinateRe
         try:
             changed[name] = _as_archive_dtype(raw_inline(v, reader), arc.view.variables[name], reader)
         except VZError as e:
-            add("error", "unreadable", f"{name!r} of {_base(ds.sources[0].path) if ds.sources else '?'} cannot be "
+            add("error", "unreadable", f"{name!r} of {base_name(ds.sources[0].path) if ds.sources else '?'} cannot be "
                 "read to append it to the archive's inlined values: " + str(e), name,
                 [s.path for s in ds.sources[:1]])
     if not changed:
@@ -202,7 +178,7 @@ def _hole_fill(arc: Archive, a, rows, items) -> tuple[object, str | None]:
     """The new chunk rows of a kerchunk (v2) archive with their unwritten chunks
     stored holding the new files' storage fill, where the archive's fill value
     (what zarr fills them with) would read differently; ``(rows, problem)``."""
-    from .serialize.zarr_meta import _encode_fill_chunk, same_fill
+    from .serialize.zarr_meta import _encode_fill_chunk, same_fill  # heavy: zarr, only when holes need a fill
 
     if arc.format == "icechunk" or not rows.n_missing:
         return rows, None
@@ -219,71 +195,6 @@ def _hole_fill(arc: Archive, a, rows, items) -> tuple[object, str | None]:
 
 
 # -- the check ------------------------------------------------------------------------
-class _Prepared:
-    def __init__(self, arc: Archive, dim: str):
-        self.arc = arc
-        self.dim = dim
-        self.findings: list[Finding] = []
-        self.new: list[VDataset] = []
-        self.left_out: list[str] = []
-        self.changes: list[VarChange] = []
-        self.files: list[str] = []
-
-    def add(self, severity, code, message, variable=None, files=(), fix=None):
-        self.findings.append(Finding(severity, code, message, variable, tuple(files), fix))
-
-
-def _seconds(var, reader: CoordinateReader) -> "np.ndarray | None":
-    """Values of a coordinate as rounded seconds (CF time) or floats; None
-    when they cannot be had cheaply (not inlined, too big, not numbers)."""
-    if var.dtype.kind not in "iuf" or var.nbytes > COORD_INLINE_MAX_BYTES:
-        return None
-    try:
-        sec, _ = decode_to_seconds(reader.read(var, max_bytes=COORD_INLINE_MAX_BYTES).ravel(), var.attrs)
-    except VZError:
-        return None
-    sec = np.asarray(sec, dtype=np.float64)
-    return np.round(sec, 3)
-
-
-def _already(prep: _Prepared, new: list[VDataset], errors, reader: CoordinateReader) -> list[VDataset]:
-    """Leave out (``errors="skip"``) or refuse new files the archive holds
-    already: the same path, or every value of the ``dim`` coordinate already
-    in the archive's (the same file under another name, or a file whose
-    chunks were all inlined so no path names it)."""
-    arc, dim = prep.arc, prep.dim
-    a = arc.view.variables.get(dim)
-    have = _seconds(a, reader) if a is not None and a.dims[:1] == (dim,) and not a.manifest.n_referenced else None
-    keep, by_path, by_value = [], [], []
-    # An Icechunk repository lists its files one entry per chunk: only asked when the times cannot tell
-    # (a file that is in the archive has all its times in the archive's coordinate)
-    ask_paths = arc.format != "icechunk" or have is None
-    for ds in new:
-        h = [s.path for s in ds.sources if _in_archive(s.path, arc.paths)] if ask_paths else []
-        if h:
-            by_path.extend(h)
-            continue
-        v = ds.variables.get(dim)
-        mine = _seconds(v, reader) if have is not None and v is not None and v.dims[:1] == (dim,) else None
-        if mine is not None and mine.size and np.isin(mine, have).all():
-            by_value.extend(s.path for s in ds.sources[:1])
-            continue
-        keep.append(ds)
-    name = _base(arc.target)
-    for hits, what in ((by_path, f"already in {name}"),
-                       (by_value, f"already in {name}: every {dim!r} value of "
-                                  f"{'it' if len(by_value) == 1 else 'each'} is there (the same data, another name?)")):
-        if not hits:
-            continue
-        if errors == "skip":
-            prep.left_out.extend(hits)
-            prep.add("info", "already-appended", f"{_plural(len(hits), 'file')} {what} left out: {_names(hits)}",
-                     None, hits)
-        else:
-            prep.add("error", "already-appended", f"{_names(hits)} {'is' if len(hits) == 1 else 'are'} {what}",
-                     None, hits, fix="leave them out, or pass errors='skip' (CLI: --errors skip) to leave out "
-                                     "files that are already in the archive")
-    return keep
 
 
 def _sorted(new: list[VDataset], dim: str, reader: CoordinateReader) -> list[VDataset]:
@@ -295,136 +206,7 @@ def _sorted(new: list[VDataset], dim: str, reader: CoordinateReader) -> list[VDa
         return new  # the check names what is wrong (calendars, unreadable times)
 
 
-def _mask_kept_harmlessly(arc: Archive, name: str, new: list[VDataset]) -> str | None:
-    """For a variable rewritten whole (values in hand): when the new files mark
-    no fill of their own and none of their values equals the archive's
-    ``_FillValue`` (kerchunk's int64 time carries one), keeping the archive's
-    mask masks nothing appended. Returns the fill value shown, or None."""
-    a = arc.view.variables[name]
-    fv = a.attrs.get("_FillValue")
-    if fv is None:
-        return None
-    for ds in new:
-        v = ds.variables.get(name)
-        if v is None or "_FillValue" in v.attrs or "missing_value" in v.attrs or not fully_inline(v):
-            return None
-        try:
-            vals = read_values(v, max_bytes=v.nbytes)  # inlined only: decoded without I/O
-        except VZError:
-            return None
-        with np.errstate(all="ignore"):
-            if np.any(vals == np.asarray(fv).astype(vals.dtype, casting="unsafe")):
-                return None
-    return repr(fv.item() if isinstance(fv, np.generic) else fv)
-
-
-def _core_findings(prep: _Prepared, rep: Report, read_archive: bool, new: list[VDataset]) -> None:
-    """The check's findings, with the archive's own problems worded for an append."""
-    arc, label = prep.arc, prep.arc.label
-    unread = set() if read_archive else {n for n, v in arc.view.variables.items() if v.manifest.n_referenced}
-    rows_partial = {n for n in arc.tails if _archive_partial(arc, n) is not None}
-    for f in rep.findings:
-        if f.code == "partial-chunk" and label in f.files and f.variable in rows_partial:
-            continue  # said below with the archive's real length
-        if (f.code == "fill-value" and f.severity == "error" and f.variable in arc.whole
-                and f.message.startswith("_FillValue")):
-            kept = _mask_kept_harmlessly(arc, f.variable, new)
-            if kept is not None:
-                prep.add("info", "fill-value", f"{f.variable!r} keeps the archive's _FillValue {kept}, which no "
-                         f"appended value equals (the new files mark no fill of their own)", f.variable, [])
-                continue
-        if f.code == "time-units" and f.severity == "warning" and f.variable in arc.whole:
-            enc = time_encoding(arc.view.variables[f.variable].attrs)
-            units = repr(enc[0]) if enc else "the archive's units"
-            prep.findings.append(Finding(
-                "warning", f.code, f.message, f.variable, f.files,
-                f"nothing to do: the append rewrites {f.variable!r} with the new values re-encoded into the "
-                f"archive's units ({units})"))
-            continue
-        if f.code == "not-compared" and f.variable in unread:
-            v = arc.view.variables[f.variable]
-            if prep.dim in v.dims:
-                prep.add("warning", "archive-not-read",
-                         f"{f.variable!r} of {_base(arc.target)} is stored in its source files, which an append does "
-                         f"not read: order, gaps and overlaps of the new files with the archive were not checked",
-                         f.variable, [label], fix="pass read_archive=True to read its last chunk")
-            else:
-                prep.add("warning", "archive-not-read",
-                         f"{f.variable!r} of {_base(arc.target)} is stored in its source files, which an append does "
-                         f"not read: the new files' {f.variable!r} was not compared with the archive's",
-                         f.variable, [label], fix=f"pass read_archive=True to compare them (reads {v.nbytes:,} bytes "
-                                                  f"of the archive's first file)")
-            continue
-        prep.findings.append(f)
-
-
-def _archive_partial(arc: Archive, name: str) -> tuple[int, int] | None:
-    v = arc.view.variables[name]
-    axis = v.dims.index(arc.dim)
-    length, c = arc.shapes[name][axis], v.chunks[axis]
-    return (length, c) if c and length % c else None
-
-
-def _rows_rules(prep: _Prepared, new: list[VDataset], fix_time: bool) -> None:
-    """What only chunk rows appended after the archive's last one must obey."""
-    arc, dim = prep.arc, prep.dim
-    for name in sorted(arc.tails):
-        a = arc.view.variables[name]
-        axis = a.dims.index(dim)
-        part = _archive_partial(arc, name)
-        if part is not None:
-            length, c = part
-            prep.add("error", "partial-chunk",
-                     f"{name!r} of {_base(arc.target)} is chunked by {c} along {dim!r} but the archive's length is "
-                     f"{length:,}: its last chunk is partial, and a regular chunk grid cannot continue after a partial "
-                     f"chunk", name, [arc.label],
-                     fix=f"start a new archive from the next file, or rebuild this one from files chunked by a divisor "
-                         f"of their length along {dim!r} (e.g. nccopy -c {dim}/1)")
-        items = [ds.variables[name] for ds in new if name in ds.variables]
-        if len(items) != len(new) or not items:
-            continue  # a missing variable: the check reports it
-        if any(v.dims != a.dims for v in items):
-            continue  # reported as different dimensions
-        c = a.chunks[axis]
-        coord = a.dims == (name,) or name in arc.view.coords
-        if concat_inline_reason([a, *items], coord=coord, fix_time=fix_time):
-            # the check assumed these would be decoded and inlined; as chunk rows they must fit the grid
-            bad = [(ds, v) for ds, v in zip(new[:-1], items[:-1]) if v.chunks[axis] == c and v.shape[axis] % c]
-            if bad:
-                files = [ds.sources[0].path for ds, _ in bad if ds.sources]
-                prep.add("error", "partial-chunk",
-                         f"{name!r} is chunked by {c} along {dim!r} but {_names(files)} "
-                         f"{'has' if len(files) == 1 else 'have'} a length that is not a multiple of {c}: a regular "
-                         f"chunk grid cannot hold a partial chunk before the last file", name, files,
-                         fix="put the short file last, or append it on its own after the others")
-            odd = [ds.sources[0].path for ds, v in zip(new, items) if v.chunks[axis] != c and ds.sources]
-            if odd and not any(f.code == "chunks" and f.variable == name for f in prep.findings):
-                prep.add("error", "chunks", f"chunk length of {name!r} along {dim!r} differs from the archive's ({c}) "
-                         f"in {_names(odd)}", name, odd,
-                         fix="a regular chunk grid needs one chunk length: rewrite those files with the archive's "
-                             "chunking")
-        enc = time_encoding(a.attrs)
-        if enc:
-            odd = [ds.sources[0].path for ds, v in zip(new, items)
-                   if time_encoding(v.attrs) and time_encoding(v.attrs)[0] != enc[0] and ds.sources]
-            if odd:
-                prep.findings = [f for f in prep.findings if not (f.code == "time-units" and f.variable == name
-                                                                  and f.severity == "warning")]
-                prep.add("error", "time-units",
-                         f"time units of {name!r} in {_names(odd)} differ from the archive's ({enc[0]!r}); the "
-                         f"archive keeps {name!r} as chunk rows in its source files, so new values cannot be "
-                         f"re-encoded into its units", name, odd,
-                         fix=f"rewrite those files with units {enc[0]!r}")
-        last = items[-1]
-        if last.chunks[axis] == c and c and (last.shape[axis] % c) and part is None:
-            prep.add("warning", "ends-partial",
-                     f"after this append {name!r} ends in a partial chunk along {dim!r} (the last file has length "
-                     f"{last.shape[axis]}, chunk length {c}): later appends to this archive will be refused",
-                     name, [new[-1].sources[0].path] if new[-1].sources else [],
-                     fix="if more files will follow, append files whose length is a multiple of the chunk length")
-
-
-def _plan(prep: _Prepared, new: list[VDataset], fix_time: bool, reader: CoordinateReader) -> None:
+def _plan(prep: Prepared, new: list[VDataset], fix_time: bool, reader: CoordinateReader) -> None:
     """The changes to make: chunk rows, whole rewrites, new variables."""
     arc, dim = prep.arc, prep.dim
     names = list(arc.view.variables) + [n for ds in new for n in ds.variables if n not in arc.view.variables]
@@ -472,7 +254,7 @@ def _plan(prep: _Prepared, new: list[VDataset], fix_time: bool, reader: Coordina
         v = piece.variables[n]
         if not (v.manifest.n_chunks == 1 and v.manifest.n_inline == 1 and can_rewrite_whole(v)):
             prep.add("error", "whole-rewrite",
-                     f"{n!r} is stored inlined in {_base(arc.target)}; appended it would be {v.nbytes:,} bytes, "
+                     f"{n!r} is stored inlined in {base_name(arc.target)}; appended it would be {v.nbytes:,} bytes, "
                      f"more than an append rewrites inline ({COORD_INLINE_MAX_BYTES:,})", n, [arc.label],
                      fix="rebuild the archive with vz.concat (large coordinates are then referenced, not inlined)")
             continue
@@ -485,17 +267,17 @@ def prepare(arc: Archive, new: list[VDataset], *, errors=None, sort: bool = True
     changes to write (empty when the report has errors) and the new datasets
     in the order they are appended."""
     dim = arc.dim
-    prep = _Prepared(arc, dim)
+    prep = Prepared(arc, dim)
     reader = CoordinateReader()  # each new file's coordinate read once for all the steps below
-    new = _already(prep, list(new), errors, reader)
+    new = already_in_archive(prep, list(new), errors, reader)
     new = _sorted(new, dim, reader)
     checked = [_whole_input(ds, arc, dim, prep.add, reader) for ds in new]
     if checked:
         view = _storage_fill_of_new_files(arc, checked)
         rep = _check([view, *checked], dim, kind="concat", fix_time=fix_time,
                      unread=() if read_archive else (0,), reader=reader)
-        _core_findings(prep, rep, read_archive, checked)
-        _rows_rules(prep, checked, fix_time)
+        core_findings(prep, rep, read_archive, checked)
+        rows_rules(prep, checked, fix_time)
     appended = [s.path for ds in new for s in ds.sources]
     before = arc.length
     added = 0
@@ -512,10 +294,6 @@ def prepare(arc: Archive, new: list[VDataset], *, errors=None, sort: bool = True
 
 # -- public ------------------------------------------------------------------------------
 def _for_writing(changes: list[VarChange], sources) -> list[VarChange]:
-    from dataclasses import replace
-
-    from .access import for_writing
-
     if not changes:
         return changes
     clean = for_writing(VDataset({c.name: c.var for c in changes}, sources=tuple(sources)))
@@ -561,20 +339,18 @@ def append(target: str | os.PathLike, files, dim: str, *, errors: str | None = N
 
 
 def _write(arc: Archive, changes: list[VarChange], sources: list[Source], report: AppendReport, message) -> None:
-    from .serialize.outputs import SourceGuard
-
     paths = [s.path for s in sources]
     guard = SourceGuard(paths)
     if arc.format == "kerchunk-json":
-        from .serialize.kerchunk_json_append import write_json_append
+        from .serialize.kerchunk_json_append import write_json_append  # heavy: zarr, loaded for a write only
 
         write_json_append(arc, changes, paths, sources=guard)
     elif arc.format == "kerchunk-parquet":
-        from .serialize.kerchunk_parquet_append import write_parquet_append
+        from .serialize.kerchunk_parquet_append import write_parquet_append  # heavy: pyarrow, zarr
 
         write_parquet_append(arc, changes, paths, sources=guard)
     else:
-        from .serialize.icechunk_append import write_icechunk_append
+        from .serialize.icechunk_append import write_icechunk_append  # heavy: zarr; optional: icechunk
 
         report.snapshot = write_icechunk_append(arc, changes, sources, paths, message)
     report.written = True
