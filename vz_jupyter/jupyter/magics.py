@@ -235,7 +235,7 @@ class VzMagics(Magics, Configurable):
             for name in d.dims:
                 dims.setdefault(name, None)
         if dim not in dims:
-            from .widgets.combine import dim_problem
+            from .wording import dim_problem
 
             raise UsageError(f"%vz: {dim_problem(dim, list(dims))}")
 
