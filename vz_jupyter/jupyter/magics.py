@@ -13,17 +13,29 @@ import argparse
 import difflib
 import os
 import shlex
+import shutil
+import sys
 import time
 
+import IPython.display as ipy_display  # display looked up when called (tests replace it)
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from traitlets import Int, List, Unicode
 from traitlets.config import Configurable
 
-from ..cli import Parser
-from ..cli import UsageError as _ParseError
-from ..cli import _Exit
+from ..cli import Parser, UsageError as _ParseError, _Exit, add_append_args, append_kwargs
+from ..core.append import append, check_append
+from ..core.check import check
+from ..core.concat import concat
 from ..core.errors import CheckFailed, TargetExists, VZError
+from ..core.model import VDataset, VDatasetList
+from ..core.opening import open as vz_open
+from ..core.plan import plan
+from ..core.scan import expand_paths, scan, scan_file
+from ..core.serialize import write
+from ..core.sort import sort
+from ..display.common import escape
+from .wording import dim_problem
 
 FORMATS = ["kerchunk-json", "kerchunk-parquet", "icechunk"]
 
@@ -81,10 +93,16 @@ def _parser() -> Parser:
         return sub.add_parser(name, add_help=False, description=summary[0].upper() + summary[1:] + ".",
                               epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    def allow(p):
-        p.add_argument("--allow", action="append", metavar="ROOT", default=None,
-                       help="a folder, file or URL prefix references may also read (repeatable)")
+    _reference_verbs(add)
+    _combining_verbs(add)
+    for verb in ("scan", "info", "open", "check", "concat", "sort", "append", "plan"):
+        sub.choices[verb].add_argument("--allow", action="append", metavar="ROOT", default=None,
+                                       help="a folder, file or URL prefix references may also read (repeatable)")
+    return parser
 
+
+def _reference_verbs(add) -> None:
+    """The arguments of scan, info, write and open."""
     p = add("scan")
     p.add_argument("paths", nargs="+", metavar="PATHS", help="files, globs or URLs")
     p.add_argument("-o", "--out", metavar="NAME", help="also store the result in this variable")
@@ -105,6 +123,10 @@ def _parser() -> Parser:
     p.add_argument("target", metavar="TARGET", help="a reference file or folder (not a data file: scan that)")
     p.add_argument("-o", "--out", metavar="NAME", help="also store the dataset in this variable")
     p.add_argument("--raw", action="store_true", help="no CF decoding (raw stored values)")
+
+
+def _combining_verbs(add) -> None:
+    """The arguments of check, concat, sort, combine, append, plan and help."""
     for verb in ("check", "concat", "sort"):
         p = add(verb)
         p.add_argument("inputs", nargs="+", metavar="DS|PATHS", help="dataset variables and/or files")
@@ -121,8 +143,6 @@ def _parser() -> Parser:
     p.add_argument("--append-to", metavar="TARGET",
                    help="an existing archive: it comes first, locked, and the button appends the files to it")
     p = add("append")
-    from ..cli import add_append_args
-
     add_append_args(p)
     p.add_argument("-o", "--out", metavar="NAME", help="also store the report in this variable")
     p = add("plan")
@@ -131,9 +151,6 @@ def _parser() -> Parser:
     p.add_argument("-o", "--out", metavar="NAME", help="also store the plan in this variable")
     p = add("help")
     p.add_argument("topic", nargs="?", metavar="VERB", help="a verb")
-    for verb in ("scan", "info", "open", "check", "concat", "sort", "append", "plan"):
-        allow(sub.choices[verb])
-    return parser
 
 
 def verb_help(verb: str) -> str:
@@ -191,8 +208,6 @@ class VzMagics(Magics, Configurable):
 
     def _datasets(self, inputs, args=None):
         """Resolve names of dataset variables and/or paths into a VDatasetList."""
-        from ..core.model import VDataset, VDatasetList
-
         out, paths = [], []
         for item in inputs:
             obj = self._lookup(item)
@@ -212,8 +227,6 @@ class VzMagics(Magics, Configurable):
 
     def _scan(self, paths, **kw):
         """``core.scan`` with a progress line when it takes more than half a second."""
-        from ..core.scan import scan
-
         progress = _Progress()
         try:
             return scan(paths, progress=progress, **kw)
@@ -235,8 +248,6 @@ class VzMagics(Magics, Configurable):
             for name in d.dims:
                 dims.setdefault(name, None)
         if dim not in dims:
-            from .wording import dim_problem
-
             raise UsageError(f"%vz: {dim_problem(dim, list(dims))}")
 
     # -- the magic -------------------------------------------------------------
@@ -293,8 +304,6 @@ class VzMagics(Magics, Configurable):
         return self._datasets(args.target, args)
 
     def _one(self, name):
-        from ..core.model import VDataset, VDatasetList
-
         obj = self._lookup(name)
         if obj is None:
             raise UsageError(f"%vz: no variable named {name!r} in this notebook")
@@ -305,39 +314,28 @@ class VzMagics(Magics, Configurable):
         return obj
 
     def _do_write(self, args):
-        from ..core.serialize import write
-
         vds = self._one(args.ds)
         path = write(vds, args.target, format=args.format, overwrite=args.overwrite)
         print(f"wrote {path}")
         return None
 
     def _do_open(self, args):
-        from ..core.opening import open as vz_open
-
         return self._store(args.out, vz_open(args.target, decode=not args.raw, allowed_roots=self._allowed(args)))
 
     def _sort_kw(self, args):
         return {k: getattr(args, k) for k in ("by", "pattern", "attr") if getattr(args, k, None)}
 
     def _do_sort(self, args):
-        from ..core.sort import sort
-
         dsets = self._datasets(args.inputs, args)
         self._check_dim(args.dim, dsets)
         return self._store(args.out, sort(dsets, dim=args.dim, **self._sort_kw(args)))
 
     def _do_check(self, args):
-        from ..core.check import check
-
         dsets = self._datasets(args.inputs, args)
         self._check_dim(args.dim, dsets)
         return self._store(args.out, check(dsets, dim=args.dim))
 
     def _do_concat(self, args):
-        from ..core.concat import concat
-        from ..core.sort import sort
-
         dsets = self._datasets(args.inputs, args)
         self._check_dim(args.dim, dsets)
         kw = self._sort_kw(args)
@@ -346,8 +344,7 @@ class VzMagics(Magics, Configurable):
         return self._store(args.out, concat(dsets, dim=args.dim))
 
     def _do_combine(self, args):
-        from ..core.scan import expand_paths, scan_file
-        from .widgets.combine import CombineWidget
+        from .widgets.combine import CombineWidget  # heavy: ipywidgets and anywidget, for %vz combine only
 
         paths = expand_paths(args.paths)
         if args.dim and paths:
@@ -356,9 +353,6 @@ class VzMagics(Magics, Configurable):
         return CombineWidget(paths, dim=args.dim, append_to=args.append_to)
 
     def _do_append(self, args):
-        from ..cli import append_kwargs
-        from ..core.append import append, check_append
-
         kw = append_kwargs(args, self._allowed(args))
         files = []
         for item in args.files:  # a name holding scanned datasets, or paths
@@ -368,8 +362,6 @@ class VzMagics(Magics, Configurable):
         return self._store(args.out, verb(args.target, files, dim=args.dim, **kw))
 
     def _do_plan(self, args):
-        from ..core.plan import plan
-
         target = self._lookup(args.target)
         if target is None and _looks_like_name(args.target):
             raise UsageError(f"%vz plan: no variable named {args.target!r} in this notebook, and no file of that name")
@@ -392,8 +384,6 @@ class _Progress:
         self.n = 0
 
     def _html(self, text: str, done: int | None = None) -> dict:
-        from ..display.common import escape
-
         bar = f"<progress value=\"{done}\" max=\"{self.total}\" style=\"width:240px\"></progress> " if done is not None else ""
         return {"text/html": f"<div class=\"vz-progress\">{bar}{escape(text)}</div>", "text/plain": text}
 
@@ -405,9 +395,7 @@ class _Progress:
         self.shown = now
         text = f"scanning {done:,}/{total:,} files · {os.path.basename(str(path).rstrip('/'))}"
         if self.handle is None:
-            from IPython.display import display
-
-            self.handle = display(self._html(text, done), raw=True, display_id=True)
+            self.handle = ipy_display.display(self._html(text, done), raw=True, display_id=True)
         else:
             self.handle.update(self._html(text, done), raw=True)
 
@@ -420,8 +408,6 @@ class _Progress:
 def _complete(self, event):
     """Tab completion after %vz: verbs, then the verb's options (or, where a
     dataset is expected, the names of dataset variables)."""
-    from ..core.model import VDataset
-
     line = event.line
     words = line.split()
     ends_with_space = line.endswith(" ")
@@ -444,9 +430,6 @@ def _vz_command_on_path() -> None:
     """Let ``!vz ...`` in a notebook run the ``vz`` command of the kernel's own
     environment, also when that environment was not activated (a kernel started
     as ``.venv/bin/python``): its ``bin`` folder goes first on the kernel's PATH."""
-    import shutil
-    import sys
-
     bindir = os.path.dirname(sys.executable)
     script = os.path.join(bindir, "vz")
     if os.path.exists(script) and shutil.which("vz") != script:

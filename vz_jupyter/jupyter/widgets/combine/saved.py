@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import traceback
 
-from IPython.display import display
+import IPython.display as ipy_display  # display looked up when called, as IPython does
 
 from ....display.common import escape, style_block
 from ....display.files import file_runs, run_label
@@ -83,8 +83,8 @@ class SavedState:
         bundle = super()._repr_mimebundle_(**kwargs)
         data = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
         data["text/html"] = SAVED_NOTE
-        display(data, raw=True)
+        ipy_display.display(data, raw=True)
         self._saved_last = self._saved_bundle()
-        handle = display(self._saved_last, raw=True, display_id=True)
+        handle = ipy_display.display(self._saved_last, raw=True, display_id=True)
         if handle is not None:
             self._saved.append(handle)
