@@ -11,7 +11,8 @@ import math
 import re
 import warnings
 import weakref
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ def _ref_offset(units: str, calendar: str, common: str) -> float:
     key = (units, calendar, common)
     v = _REF_CACHE.get(key)
     if v is None:
-        import cftime
+        import cftime  # heavy: cftime, only for calendar arithmetic (import vz_jupyter does not load it)
 
         _, ref = _parse(units)
         _, cref = _parse(common)
@@ -139,7 +140,7 @@ def inherited_time_encoding(ds, name: str) -> tuple[str, str] | None:
     return time_encoding(ds.variables[parent].attrs) if parent is not None else None
 
 
-_PARENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_PARENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _bounds_parents(ds) -> dict[str, str]:
@@ -181,7 +182,7 @@ def format_seconds(sec: float, calendar: str | None) -> str:
     if calendar is None or not math.isfinite(sec):
         return f"{sec:g}"
     try:
-        import cftime
+        import cftime  # heavy: cftime, only for calendar arithmetic (import vz_jupyter does not load it)
 
         d = cftime.num2date(sec, COMMON_UNITS, calendar=calendar)
         return d.isoformat(sep=" ").replace(" 00:00:00", "")

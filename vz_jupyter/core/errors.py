@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from .urls import redact
+
 
 class VZError(Exception):
     """Base class: a problem with the user's data or request (CLI exit code 1).
@@ -11,8 +13,6 @@ class VZError(Exception):
     The message never shows URL credentials: ``str()`` redacts them."""
 
     def __str__(self) -> str:
-        from .urls import redact
-
         return redact(super().__str__())
 
 
@@ -52,7 +52,7 @@ class TargetExists(WriteError):
         self.hint = hint
         super().__init__(f"{self.path}: already exists ({what}); {hint}")
 
-    def with_hint(self, hint: str) -> "TargetExists":
+    def with_hint(self, hint: str) -> TargetExists:
         return TargetExists(self.path, self.what, hint)
 
 

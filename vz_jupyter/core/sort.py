@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -191,40 +192,52 @@ def sort(
     if pattern is not None:
         keys = [_numeric(g) for g in pattern_values(dsets, pattern)]
     elif attr is not None:
-        keys = []
-        for ds in dsets:
-            if attr not in ds.attrs:
-                raise VZError(f"{dataset_label(ds)}: no global attribute {attr!r} to sort by")
-            v = ds.attrs[attr]
-            if isinstance(v, np.ndarray):
-                v = v.ravel()[0] if v.size else ""
-            if isinstance(v, bytes):
-                v = v.decode("utf-8", "replace")
-            keys.append(_numeric((str(v),)))
+        keys = _attr_keys(dsets, attr)
     elif by in ("path", "name", "filename"):
         keys = [_path_of(ds) for ds in dsets]
     else:
-        keys = []
-        calendars = set()
-        reader = reader if reader is not None else CoordinateReader()
-        for ds in dsets:
-            vals, cal = coordinate_seconds(ds, by, reader)
-            calendars.add(cal)
-            if len(vals) == 0:
-                keys.append((1, 0.0))
-            else:
-                first = vals[0]
-                keys.append((0, float(first)) if np.issubdtype(np.asarray(first).dtype, np.number) else (0, first))
-        if len(calendars) > 1:
-            raise VZError(
-                f"files use different calendars for {by!r} ({', '.join(sorted(str(c) for c in calendars))}); "
-                "they cannot be ordered on one time axis"
-            )
+        keys = _coordinate_keys(dsets, by, reader if reader is not None else CoordinateReader())
     idx = sorted(range(len(dsets)), key=lambda i: keys[i], reverse=reverse)
     how = (f"(pattern {pattern!r})" if pattern is not None else f"(attribute {attr!r})" if attr is not None
            else "(path)" if by in ("path", "name", "filename") else f"(first {by!r} value)")
     _ties(dsets, keys, idx, how, strict)
     return VDatasetList(dsets[i] for i in idx)
+
+
+def _attr_keys(dsets: list[VDataset], attr: str) -> list[Any]:
+    """Sort keys from a global attribute (numbers in it compare as numbers)."""
+    keys = []
+    for ds in dsets:
+        if attr not in ds.attrs:
+            raise VZError(f"{dataset_label(ds)}: no global attribute {attr!r} to sort by")
+        v = ds.attrs[attr]
+        if isinstance(v, np.ndarray):
+            v = v.ravel()[0] if v.size else ""
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        keys.append(_numeric((str(v),)))
+    return keys
+
+
+def _coordinate_keys(dsets: list[VDataset], by: str, reader: CoordinateReader) -> list[Any]:
+    """Sort keys from the first CF-decoded value of coordinate ``by`` (empty
+    ones last); the files' calendars must agree."""
+    keys: list[Any] = []
+    calendars = set()
+    for ds in dsets:
+        vals, cal = coordinate_seconds(ds, by, reader)
+        calendars.add(cal)
+        if len(vals) == 0:
+            keys.append((1, 0.0))
+        else:
+            first = vals[0]
+            keys.append((0, float(first)) if np.issubdtype(np.asarray(first).dtype, np.number) else (0, first))
+    if len(calendars) > 1:
+        raise VZError(
+            f"files use different calendars for {by!r} ({', '.join(sorted(str(c) for c in calendars))}); "
+            "they cannot be ordered on one time axis"
+        )
+    return keys
 
 
 def _explicit(dsets: list[VDataset], order: Sequence[Any]) -> list[VDataset]:
