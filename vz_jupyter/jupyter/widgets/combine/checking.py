@@ -42,16 +42,21 @@ class Checking:
     def _check_and_preview(self, dsets: list[VDataset]) -> None:
         if self.append_to is not None:
             return self._check_and_preview_append(dsets)
+        self._report_and_preview(lambda: check(dsets, self.dim), dsets)
+
+    def _report_and_preview(self, run_check, preview: list[VDataset]) -> None:
+        """The report of ``run_check()`` shown, then ``preview`` combined; a
+        failure of either is one line (the preview is drawn even when the check
+        found errors: writing stays disabled)."""
         try:
-            self.report = check(dsets, self.dim)
+            self.report = run_check()
         except Exception as e:  # noqa: BLE001
             self.error = one_line(e)
             self.w_report.value = ""
             return
         self.w_report.value = report_html(self.report, fix=widget_fix)
         try:
-            # the preview is drawn even when check found errors (writing stays disabled)
-            self.combined = concat(dsets, self.dim, check=False)
+            self.combined = concat(preview, self.dim, check=False)
         except Exception as e:  # noqa: BLE001
             self.preview_error = one_line(e)
 
@@ -67,17 +72,8 @@ class Checking:
             self.preview_error = "no files to append"
             self.combined = self.datasets[self.append_to]
             return
-        try:
-            self.report = check_append(self.append_to, new, self.dim, sort=False)
-        except Exception as e:  # noqa: BLE001
-            self.error = one_line(e)
-            self.w_report.value = ""
-            return
-        self.w_report.value = report_html(self.report, fix=widget_fix)
-        try:
-            self.combined = concat([self.datasets[self.append_to], *new], self.dim, check=False)
-        except Exception as e:  # noqa: BLE001
-            self.preview_error = one_line(e)
+        self._report_and_preview(lambda: check_append(self.append_to, new, self.dim, sort=False),
+                                 [self.datasets[self.append_to], *new])
 
     def _status_from_state(self) -> tuple[str, str]:
         """The status line for the current state: what is combined and what needs doing."""
