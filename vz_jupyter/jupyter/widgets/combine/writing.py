@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
+from ....core import serialize  # serialize.write looked up when called (tests replace it)
 from ....core.append import append
 from ....core.errors import TargetExists, WriteError
-from ....core.serialize import write as core_write
 from .common import status_html
 
 
@@ -78,7 +78,7 @@ class Writing:
             target = self.target
             fmt = self.w_format.value
             try:  # the core refuses (one line) anything but an earlier output of this format
-                core_write(self.combined, target, format=fmt, overwrite=bool(self.w_overwrite.value))
+                serialize.write(self.combined, target, format=fmt, overwrite=bool(self.w_overwrite.value))
             except TargetExists as e:
                 raise e.with_hint("tick overwrite to replace it") from None
             self.written = os.path.abspath(target)
