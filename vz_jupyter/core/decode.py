@@ -20,6 +20,7 @@ afterwards. ``pickle`` is refused: it runs code from the data.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import json
 import lzma
 import math
@@ -28,10 +29,15 @@ import struct
 import zlib
 from typing import Any, Sequence
 
+import numcodecs
 import numpy as np
+from numcodecs import zstd
+from numcodecs.abc import Codec
+from numcodecs.compat import ndarray_copy
+from numcodecs.registry import register_codec
 
-from . import codecs as _vz_codecs  # noqa: F401  (registers vz codecs with numcodecs)
 from . import limits
+from .codecs import H5LZF  # importing vz_jupyter.core.codecs also registers the vz codecs with numcodecs
 from .errors import VZError
 
 #: codec ids whose decoding runs code carried by the data
@@ -48,8 +54,6 @@ class DecodeError(VZError):
 
 def get_codec(cfg) -> Any:
     """A numcodecs codec for a config (cached); ``pickle`` is refused."""
-    import numcodecs
-
     cid = cfg.get("id") if hasattr(cfg, "get") else None
     if cid in REFUSED_CODECS:
         raise DecodeError(f"codec {cid!r} runs code from the data when decoding; refused")
@@ -160,8 +164,6 @@ def zstd_content_size(data: bytes) -> int | None:
 
 
 def _zstd(data, cfg, limit):
-    from numcodecs import zstd
-
     declared = zstd_content_size(data)
     try:
         if declared is not None:
@@ -227,8 +229,6 @@ def _bitshuffle(data, cfg, limit):
 
 
 def _lzf(data, cfg, limit):
-    from .codecs import H5LZF
-
     size = int(cfg.get("size", 0) or 0)
     if size > limit:
         raise _too_big(limit)
@@ -262,6 +262,21 @@ _BOUNDED = {
 }
 
 
+@contextlib.contextmanager
+def _stage_errors(where: str, cid):
+    """Any error of one decode stage as a one-line :class:`DecodeError`
+    starting with ``where`` and naming the codec."""
+    try:
+        yield
+    except DecodeError as e:
+        raise DecodeError(f"{where}: cannot decode chunk with {cid!r}: {e}") from None
+    except MemoryError:
+        raise DecodeError(f"{where}: cannot decode chunk with {cid!r}: out of memory") from None
+    except Exception as e:  # noqa: BLE001  (codec libraries raise anything)
+        msg = str(e).strip().splitlines()
+        raise DecodeError(f"{where}: cannot decode chunk with {cid!r} ({msg[0] if msg else type(e).__name__})") from None
+
+
 def _nbytes(buf) -> int:
     if isinstance(buf, np.ndarray):
         return buf.nbytes
@@ -289,17 +304,10 @@ def decode_chunk(data, codecs: Sequence, dtype: np.dtype, chunk_shape: Sequence[
             run = _vlen(n_elem)
         else:
             run = _BOUNDED.get(cid)
-        try:
+        with _stage_errors(where, cid):
             if _nbytes(buf) > limit and dtype.kind != "O":
                 raise _too_big(limit)
             buf = run(buf, cfg, limit) if run is not None else get_codec(cfg).decode(buf)
-        except DecodeError as e:
-            raise DecodeError(f"{where}: cannot decode chunk with {cid!r}: {e}") from None
-        except MemoryError:
-            raise DecodeError(f"{where}: cannot decode chunk with {cid!r}: out of memory") from None
-        except Exception as e:  # noqa: BLE001  (codec libraries raise anything)
-            msg = str(e).strip().splitlines()
-            raise DecodeError(f"{where}: cannot decode chunk with {cid!r} ({msg[0] if msg else type(e).__name__})") from None
         if dtype.kind != "O" and _nbytes(buf) > limit:
             raise DecodeError(f"{where}: cannot decode chunk with {cid!r}: {_too_big(limit)}")
     if dtype.kind == "O":
@@ -339,14 +347,16 @@ class Bounded:
 
     codec_id = "vz.bounded"
 
-    def __init__(self, codec: dict, limit: int, n_elem: int = 0, where: str = "", final: int = -1):
+    def __init__(self, codec: dict, limit: int, n_elem: int = 0, where: str = "", exact_bytes: int | None = None,
+                 exact_items: int | None = None):
         self.codec = dict(codec)
         self.limit = int(limit)
         self.n_elem = int(n_elem)
         self.where = str(where)
-        #: for the last stage of decoding: the exact bytes (>= 0) the chunk has, or
-        #: -2 for object chunks (``n_elem`` items); -1 = not the last stage
-        self.final = int(final)
+        #: the last stage of decoding checks the decoded chunk: exactly this many
+        #: bytes (``exact_bytes``), or for object chunks this many items (``exact_items``)
+        self.exact_bytes = None if exact_bytes is None else int(exact_bytes)
+        self.exact_items = None if exact_items is None else int(exact_items)
         self._inner = get_codec(self.codec)
 
     def encode(self, buf):
@@ -355,26 +365,17 @@ class Bounded:
     def decode(self, buf, out=None):
         cid = self.codec.get("id")
         run = _vlen(self.n_elem) if cid in _VLEN else _BOUNDED.get(cid)
-        try:
+        with _stage_errors(self.where, cid):
             if cid not in _VLEN and _nbytes(buf) > self.limit:
                 raise _too_big(self.limit)
             res = run(buf, self.codec, self.limit) if run is not None else self._inner.decode(buf)
-            if self.final >= 0 and not (isinstance(res, np.ndarray) and res.dtype.kind == "O") \
-                    and _nbytes(res) != self.final:
-                raise DecodeError(f"decoded chunk has {_nbytes(res)} bytes, expected {self.final}")
-            if self.final == -2 and np.asarray(res, dtype=object).size != self.n_elem:
-                raise DecodeError(f"decoded chunk has {np.asarray(res, dtype=object).size} items, expected {self.n_elem}")
-        except DecodeError as e:
-            raise DecodeError(f"{self.where}: cannot decode chunk with {cid!r}: {e}") from None
-        except MemoryError:
-            raise DecodeError(f"{self.where}: cannot decode chunk with {cid!r}: out of memory") from None
-        except Exception as e:  # noqa: BLE001  (codec libraries raise anything)
-            msg = str(e).strip().splitlines()
-            raise DecodeError(f"{self.where}: cannot decode chunk with {cid!r} "
-                              f"({msg[0] if msg else type(e).__name__})") from None
+            if self.exact_bytes is not None and not (isinstance(res, np.ndarray) and res.dtype.kind == "O") \
+                    and _nbytes(res) != self.exact_bytes:
+                raise DecodeError(f"decoded chunk has {_nbytes(res)} bytes, expected {self.exact_bytes}")
+            if self.exact_items is not None and np.asarray(res, dtype=object).size != self.exact_items:
+                raise DecodeError(f"decoded chunk has {np.asarray(res, dtype=object).size} items, "
+                                  f"expected {self.exact_items}")
         if out is not None:
-            from numcodecs.compat import ndarray_copy
-
             return ndarray_copy(res, out)
         return res
 
@@ -392,9 +393,6 @@ class Bounded:
 
 
 def _register_bounded():
-    from numcodecs.abc import Codec
-    from numcodecs.registry import register_codec
-
     cls = type("Bounded", (Bounded, Codec), {"__module__": __name__})
     register_codec(cls)
     return cls
@@ -412,8 +410,8 @@ def bounded_config(cfg, dtype: np.dtype, chunks: Sequence[int], codecs: Sequence
     except Exception:  # noqa: BLE001
         return dict(cfg)
     n = math.prod(int(c) for c in chunks)
-    final = -1
-    if codecs and dict(cfg) == dict(codecs[0]):
-        final = -2 if dtype.kind == "O" else n * dtype.itemsize
-    return {"id": Bounded.codec_id, "codec": dict(cfg), "limit": stage_limit(codecs, dtype, n), "n_elem": n,
-            "where": where, "final": final}
+    out = {"id": Bounded.codec_id, "codec": dict(cfg), "limit": stage_limit(codecs, dtype, n), "n_elem": n,
+           "where": where}
+    if codecs and dict(cfg) == dict(codecs[0]):  # the last stage to decode
+        out["exact_items" if dtype.kind == "O" else "exact_bytes"] = n if dtype.kind == "O" else n * dtype.itemsize
+    return out
