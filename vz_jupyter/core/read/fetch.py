@@ -20,7 +20,7 @@ import numpy as np
 
 from ..access import open_regular
 from ..errors import VZError
-from ..urls import redact
+from ..urls import is_url, redact, strip_file_scheme
 from .stats import ExecStats
 
 #: map local files and copy only the planned ranges out of the page cache (no
@@ -38,14 +38,6 @@ class Fetched:
     ends: np.ndarray
     base: np.ndarray
     buf: np.ndarray  # uint8, all blocks concatenated
-
-
-def is_local(path: str) -> bool:
-    return "://" not in path or path.startswith("file://")
-
-
-def _local_path(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
 
 
 def _pack(starts: np.ndarray, ends: np.ndarray, blocks: Sequence[bytes], path: str) -> Fetched:
@@ -130,8 +122,8 @@ def fetch_ranges(requests: Requests, *, storage_options: dict | None = None, fs=
             nb = int((ends - starts).sum())
             stats.bytes_read += nb
             stats.files[path] = [len(starts), nb]
-        if fs is None and is_local(path):
-            out[path] = _read_local(_local_path(path), starts, ends)
+        if fs is None and not is_url(path):
+            out[path] = _read_local(strip_file_scheme(path), starts, ends)
         else:
             the_fs = fs if fs is not None else _filesystem(path, storage_options)
             remote.setdefault(id(the_fs), (the_fs, []))[1].append(path)
