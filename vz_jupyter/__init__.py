@@ -17,7 +17,7 @@ __all__ = [
     # write and open
     "serialize", "write", "open",
     # plan reads
-    "plan", "ReadPlan",
+    "plan", "ReadPlan", "ReadOptions", "CostModel",
     # the data model and the reports
     "VDataset", "VDatasetList", "VArray", "Manifest", "Source", "Report", "Finding", "AppendReport",
     # errors
@@ -57,7 +57,7 @@ from .core.concat import combine, combine_nested, concat, merge, stack
 from .core.errors import CheckFailed, ScanError, TargetExists, VZError, WriteError
 from .core.model import Manifest, Source, VArray, VDataset, VDatasetList, register_planner as _register_planner
 from .core.opening import open
-from .core.plan import ReadPlan, plan
+from .core.plan import CostModel, ReadOptions, ReadPlan, plan
 from .core.scan import scan, scan_file
 from .core.serialize import serialize, write
 from .core.sort import sort

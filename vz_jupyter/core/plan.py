@@ -14,7 +14,9 @@ compressed (or otherwise encoded) chunks are fetched whole and decoded.
 ``ReadPlan.reduce(op, axis)`` computes min/max/sum/mean/count chunk by chunk,
 like active storage, and ``ReadPlan.to_reductionist()`` exports each chunk as a
 Reductionist v2 request where the codecs and dtype allow. How ranges are merged
-and how much a reduction reads at a time are the plan's
+(by a cost model per store: span-exact for local files, few requests for
+object stores; :mod:`vz_jupyter.core.read.cost`) and how much a reduction
+reads at a time are the plan's
 :class:`~vz_jupyter.core.read.options.ReadOptions` (``plan.options``); every
 call that reads takes other options, or single fields as keywords.
 
@@ -28,7 +30,9 @@ Byte accounting
 ``bytes_to_read``
     what the executor will request after merging: only spans for uncompressed
     chunks, whole chunks otherwise, with gaps of at most ``max_gap`` bytes merged
-    while the merged-in gap bytes stay within ``max_waste`` × the wanted bytes.
+    while the merged-in gap bytes stay within ``max_waste`` × the wanted bytes
+    (local files), or across every gap shorter than the cost model's
+    break-even gap (object stores).
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ from . import execute as _execute  # the module, looked up at call time (one ent
 from . import formatting
 from .errors import SelectionError, VZError
 from .model import VArray, VDataset, VDatasetList
+from .read.cost import LOCAL, OBJECT_STORE, CostModel  # noqa: F401  (OBJECT_STORE re-exported)
 from .read.entry import PlanEntry, plan_entries
 from .read.options import (DEFAULT_MAX_BLOCK, DEFAULT_MAX_GAP, DEFAULT_MAX_WASTE,  # noqa: F401  (re-exported)
                            DEFAULT_OPTIONS, ReadOptions, resolve)
@@ -62,7 +67,23 @@ class FileStats:
     bytes_to_read: int
     bytes_needed: int
     chunk_bytes: int
+    #: the cost model the file's ranges were merged by
+    model: CostModel = LOCAL
 
+
+@dataclass(frozen=True, kw_only=True)
+class ModelStats:
+    """The requests of a plan merged under one cost model, and their estimated time."""
+
+    model: CostModel
+    n_files: int
+    n_requests: int
+    bytes_to_read: int
+
+    @property
+    def seconds(self) -> float:
+        """Estimated time of these requests one after another (see :meth:`CostModel.seconds`)."""
+        return self.model.seconds(self.n_requests, self.bytes_to_read)
 
 
 class ReadPlan:
@@ -209,8 +230,23 @@ class ReadPlan:
         out = []
         for p, (n, need, cb) in rows.items():
             s, t = reqs.get(p, (np.zeros(0), np.zeros(0)))
-            out.append(FileStats(p, n, len(s), int((t - s).sum()), need, cb))
+            out.append(FileStats(p, n, len(s), int((t - s).sum()), need, cb, self.options.model_for(p)))
         return out
+
+    def by_model(self) -> list[ModelStats]:
+        """Requests and bytes per cost model the plan's files follow (in order of first use)."""
+        acc: dict[CostModel, list[int]] = {}
+        for f in self.per_file():
+            a = acc.setdefault(f.model, [0, 0, 0])
+            a[0] += 1
+            a[1] += f.n_requests
+            a[2] += f.bytes_to_read
+        return [ModelStats(model=m, n_files=a[0], n_requests=a[1], bytes_to_read=a[2]) for m, a in acc.items()]
+
+    @property
+    def estimated_seconds(self) -> float:
+        """Estimated time of the plan's requests (sum over :meth:`by_model`)."""
+        return sum(m.seconds for m in self.by_model())
 
     @property
     def touched(self) -> np.ndarray:
@@ -305,8 +341,8 @@ def plan(target, selection=(), variable: str | None = None, *, options: ReadOpti
     ``variable=`` an index tuple / dict of dim name -> index (ints, slices with
     any step, Ellipsis, 1-D int or bool arrays; orthogonal like ``.isel``).
     ``options`` (a :class:`ReadOptions`) with ``overrides`` (single fields:
-    ``max_gap=``, ``max_block=``, ``max_waste=``, ``batch_bytes=``) become the
-    plan's. ``allowed_roots`` widens what references read from a path may read
+    ``max_gap=``, ``max_block=``, ``max_waste=``, ``batch_bytes=``, ``cost=``)
+    become the plan's. ``allowed_roots`` widens what references read from a path may read
     (see :mod:`vz_jupyter.core.access`).
     """
     opts = resolve(options, None, overrides)

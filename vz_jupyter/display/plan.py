@@ -46,22 +46,48 @@ def _codecs(plan) -> str:
     return codec_summary(plan.var.codecs) or "none (uncompressed)"
 
 
+def _rule(plan, model) -> str:
+    """How ``model`` merges the plan's ranges."""
+    if model.coalesce:
+        return f"gaps < {format_bytes(model.break_even_gap)} read through, cheaper than one more request"
+    waste = "no" if plan.max_waste is None else f"{plan.max_waste:.0%}"
+    return f"gaps ≤ {format_bytes(plan.max_gap)} merged within {waste} waste budget"
+
+
+def _rules(plan, models) -> str:
+    """The merge rule(s) of the plan's files: one phrase, named by model when any coalesces."""
+    if not any(m.model.coalesce for m in models):
+        return _rule(plan, models[0].model if models else plan.options.model_for(""))
+    return "; ".join(f"{m.model.name}: {_rule(plan, m.model)}" for m in models)
+
+
+def _seconds(t: float) -> str:
+    return f"{t * 1e3:.3g} ms" if t < 1 else f"{t:,.3g} s"
+
+
+def _model_line(m) -> str:
+    """``object store: 30 ms/request, 100 MB/s: 1 file, 1 request, 14 MiB, est. 180 ms``."""
+    return (f"{m.model.describe()}: {plural(m.n_files, 'file')}, {plural(m.n_requests, 'request')}, "
+            f"{format_bytes(m.bytes_to_read)}, est. {_seconds(m.seconds)}")
+
+
 def plan_text(plan) -> str:
     """Plain-text summary of a plan (the CLI prints this)."""
     var = plan.var
     shape = "×".join(str(s) for s in plan.shape) or "scalar"
+    models = plan.by_model()
     lines = [
         f"Read plan: {_sel(plan)}  → {shape} {plan.dtype.name}",
         f"  variable: {shorten(var.name, MAX_NAME)} {_dims(var.dims)} shape {_shape(var.shape)} "
         f"chunks {_shape(var.chunks)}, codecs: {shorten(_codecs(plan), 120)}",
         (f"  chunks touched: {format_int(plan.n_chunks)} of {format_int(var.manifest.n_chunks)} "
          f"({plan.n_complete} complete, {plan.n_missing} missing, {plan.n_inline} inline)"),
-        f"  requests: {format_int(plan.n_requests)} (gaps ≤ {format_bytes(plan.max_gap)} merged within "
-        f"{'no' if plan.max_waste is None else f'{plan.max_waste:.0%}'} waste budget)",
+        f"  requests: {format_int(plan.n_requests)} ({_rules(plan, models)})",
         (f"  bytes to read: {format_bytes(plan.bytes_to_read)}   bytes needed: {format_bytes(plan.bytes_needed)}   "
          f"ratio {_ratio(plan.bytes_to_read, plan.bytes_needed)}"),
         f"  whole touched chunks (a chunk-at-a-time reader): {format_bytes(plan.chunk_bytes)}",
     ]
+    lines.extend(f"  cost model {_model_line(m)}" for m in models)
     rows = plan.per_file()
     if rows:
         lines.append(f"  {'chunks':>8} {'requests':>9} {'to read':>10} {'needed':>10}  file")
@@ -146,6 +172,7 @@ def plan_html(plan) -> str:
         extra.append(f"{plural(plan.n_missing, 'missing chunk')} read as the fill value (no I/O)")
     if plan.n_inline:
         extra.append(f"{plural(plan.n_inline, 'inlined chunk')} come from the references (no I/O)")
+    extra.extend(f"cost model {_model_line(m)} ({_rule(plan, m.model)})" for m in plan.by_model())
     note = "".join(f"<div class=\"vz-sub\">{escape(x)}</div>" for x in extra)
     body = _PLAN_CSS + head + _bars(need, read, plan.chunk_bytes) + note + _map_svg(plan) + _files_table(plan)
     return wrap_repr(plan_text(plan), body, title=f"read plan {_sel(plan)}")

@@ -5,6 +5,7 @@ The two front doors stay where users meet them: :mod:`vz_jupyter.core.plan`
 decode and assemble a plan into an array). The parts they are built from:
 
 ``options``      :class:`ReadOptions`: how ranges are merged and reads batched
+``cost``         :class:`CostModel`: per-request latency vs bytes per store; span-exact or coalesced requests
 ``projection``   a selection projected onto the chunk grid, byte spans inside a chunk
 ``entry``        :class:`PlanEntry` (one touched chunk) and building them from a manifest
 ``ranges``       merging wanted byte ranges into requests

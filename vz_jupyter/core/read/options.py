@@ -8,11 +8,14 @@ plan's (``plan.execute(max_waste=None)``)::
     opts = ReadOptions(max_gap=1 << 20, max_waste=None)
     p = vz.plan(ds, "air[:, 4, 5]", options=opts)
     p.execute(max_block=8 << 20)          # the plan's options with one field changed
+    p.requests(cost=OBJECT_STORE)         # as if every file were in an object store
 """
 from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, fields, replace
+
+from .cost import CostModel, model_for
 
 #: gaps between wanted byte ranges up to this size may be read through
 DEFAULT_MAX_GAP = 64 * 1024
@@ -35,18 +38,29 @@ class ReadOptions:
     (``None``: no budget). ``batch_bytes``: ``reduce`` fetches about this many
     bytes at a time, so memory stays bounded (``None``: all at once);
     ``execute`` reads everything at once (its output holds it all anyway).
+    ``cost``: the :class:`~vz_jupyter.core.read.cost.CostModel` of every
+    file (``None``: each file's from its protocol: local files read
+    span-exact with ``max_gap``/``max_waste``, object stores coalesce into
+    few requests; see :mod:`vz_jupyter.core.read.cost`).
     """
 
     max_gap: int = DEFAULT_MAX_GAP
     max_block: int | None = DEFAULT_MAX_BLOCK
     max_waste: float | None = DEFAULT_MAX_WASTE
     batch_bytes: int | None = DEFAULT_BATCH_BYTES
+    cost: CostModel | None = None
 
     def __post_init__(self):
         _check(self.max_gap, "max_gap", none_ok=False)
         _check(self.max_block, "max_block")
         _check(self.max_waste, "max_waste", number=float)
         _check(self.batch_bytes, "batch_bytes")
+        if self.cost is not None and not isinstance(self.cost, CostModel):
+            raise TypeError(f"read option cost must be a CostModel or None, not {type(self.cost).__name__}")
+
+    def model_for(self, path: str) -> CostModel:
+        """The cost model reading ``path`` follows."""
+        return model_for(path, self.cost)
 
     def replace(self, **changes) -> "ReadOptions":
         """A copy with some fields changed; an unknown name is a ``TypeError``."""

@@ -3,7 +3,9 @@
 A read plan wants byte ranges per file (whole encoded chunks; only the needed
 spans of uncompressed chunks). :func:`merge_ranges` joins overlapping and
 touching ranges, then reads through gaps as :class:`~vz_jupyter.core.read.options.ReadOptions`
-allow; :func:`entry_requests` does it for the entries of a plan, per file.
+allow; :func:`entry_requests` does it for the entries of a plan, per file, as
+the file's cost model says (:mod:`vz_jupyter.core.read.cost`: span-exact for
+local files, coalesced for object stores).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .cost import merge_rule
 from .entry import PlanEntry
 from .options import DEFAULT_MAX_BLOCK, DEFAULT_MAX_GAP, DEFAULT_MAX_WASTE, ReadOptions
 
@@ -76,9 +79,9 @@ def merge_ranges(
     return np.array(out_s, dtype=np.int64), np.array(out_e, dtype=np.int64)
 
 
-
 def entry_requests(entries: Sequence[PlanEntry], options: ReadOptions) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Merged byte ranges per file for some plan entries: ``{path: (starts, ends)}``."""
+    """Merged byte ranges per file for some plan entries: ``{path: (starts, ends)}``,
+    each file merged as its cost model says (``options.model_for(path)``)."""
     by_path: dict[str, tuple[list, list]] = {}
     for e in entries:
         if e.kind != "ref":
@@ -87,6 +90,5 @@ def entry_requests(entries: Sequence[PlanEntry], options: ReadOptions) -> dict[s
         a = by_path.setdefault(e.path, ([], []))
         a[0].append(s)
         a[1].append(t)
-    return {p: merge_ranges(np.concatenate(s), np.concatenate(t), max_gap=options.max_gap,
-                            max_block=options.max_block, max_waste=options.max_waste)
+    return {p: merge_ranges(np.concatenate(s), np.concatenate(t), **merge_rule(options, options.model_for(p)))
             for p, (s, t) in by_path.items()}
