@@ -15,10 +15,10 @@ from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
-
-import vz_jupyter as vz
 from _writer_data import RangeHandler
 from test_plan_core import CODECS, build_var
+
+import vz_jupyter as vz
 from vz_jupyter.core.model import VDataset
 from vz_jupyter.core.plan import merge_ranges, plan
 from vz_jupyter.core.read.cost import LOCAL, OBJECT_STORE, CostModel, model_for

@@ -27,7 +27,8 @@ import math
 import re
 import struct
 import zlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numcodecs
 import numpy as np

@@ -24,13 +24,20 @@ This is the one path by which values of a virtual variable are read.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import VZError
-from .read.blocks import batches, decode_many, entry_block, fill_value, out_index
-from .read.blocks import oindex  # noqa: F401  (re-exported: orthogonal indexing, used by tests and fuzzers)
+from .read.blocks import (
+    batches,
+    decode_many,
+    entry_block,
+    fill_value,
+    oindex,  # noqa: F401  (re-exported: orthogonal indexing, used by tests and fuzzers)
+    out_index,
+)
 from .read.entry import PlanEntry
 from .read.fetch import fetch_ranges
 from .read.options import ReadOptions, resolve

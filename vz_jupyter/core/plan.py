@@ -43,14 +43,15 @@ from typing import Any
 
 import numpy as np
 
-from . import execute as _execute  # the module, looked up at call time (one entry point to watch)
-from . import formatting
+from . import (
+    execute as _execute,  # the module, looked up at call time (one entry point to watch)
+    formatting,
+)
 from .errors import SelectionError, VZError
 from .model import VArray, VDataset, VDatasetList
 from .read.cost import LOCAL, OBJECT_STORE, CostModel  # noqa: F401  (OBJECT_STORE re-exported)
 from .read.entry import PlanEntry, plan_entries
-from .read.options import (DEFAULT_MAX_BLOCK, DEFAULT_MAX_GAP, DEFAULT_MAX_WASTE,  # noqa: F401  (re-exported)
-                           DEFAULT_OPTIONS, ReadOptions, resolve)
+from .read.options import DEFAULT_MAX_BLOCK, DEFAULT_MAX_GAP, DEFAULT_MAX_WASTE, DEFAULT_OPTIONS, ReadOptions, resolve  # noqa: F401  (re-exported)
 from .read.projection import DimProjection, chunk_spans, project_dim  # noqa: F401  (re-exported)
 from .read.ranges import entry_requests, merge_ranges  # noqa: F401  (merge_ranges re-exported)
 from .read.reduce import reduce as _reduce

@@ -10,8 +10,9 @@ chunk). Several encoded chunks of a batch decode on a small thread pool
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -21,7 +21,10 @@ for every file::
     p.execute(cost=LOCAL)       # span-exact reads from a remote store
 
 Estimates (:meth:`CostModel.seconds`) treat requests as sequential: with many
-requests in flight the real time is lower, the request count is not.
+requests in flight the real time is lower, the request count is not. The
+same rule sizes Apache Arrow's read coalescing
+(``pyarrow.CacheOptions.from_network_metrics``: the largest hole worth reading
+is time-to-first-byte × bandwidth).
 """
 from __future__ import annotations
 

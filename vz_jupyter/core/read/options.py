@@ -62,7 +62,7 @@ class ReadOptions:
         """The cost model reading ``path`` follows."""
         return model_for(path, self.cost)
 
-    def replace(self, **changes) -> "ReadOptions":
+    def replace(self, **changes) -> ReadOptions:
         """A copy with some fields changed; an unknown name is a ``TypeError``."""
         if not changes:
             return self

@@ -9,7 +9,8 @@ an irregular index, a path it cannot reach) gets a one-line reason instead.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -123,7 +124,7 @@ def _chunk_url(e: PlanEntry, url_for: Callable[[str], str] | None) -> tuple[str 
     if e.kind == "inline":
         return None, "chunk is inlined in the references: there is no stored object to ask for"
     url = url_for(e.path) if url_for else e.path
-    if not isinstance(url, str) or not url.split("://", 1)[0] in ("s3", "http", "https"):
+    if not isinstance(url, str) or url.split("://", 1)[0] not in ("s3", "http", "https"):
         return None, (f"{redact(e.path)} is not an s3:// or http(s):// URL; pass url_for= to map files to URLs "
                       f"Reductionist can read")
     # credentials go to Reductionist separately, never inside the request body
