@@ -98,7 +98,8 @@ def test_protocols_choose_their_model():
         assert model_for(path) is LOCAL, path
     mine = CostModel(name="mine", latency=0.1, bandwidth=1e6, coalesce=True)
     assert model_for("/tmp/a.nc", mine) is mine and ReadOptions(cost=mine).model_for("s3://b/k") is mine
-    assert OBJECT_STORE.break_even_gap == 3_000_000 and LOCAL.break_even_gap == 100_000
+    assert OBJECT_STORE.break_even_gap == 375_000 and LOCAL.break_even_gap == 100_000
+    assert OBJECT_STORE.seconds(9, 1_000_000) == pytest.approx(2 * 0.03 + 0.01)  # 8 in flight: two rounds
 
 
 @pytest.mark.parametrize("which", ["raw", "raw-chunked", "zlib"])
@@ -143,6 +144,10 @@ def test_user_overrides_through_read_options(arrays):
     fast = CostModel(name="fast store", latency=1e-6, bandwidth=1e9, coalesce=True)
     assert plan(ds, "x[:, 4, 5]", cost=fast).n_requests == 60
     assert plan(ds, "x[:, 4, 5]", options=ReadOptions(cost=LOCAL)).n_requests == 60
+    # the break-even gap shrinks with requests in flight: 100 ms x 1 MB/s = 100 kB, / 50 in flight = 2,000 B < 2,400 B
+    busy = CostModel(name="busy", latency=0.1, bandwidth=1e6, concurrency=50, coalesce=True)
+    assert plan(ds, "x[:, 4, 5]", cost=busy).n_requests == 60
+    assert plan(ds, "x[:, 4, 5]", cost=busy.__class__(**{**busy.__dict__, "concurrency": 40})).n_requests == 1
     # coalesced requests stay within max_block
     p = plan(ds, "x[:, 4, 5]", max_block=30_000)
     s, t = p.requests()[url]
@@ -160,7 +165,8 @@ def test_bad_cost_options_are_one_line_errors():
         with pytest.raises(exc) as e:
             ReadOptions(**kw)
         assert "\n" not in str(e.value) and "read option" in str(e.value)
-    for kw in ({"latency": -1.0}, {"bandwidth": 0}, {"latency": float("nan")}):
+    for kw in ({"latency": -1.0}, {"bandwidth": 0}, {"latency": float("nan")}, {"concurrency": 0},
+               {"concurrency": 2.5}):
         with pytest.raises(ValueError) as e:
             CostModel(**{"name": "x", "latency": 0.01, "bandwidth": 1e6, "coalesce": True, **kw})
         assert "\n" not in str(e.value)
@@ -171,17 +177,17 @@ def test_display_shows_requests_and_bytes_for_the_chosen_model(arrays):
     local = plan(VDataset({"x": vs["raw"]}), "x[:, 4, 5]")
     text = repr(local)
     assert "requests: 60 (gaps ≤ 64.0 KiB merged within 10% waste budget)" in text
-    assert "cost model local file: 50 µs/request, 2 GB/s: 1 file, 60 requests, 240 B, est." in text
+    assert "cost model local file: 50 µs/request, 2 GB/s, 1 in flight: 1 file, 60 requests, 240 B, est." in text
     remote = plan(VDataset({"x": _at(vs["raw"], "https://example.invalid/raw.bin")}), "x[:, 4, 5]")
     text = repr(remote)
-    assert "requests: 1 (object store: gaps < 2.9 MiB read through, cheaper than one more request)" in text
+    assert "requests: 1 (object store: gaps < 366.2 KiB read through, cheaper than one more request)" in text
     line = next(x for x in text.splitlines() if "cost model" in x)
-    assert line.startswith("  cost model object store: 30 ms/request, 100 MB/s: 1 file, 1 request, ")
+    assert line.startswith("  cost model object store: 30 ms/request, 100 MB/s, 8 in flight: 1 file, 1 request, ")
     assert f"est. {(0.03 + remote.bytes_to_read / 100e6) * 1e3:.3g} ms" in line
     assert remote.estimated_seconds == pytest.approx(0.03 + remote.bytes_to_read / 100e6)
     html = remote._repr_html_()
-    assert "cost model object store: 30 ms/request, 100 MB/s: 1 file, 1 request" in html
-    assert "gaps &lt; 2.9 MiB read through" in html
+    assert "cost model object store: 30 ms/request, 100 MB/s, 8 in flight: 1 file, 1 request" in html
+    assert "gaps &lt; 366.2 KiB read through" in html
     evil = CostModel(name="<b>bucket</b>", latency=0.05, bandwidth=1e7, coalesce=True)
     html = plan(VDataset({"x": vs["raw"]}), "x[:, 4, 5]", cost=evil)._repr_html_()
     assert "<b>bucket" not in html and "&lt;b&gt;bucket" in html
@@ -201,7 +207,7 @@ def test_mixed_files_show_one_line_per_model(arrays, tmp_path):
     assert models["object store"].n_requests == 1 and models["local file"].n_requests == 30
     assert sum(s.n_requests for s in models.values()) == p.n_requests
     text = repr(p)
-    assert "local file: gaps ≤ 64.0 KiB merged" in text and "object store: gaps < 2.9 MiB" in text
+    assert "local file: gaps ≤ 64.0 KiB merged" in text and "object store: gaps < 366.2 KiB" in text
     assert sum(1 for x in text.splitlines() if x.startswith("  cost model ")) == 2
 
 
