@@ -35,18 +35,18 @@ def _build(docs: dict[str, Any], path: str, manifest_for: ManifestFor) -> VDatas
             skipped.append((name, "array in a sub-group: scan_refs reads root-level variables only"))
             continue
         za = docs[f"{name}/.zarray"]
-        shape, chunks, dtype, codecs, sep, grid = _array_meta(name, za, path)
-        dims, attrs = _dims_and_attrs(name, docs.get(f"{name}/.zattrs"), shape, path)
-        fill_value = _fills(name, za, attrs, dtype, path)
-        limit = stage_limit(codecs, dtype, math.prod(chunks))
+        meta = _array_meta(name, za, path)
+        dims, attrs = _dims_and_attrs(name, docs.get(f"{name}/.zattrs"), meta.shape, path)
+        fill_value = _fills(name, za, attrs, meta.dtype, path)
+        limit = stage_limit(meta.codecs, meta.dtype, math.prod(meta.chunks))
         try:
-            manifest = manifest_for(name, {"grid": grid, "sep": sep, "ndim": len(shape), "limit": limit})
+            manifest = manifest_for(name, {"grid": meta.grid, "sep": meta.sep, "ndim": len(meta.shape), "limit": limit})
         except WholeRemoteFile as e:  # announced by the scan (errors=...)
             skipped.append((name, e.problem))
             continue
-        _check_raw_lengths(name, manifest, chunks, dtype, codecs, path)
-        variables[name] = VArray(name=name, dims=dims, shape=shape, dtype=dtype, chunks=chunks, codecs=codecs,
-                                 fill_value=fill_value, attrs=attrs, manifest=manifest)
+        _check_raw_lengths(name, manifest, meta.chunks, meta.dtype, meta.codecs, path)
+        variables[name] = VArray(name=name, dims=dims, shape=meta.shape, dtype=meta.dtype, chunks=meta.chunks,
+                                 codecs=meta.codecs, fill_value=fill_value, attrs=attrs, manifest=manifest)
     return VDataset(
         variables=variables,
         attrs=group_attrs,

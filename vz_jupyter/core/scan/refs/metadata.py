@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import math
 import struct
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -111,8 +112,20 @@ def _int_tuple(v: Any) -> tuple[int, ...] | None:
     return tuple(v)
 
 
-def _array_meta(name: str, za: Any, path: str) -> tuple:
-    """Validated ``(shape, chunks, dtype, codecs, sep, grid)`` of ``name/.zarray``.
+@dataclass(frozen=True)
+class _ArrayMeta:
+    """What a validated ``.zarray`` says about its variable."""
+
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    dtype: np.dtype
+    codecs: tuple[dict, ...]  # in encode order: filters, then the compressor
+    sep: str  # the chunk keys' dimension separator
+    grid: tuple[int, ...]  # chunks along each dimension
+
+
+def _array_meta(name: str, za: Any, path: str) -> _ArrayMeta:
+    """The validated metadata of ``name/.zarray``.
 
     Hand-written rather than zarr's ``ArrayV2Metadata.from_dict``, which accepts what
     this refuses (chunks of 0, order "F") and refuses what references may carry (codec
@@ -162,7 +175,7 @@ def _array_meta(name: str, za: Any, path: str) -> tuple:
     if math.prod(grid) > limits.MAX_CHUNKS:
         raise ScanError(path, f"variable {name!r}: a chunk grid of {math.prod(grid):,} chunks is more than the budget "
                               f"of {limits.MAX_CHUNKS:,} (vz_jupyter.core.limits.MAX_CHUNKS)")
-    return shape, chunks, dtype, codecs, sep, grid
+    return _ArrayMeta(shape=shape, chunks=chunks, dtype=dtype, codecs=codecs, sep=sep, grid=grid)
 
 
 def _check_raw_lengths(name: str, m: Manifest, chunks: tuple, dtype: np.dtype, codecs: tuple, path: str) -> None:
