@@ -24,6 +24,9 @@ class ScanError(VZError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # worker processes send scan errors back whole
+        return (type(self), (self.path, self.problem))
+
 
 class UnsupportedFeature(ScanError):
     """A file (or variable) uses something vz_jupyter cannot reference."""

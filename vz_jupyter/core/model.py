@@ -490,9 +490,34 @@ class VDataset:
         return formatting.as_html(self)
 
 
+@dataclass(frozen=True)
+class FileFailure:
+    """A file a scan left out: its path, the one-line problem, and the kind of
+    error (``"ScanError"``, ``"RemoteTimeout"``, ``"UnsupportedFeature"``, ...)."""
+
+    path: str
+    problem: str
+    error: str = "ScanError"
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
 class VDatasetList(tuple):
     """The result of scanning several files: a tuple of :class:`VDataset` with a
-    rich display."""
+    rich display. ``failed`` lists the files left out (``errors="warn"`` or
+    ``"skip"``), as :class:`FileFailure` records in input order."""
+
+    failed: tuple = ()
+
+    def __new__(cls, items=(), failed=()):
+        self = super().__new__(cls, items)
+        if failed:
+            self.failed = tuple(failed)
+        return self
+
+    def __reduce__(self):
+        return (type(self), (tuple(self), self.failed))
 
     def __repr__(self) -> str:
         return formatting.as_text(self)

@@ -180,6 +180,18 @@ def _http_date(value: str | None) -> float | None:
         return None
 
 
+def _validators(headers) -> dict:
+    """ETag / Last-Modified of an HTTP answer (``mtime`` in seconds too)."""
+    out: dict[str, Any] = {}
+    for k in ("ETag", "Last-Modified"):
+        if headers.get(k):
+            out[k] = headers[k]
+    mtime = _http_date(headers.get("Last-Modified"))
+    if mtime is not None:
+        out["mtime"] = mtime
+    return out
+
+
 class CheckedHTTPFileSystem(_HTTPFileSystem):
     """fsspec's HTTP filesystem with timeouts, checked ranged answers and
     checked redirects (see the module docstring)."""
@@ -246,6 +258,14 @@ class CheckedHTTPFileSystem(_HTTPFileSystem):
             raise RemoteError(redact(url), f"HTTP {r.status} {r.reason or ''}".rstrip())
 
     async def _range(self, url: str, start: int, end: int | None) -> bytes:
+        body, _ = await self._ranged(url, start, end)
+        return body
+
+    async def _ranged(self, url: str, start: int, end: int | None) -> tuple[bytes, dict]:
+        """``bytes start..end-1`` of ``url``, every answer checked (see the module
+        doc), and what the answer tells of the whole file: ``{"size", "ETag",
+        "Last-Modified", "mtime"}`` (those it gives). A file shorter than ``end``
+        gives its bytes up to its end."""
         last = "" if end is None else str(end - 1)
         asked = f"bytes {start}-{last}" if last else f"bytes {start}-"
         r, where = await self._get("GET", url, {"Range": f"bytes={start}-{last}"})
@@ -254,6 +274,7 @@ class CheckedHTTPFileSystem(_HTTPFileSystem):
             if r.status == 416:
                 raise RangeMismatch(u, f"the server has no {asked} (HTTP 416: the file is shorter than expected)")
             self._status(r, url)
+            meta = _validators(r.headers)
             if r.status == 206:
                 cr = _parse_content_range(r.headers.get("Content-Range"))
                 if cr is None:
@@ -268,10 +289,28 @@ class CheckedHTTPFileSystem(_HTTPFileSystem):
                 body = await r.read()
                 if len(body) != b - a + 1:
                     raise RangeMismatch(u, f"the server announced bytes {a}-{b} and sent {len(body)} bytes")
-                return body
+                if total is not None:
+                    meta["size"] = total
+                return body, meta
             if r.status == 200:
-                return await self._from_full_body(r, u, start, end, asked)
+                cl = r.headers.get("Content-Length", "")
+                if cl.isdigit() and r.headers.get("Content-Encoding", "identity") in ("identity", ""):
+                    meta["size"] = int(cl)
+                return await self._from_full_body(r, u, start, end, asked), meta
             raise RemoteError(u, f"asked for {asked}, the server answered HTTP {r.status} {r.reason or ''}".rstrip())
+
+    async def _cat_block(self, url: str, start: int, end: int) -> tuple[bytes, dict]:
+        """Like ``_cat_file(url, start, end)`` (the same checks, one-line errors)
+        and also what the answer tells of the whole file (see :meth:`_ranged`):
+        one request gives a file's first bytes, size and validators."""
+        try:
+            if end <= start:
+                return b"", {}
+            return await self._ranged(url, start, end)
+        except (FileNotFoundError, RemoteError, VZError):
+            raise
+        except Exception as e:  # noqa: BLE001  (aiohttp / OS errors -> one line)
+            raise self._fail(e, url) from None
 
     async def _from_full_body(self, r, u, start, end, asked) -> bytes:
         """A 200 answer to a range request: the body is the file from byte 0."""

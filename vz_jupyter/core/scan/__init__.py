@@ -11,15 +11,16 @@ import os
 import sys
 import types
 import warnings
-from concurrent.futures import Executor
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import fsspec
 
 from .. import limits
+from .. import progress as _progress
 from ..errors import ScanError, SkippedFileWarning, SkippedVariableWarning, UnsupportedFeature, VZError, reading
-from ..model import VDataset, VDatasetList
+from ..model import FileFailure, VDataset, VDatasetList
 from ..urls import is_url
+from .fetch import ImageFile, ImageFS
 from .files import check_regular_file, file_source, normalize_path, remote_fs
 from .hdf5 import scan_hdf5
 from .netcdf3 import scan_netcdf3
@@ -40,32 +41,35 @@ HDF4_MAGIC = b"\x0e\x03\x13\x01"
 NC3_MAGICS = {b"CDF\x01": "NetCDF3 classic", b"CDF\x02": "NetCDF3 64-bit offset", b"CDF\x05": "NetCDF3 CDF5"}
 
 
-def _exists_literally(p: str) -> bool:
+def _exists_literally(p: str, storage_options: dict | None = None) -> bool:
     """Whether ``p``, taken as a name and not as a pattern, exists (``data[1].nc``
     is a file name before it is a glob)."""
     try:
         if is_url(p):
-            return bool(remote_fs(p).exists(p))
+            return bool(remote_fs(p, storage_options).exists(p))
         q = p[len("file://"):] if p.startswith("file://") else p
         return os.path.lexists(os.path.expanduser(q))
     except Exception:  # a pattern that is no valid name for the filesystem
         return False
 
 
-def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
-    """Expand globs (local or fsspec URLs) keeping the user's order for explicit
-    lists and sorted order within one glob. A path that exists is taken literally
-    even when it contains glob characters. A pattern matching nothing is an error."""
+def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike],
+                 storage_options: dict | None = None) -> list[str]:
+    """Expand globs (local or fsspec URLs, listed with ``storage_options``)
+    keeping the user's order for explicit lists and sorted order within one
+    glob. A path that exists is taken literally even when it contains glob
+    characters. A pattern matching nothing is an error."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[str] = []
     for p in paths:
         p = os.fspath(p)
-        if any(ch in p for ch in "*?[") and not _exists_literally(p):
+        if any(ch in p for ch in "*?[") and not _exists_literally(p, storage_options):
             try:
                 if is_url(p):
                     proto = p.split("://", 1)[0]
-                    matches = sorted(f"{proto}://{m}" if "://" not in m else m for m in remote_fs(p).glob(p))
+                    found = remote_fs(p, storage_options).glob(p)
+                    matches = sorted(f"{proto}://{m}" if "://" not in m else m for m in found)
                 else:
                     matches = sorted(_glob.glob(os.path.expanduser(p)))
             except FileNotFoundError:
@@ -195,22 +199,92 @@ def _scan_file(path, *, group, inline_threshold, storage_options, allowed_roots=
     return scan_refs(path, storage_options=storage_options, allowed_roots=allowed_roots)
 
 
+def parse_image(url: str, image, *, group=None, inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
+                storage_options: dict | None = None, allowed_roots=None) -> VDataset:
+    """Scan a remote file from its fetched bytes (see
+    :mod:`vz_jupyter.core.scan.fetch`); a read the image cannot serve raises
+    :class:`~vz_jupyter.core.scan.fetch.ImageMiss` or is recorded on it."""
+    ifs = ImageFS(image)
+    head = image.read(0, 8)
+    if not (head.startswith(HDF5_MAGIC) or head[:4] in NC3_MAGICS):
+        off = 512  # an HDF5 user block: the superblock at 512, 1024, 2048, ...
+        while image.size is not None and off + 8 <= image.size:
+            if image.read(off, off + 8) == HDF5_MAGIC:
+                head = HDF5_MAGIC
+                break
+            off *= 2
+    kind = sniff(url, head)
+    if kind == "hdf5":
+        return scan_hdf5(url, group=group, inline_threshold=inline_threshold, fs=ifs, fobj=ImageFile(image))
+    if kind == "netcdf3":
+        if group:
+            raise ScanError(url, f"NetCDF3 files have no groups (asked for group {group!r})")
+        return scan_netcdf3(url, inline_threshold=inline_threshold, fs=ifs)
+    return scan_refs(url, storage_options=storage_options, allowed_roots=allowed_roots)
+
+
+def _failure(e: ScanError) -> FileFailure:
+    return FileFailure(e.path, e.problem, type(e).__name__)
+
+
+class _Collector:
+    """Results by input index, the errors policy, and the progress callback."""
+
+    def __init__(self, files: list[str], errors, progress):
+        self.files, self.errors, self.progress = files, errors, progress
+        self.results: list = [None] * len(files)
+        self.failed: dict[int, ScanError] = {}
+        self.done = 0
+
+    def put(self, i: int, ds, err) -> None:
+        self.done += 1
+        if err is not None:
+            if self.errors not in ("warn", "skip"):
+                raise err
+            self.failed[i] = err
+        else:
+            self.results[i] = ds
+        if self.progress:
+            self.progress(self.done, len(self.files), self.files[i])
+
+    def result(self) -> VDatasetList:
+        out = []
+        for i, ds in enumerate(self.results):
+            if i in self.failed:
+                if self.errors == "warn":
+                    warnings.warn(f"file left out: {self.failed[i]}", SkippedFileWarning, stacklevel=3)
+                continue
+            if ds is not None:
+                out.append(apply_errors(ds, self.errors, stacklevel=4))
+        return VDatasetList(out, failed=[_failure(self.failed[i]) for i in sorted(self.failed)])
+
+
 def scan(
     paths: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     group: str | None = None,
     inline_threshold: int = DEFAULT_INLINE_THRESHOLD,
-    executor: Executor | None = None,
+    executor=None,
+    jobs: int | None = None,
     storage_options: dict | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress=None,
     errors: str | None = None,
     allowed_roots=None,
 ) -> VDatasetList:
     """Scan files, globs or URLs; returns a :class:`VDatasetList` in input order.
 
-    ``executor`` (any ``concurrent.futures.Executor``, e.g. a dask distributed
-    client's) scans files in parallel; ``progress(done, total, path)`` is called
-    after each file.
+    ``jobs``: files scanned at once. URLs are fetched concurrently by this
+    process and parsed from memory (default 32 in flight; a typical NetCDF4
+    file costs one or two requests, see :mod:`vz_jupyter.core.scan.remote_batch`);
+    local files are parsed one by one, or by ``jobs`` worker processes (HDF5's
+    global lock makes threads useless for parsing).
+    ``executor``: any ``concurrent.futures.Executor`` or a
+    ``dask.distributed.Client`` scans the files in batches instead; the result
+    is the same as a serial scan's, in input order.
+    ``progress``: None shows a bar where someone watches (``tqdm.auto`` in a
+    notebook, a terminal bar on a terminal; nothing in scripts and tests),
+    True always, False never; or a callable ``progress(done, total, path)``
+    called as each file finishes (see :mod:`vz_jupyter.core.progress`).
 
     ``errors`` says what a problem costs:
 
@@ -222,42 +296,39 @@ def scan(
     * ``"warn"``: both are left out with a warning (``SkippedFileWarning`` for a file);
     * ``"skip"``: both are left out silently (variables still recorded).
 
+    Files left out are listed on the result's ``failed`` (path, problem, kind
+    of error), which its display shows.
+
     ``allowed_roots`` widens what existing references may read (see
     :mod:`vz_jupyter.core.access`); remote reads time out as
     :mod:`vz_jupyter.core.remote` describes (``storage_options={"timeout": s}``).
     """
+    from .parallel import run_executor, run_local, run_remote  # load order: it imports this package's scanners
+
     _check_errors(errors)
-    files = expand_paths(paths)
+    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs must be a positive number of files, not {jobs!r}")
+    files = expand_paths(paths, storage_options)
     if not files:
         raise ScanError(str(paths), "no files given")
     kwargs = dict(group=group, inline_threshold=inline_threshold, storage_options=storage_options,
                   allowed_roots=allowed_roots)
-    out: list[VDataset] = []
-
-    def keep(f: str, get: Callable[[], VDataset]) -> None:
-        try:
-            ds = get()
-        except ScanError as e:
-            if errors not in ("warn", "skip"):
-                raise
-            if errors == "warn":
-                warnings.warn(f"file left out: {e}", SkippedFileWarning, stacklevel=3)
-            return
-        out.append(apply_errors(ds, errors, stacklevel=4))
-
-    if executor is None:
-        for i, f in enumerate(files):
-            keep(f, lambda f=f: _scan_file(f, **kwargs))
-            if progress:
-                progress(i + 1, len(files), f)
-    else:
-        # workers record skipped variables; warnings and errors are raised here
-        futures = [executor.submit(scan_file, f, errors="skip", **kwargs) for f in files]
-        for i, (f, fut) in enumerate(zip(files, futures)):
-            keep(f, fut.result)
-            if progress:
-                progress(i + 1, len(files), f)
-    return VDatasetList(out)
+    bar = _progress.resolve(progress, len(files))
+    col = _Collector(files, errors, bar)
+    items = list(enumerate(files))
+    ok = False
+    try:
+        if executor is not None:
+            run_executor(executor, items, kwargs, jobs, col.put)
+        else:
+            remote = [it for it in items if is_url(it[1])]
+            if remote:
+                run_remote(remote, kwargs, jobs, col.put)
+            run_local([it for it in items if not is_url(it[1])], kwargs, jobs, col.put)
+        ok = True
+    finally:
+        _progress.close(bar, ok)
+    return col.result()
 
 
 class _BudgetsModule(types.ModuleType):

@@ -43,19 +43,22 @@ def _open_local(path: str) -> "h5py.File":
     raise err  # type: ignore[misc]
 
 
-def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 500, fs=None,
+def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 500, fs=None, fobj=None,
               _guard: bool = True) -> VDataset:
-    """Scan one HDF5 / NetCDF4 file (local path, or URL with an fsspec ``fs``).
+    """Scan one HDF5 / NetCDF4 file (local path, or URL with an fsspec ``fs``;
+    ``fobj``: a file object to read the URL's bytes through instead, such as a
+    fetched :class:`~vz_jupyter.core.scan.fetch.ImageFile`).
 
     Local files whose scan reads variable-length data are scanned in a forked
     child process with a watchdog (see :mod:`.watchdog`); remote files
     and platforms without ``fork`` read it directly, unguarded."""
     path = str(path)
-    fobj = None
-    if fs is None:
+    if fs is None and fobj is None:
         check_regular_file(path)  # HDF5 would block forever opening a FIFO
     try:
-        if fs is not None:
+        if fobj is not None:
+            f = h5py.File(fobj, "r")
+        elif fs is not None:
             fobj = _open_remote(fs, path)
             f = h5py.File(fobj, "r")
         else:
@@ -78,7 +81,7 @@ def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 50
         raise ScanError(path, f"cannot open as HDF5: {condense_h5_error(e)}") from None
     sc = Scanner(path, f, fs, inline_threshold, fobj=fobj)
     guard = None
-    if _guard and fs is None and hasattr(os, "fork") and watchdog.VLEN_TIMEOUT > 0:
+    if _guard and fs is None and fobj is None and hasattr(os, "fork") and watchdog.VLEN_TIMEOUT > 0:
         def guard():
             watchdog.drop_guard()  # once per scan: the child does the rest
             work = lambda: scan_hdf5(path, group=group, inline_threshold=inline_threshold, _guard=False)  # noqa: E731
