@@ -28,3 +28,7 @@ def real_data() -> Path:
     if REAL_DATA is None:
         pytest.skip("real sample files not present (set VZ_REAL_DATA or provide ../shared/data/real)")
     return REAL_DATA
+
+
+# the S3 server and dask cluster of the scale tests, one each per session
+from _scale_fixtures import dask_client, s3  # noqa: E402,F401

@@ -51,6 +51,7 @@ def _init_hdf5_filters() -> None:
 _init_hdf5_filters()
 
 from . import display as _display  # noqa: F401,E402  (registers the renderers core objects use)
+from .core import progress as _progress
 from .core.append import AppendReport, append, check
 from .core.check import Finding, Report
 from .core.concat import combine, combine_nested, concat, merge, stack
@@ -61,8 +62,10 @@ from .core.plan import CostModel, ReadOptions, ReadPlan, plan
 from .core.scan import scan, scan_file
 from .core.serialize import serialize, write
 from .core.sort import sort
+from .jupyter import progress as _bars  # light: tqdm is imported when a bar is made
 
 _register_planner(plan)  # VDataset.plan works without an import of core.plan in core.model (no cycle)
+_progress.register(_bars.default_bar)
 
 
 def load_ipython_extension(ipython):  # pragma: no cover - exercised through IPython

@@ -72,6 +72,12 @@ def _add_errors_arg(p):
                         "(leave out quietly); default: a file is an error, a variable is left out with a warning")
 
 
+def _add_jobs(p):
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="files scanned at once: URLs fetched concurrently (default 32), local files in N worker "
+                        "processes (default 1)")
+
+
 def build_parser(prog: str = "vz") -> Parser:
     parser = Parser(prog=prog, description="Virtual Zarr references over HDF5/NetCDF files.")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=Parser)
@@ -86,12 +92,14 @@ def build_parser(prog: str = "vz") -> Parser:
     p.add_argument("--inline-threshold", type=int, default=None, metavar="BYTES", help="inline variables up to this many stored bytes (default 500)")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     _add_errors_arg(p)
+    _add_jobs(p)
     _add_allow(p)
 
     p = sub.add_parser("info", help="describe references or files", description="Variables, shapes, chunks, codecs, sources and bytes referenced.")
     p.add_argument("target", nargs="+", help="reference file/folder, or data files")
     p.add_argument("--group", help="HDF5/NetCDF4 group (data files only)")
     _add_errors_arg(p)
+    _add_jobs(p)
     _add_allow(p)
 
     p = sub.add_parser("check", help="report what would make a concatenation wrong")
@@ -158,7 +166,20 @@ def _scan_kwargs(args) -> dict:
         kw["inline_threshold"] = args.inline_threshold
     if getattr(args, "errors", None):
         kw["errors"] = args.errors
+    if getattr(args, "jobs", None) is not None:
+        if args.jobs < 1:
+            raise UsageError(f"vz {args.verb}: --jobs must be at least 1, not {args.jobs}")
+        kw["jobs"] = args.jobs
     return kw
+
+
+def _write_failed(dsets, out) -> None:
+    """The files a scan left out (``--errors warn|skip``), one line each."""
+    from .display.text import failed_text
+
+    lines = failed_text(getattr(dsets, "failed", ()))
+    if lines:
+        out.write("\n".join(line[2:] for line in lines) + "\n")
 
 
 def _sorted(dsets, args):
@@ -186,7 +207,12 @@ def cmd_scan(args, out) -> int:
         skipped = len(dsets[0].skipped)
         note = f"; {skipped} variable{'s' * (skipped != 1)} not referenced" if skipped else ""
         out.write(f"wrote {path}: {len(dsets[0].variables)} variables, {dsets[0].n_chunks} chunks{note}\n")
+        _write_failed(dsets, out)
         return 0
+    if not dsets:
+        _write_failed(dsets, out)
+        out.write(f"nothing written to {args.output}: no file could be read\n")
+        return 1
     folder = args.output
     if os.path.splitext(folder)[1] in (".json", ".parquet", ".parq", ".icechunk") and not os.path.isdir(folder):
         raise UsageError(f"vz scan: {len(dsets)} files need a folder for -o (one reference file each), or combine them with 'vz combine'")
@@ -203,6 +229,7 @@ def cmd_scan(args, out) -> int:
     skipped = sum(len(d.skipped) for d in dsets)
     note = f"; {skipped} variable{'s' * (skipped != 1)} not referenced" if skipped else ""
     out.write(f"wrote {len(targets)} reference files into {folder}{note}\n")
+    _write_failed(dsets, out)
     return 0
 
 
@@ -210,6 +237,7 @@ def cmd_info(args, out) -> int:
     dsets = scan(args.target, **_scan_kwargs(args))
     for d in dsets:
         out.write(repr(d) + "\n")
+    _write_failed(dsets, out)
     return 0
 
 

@@ -404,8 +404,10 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
     One dataset: that dataset's display. Several: a summary table (one row per
     dataset up to 12, else one row per run of alike files, at most ``max_rows``)
     and the first ``max_full`` datasets in full, collapsed when the list is long."""
+    failed = getattr(dsets, "failed", ())
+    text = dataset_list_text(dsets)
     dsets = list(dsets)
-    if len(dsets) == 1 and limits is None:
+    if len(dsets) == 1 and limits is None and not failed:
         body = _dataset_body(dsets[0], Limits()).replace(
             "<span class=\"vz-obj-type\">vz.VDataset</span>",
             "<span class=\"vz-obj-type\">vz.VDatasetList of 1</span>", 1)
@@ -417,6 +419,8 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
     n_skipped = sum(len(d.skipped) for d in dsets)
     stats = [plural(len(dsets), "dataset"), plural(total_chunks, "chunk"), f"{format_bytes(total_bytes)} stored"]
     flags = badge(f"{plural(n_skipped, 'variable')} skipped", "warn") if n_skipped else ""
+    if failed:
+        flags += badge(f"{plural(len(failed), 'file')} not read", "error")
     parts = [f"<div class=\"vz-header\"><span class=\"vz-obj-type\">vz.VDatasetList</span>"
              f"<span class=\"vz-header-stats\">{''.join(f'<span>{escape(s)}</span>' for s in stats)}</span>"
              f"{flags}</div>"]
@@ -437,8 +441,12 @@ def dataset_list_html(dsets: Sequence[VDataset], *, limits: Limits | None = None
     if len(dsets) > max_full:
         full.append(f"<div class=\"vz-muted\">first {format_int(max_full)} of {format_int(len(dsets))} datasets "
                     f"rendered in full; the others are summarised in the table above (index the list to see one)</div>")
+    if failed:
+        rows = ([shorten(f.path, 120), f.problem, f.error] for f in failed)
+        parts.append(collapsible("Files not read", table(["file", "problem", "error"], rows, max_rows=max_rows,
+                                                         total_rows=len(failed), what="files not read"),
+                                 open=True, summary=plural(len(failed), "file"), key="failed"))
     if dsets:
         parts.append(collapsible("Datasets", "".join(full), open=len(dsets) <= max_full,
                                  summary=f"{min(max_full, len(dsets))} of {len(dsets)} shown", key="dsets"))
-    text = dataset_list_text(dsets)
     return wrap_repr(text, "".join(parts), title="vz.VDatasetList")

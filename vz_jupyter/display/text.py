@@ -155,9 +155,29 @@ def _first_path(ds: VDataset) -> str:
     return f"{shorten(ds.sources[0].path, MAX_PATH)} (+{len(ds.sources) - 1} files)"
 
 
+MAX_FAILED_ROWS = 20
+
+
+def failed_text(failed: Sequence, max_rows: int = MAX_FAILED_ROWS) -> list[str]:
+    """Lines naming the files a scan left out (``VDatasetList.failed``)."""
+    if not failed:
+        return []
+    lines = [f"  {plural(len(failed), 'file')} not read:"]
+    for f in failed[:max_rows]:
+        lines.append(f"    {shorten(f.path, MAX_PATH)}: {shorten(f.problem, 200)}")
+    if len(failed) > max_rows:
+        lines.append(f"    {more_text(len(failed) - max_rows, 'files not read')}")
+    return lines
+
+
 def dataset_list_text(dsets: Sequence[VDataset], *, max_rows: int = 50) -> str:
-    """One line per dataset for short lists; runs of alike files for long ones."""
-    dsets = list(dsets)
+    """One line per dataset for short lists; runs of alike files for long ones;
+    the files left out (``failed``) last."""
+    text = _dataset_list_text(list(dsets), max_rows=max_rows)
+    return "\n".join([text] + failed_text(getattr(dsets, "failed", ())))
+
+
+def _dataset_list_text(dsets: list, *, max_rows: int) -> str:
     totals = [dataset_totals(d) for d in dsets]
     total_chunks = sum(t[0] for t in totals)
     total_bytes = sum(t[1] for t in totals)

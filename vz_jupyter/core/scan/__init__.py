@@ -15,8 +15,7 @@ from typing import Iterable, Sequence
 
 import fsspec
 
-from .. import limits
-from .. import progress as _progress
+from .. import limits, progress as _progress
 from ..errors import ScanError, SkippedFileWarning, SkippedVariableWarning, UnsupportedFeature, VZError, reading
 from ..model import FileFailure, VDataset, VDatasetList
 from ..urls import is_url

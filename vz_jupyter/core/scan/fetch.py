@@ -145,9 +145,10 @@ class Image:
         return sum(len(p) for p in self._pieces)
 
     # -- what to fetch next --------------------------------------------------------
-    def windows_for(self, ranges: Iterable[tuple[int, int]], ahead: int = READ_AHEAD) -> list[tuple[int, int]]:
+    def windows_for(self, ranges: Iterable[tuple[int, int]], ahead: int | None = None) -> list[tuple[int, int]]:
         """Aligned, merged windows covering ``ranges`` (each widened by
-        ``ahead``) minus what the image holds."""
+        ``ahead``, :data:`READ_AHEAD` by default) minus what the image holds."""
+        ahead = READ_AHEAD if ahead is None else ahead
         want = []
         for s, e in ranges:
             a = s // ALIGN * ALIGN
@@ -158,8 +159,10 @@ class Image:
         return merge_windows(want)
 
 
-def merge_windows(ranges: Iterable[tuple[int, int]], gap: int = MERGE_GAP) -> list[tuple[int, int]]:
-    """Sorted ``(start, end)`` ranges with those closer than ``gap`` merged."""
+def merge_windows(ranges: Iterable[tuple[int, int]], gap: int | None = None) -> list[tuple[int, int]]:
+    """Sorted ``(start, end)`` ranges with those closer than ``gap`` (default
+    :data:`MERGE_GAP`) merged."""
+    gap = MERGE_GAP if gap is None else gap
     out: list[list[int]] = []
     for s, e in sorted(r for r in ranges if r[1] > r[0]):
         if out and s - out[-1][1] < gap:
@@ -237,7 +240,7 @@ class ImageFS:
 # fetching (coroutines run on the filesystem's event loop)
 
 
-async def fetch_first(fs, image: Image, n: int = FIRST_READ) -> None:
+async def fetch_first(fs, image: Image, n: int) -> None:
     """The first ``n`` bytes of ``image.url`` with its size and validators, in one
     request where the protocol allows."""
     url = image.url

@@ -26,7 +26,9 @@ from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from typing import Any, Callable, Sequence
 
 from ..errors import ScanError
-from ..urls import is_url
+from ..urls import is_url, protocol
+from . import _scan_file, parse_image, remote_fs
+from .remote_batch import DEFAULT_JOBS, scan_urls
 
 OnResult = Callable[[int, Any, "BaseException | None"], None]
 
@@ -118,8 +120,6 @@ def run_here(items: Sequence[tuple[int, str]], kwargs: dict, jobs: int | None, o
     if remote:
         run_remote(remote, kwargs, jobs, on_result)
     for i, path in local:
-        from . import _scan_file
-
         try:
             ds = _scan_file(path, **kwargs)
         except ScanError as e:
@@ -141,25 +141,18 @@ def run_local(items: Sequence[tuple[int, str]], kwargs: dict, jobs: int | None, 
 
 def run_remote(items: Sequence[tuple[int, str]], kwargs: dict, jobs: int | None, on_result: OnResult) -> None:
     """URLs fetched concurrently (``jobs`` in flight) and parsed here."""
-    from .remote_batch import DEFAULT_JOBS, scan_urls
-
     jobs = jobs or DEFAULT_JOBS
     index = [i for i, _ in items]
     opts = kwargs.get("storage_options")
     cache: dict[str, Any] = {}
 
     def fs_for(url: str):
-        from ..urls import protocol
-        from . import remote_fs
-
         proto = protocol(url)
         if proto not in cache:
             cache[proto] = remote_fs(url, pool_options(proto, opts, jobs))
         return cache[proto]
 
     def parse(url, image, fs):
-        from . import parse_image
-
         return parse_image(url, image, **kwargs)
 
     scan_urls([u for _, u in items], parse, fs_for, lambda k, ds, err: on_result(index[k], ds, err), jobs=jobs,
@@ -168,8 +161,6 @@ def run_remote(items: Sequence[tuple[int, str]], kwargs: dict, jobs: int | None,
 
 def _fallback_for(kwargs: dict):
     def fallback(url: str):
-        from . import _scan_file
-
         return _scan_file(url, **kwargs)
 
     return fallback

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..errors import ScanError, VZError
-from .fetch import FIRST_READ, MERGE_GAP, Image, ImageMiss, fetch_first, fetch_windows, merge_windows
+from . import fetch
+from .fetch import Image, ImageMiss, fetch_first, fetch_windows, merge_windows
 
 #: files in flight by default (fetches overlap; parsing is one at a time)
 DEFAULT_JOBS = 32
@@ -44,7 +45,7 @@ LAYOUT_SLACK = 64 << 10
 class Layout:
     """Where the files of this scan keep metadata beyond their first read."""
 
-    first: int = FIRST_READ
+    first: int = 1 << 20
     windows: list = field(default_factory=list)
 
     def learn(self, image: Image, asked: list[tuple[int, int]]) -> None:
@@ -61,7 +62,7 @@ class Layout:
         for s, e in self.windows:
             if e <= first:
                 continue
-            if s - first < MERGE_GAP and not extra:
+            if s - first < fetch.MERGE_GAP and not extra:
                 first = e
             else:
                 extra.append((max(s, first), e))
@@ -113,7 +114,7 @@ def scan_urls(
     on_result: Callable[[int, Any, BaseException | None], None],
     *,
     jobs: int = DEFAULT_JOBS,
-    first_read: int = FIRST_READ,
+    first_read: int | None = None,
     fallback: Callable[[str], Any] | None = None,
 ) -> Stats:
     """Scan ``urls`` with up to ``jobs`` in flight. ``parse(url, image, fs)``
@@ -122,7 +123,8 @@ def scan_urls(
     error)`` is called in this thread as each file finishes, in completion
     order. URLs whose filesystem is not asynchronous are scanned one by one
     by ``fallback(url)``. Returns the request statistics."""
-    return _Batch(urls, parse, fs_for, on_result, max(1, int(jobs)), first_read, fallback).run()
+    first = int(first_read or fetch.FIRST_READ)
+    return _Batch(urls, parse, fs_for, on_result, max(1, int(jobs)), first, fallback).run()
 
 
 class _Batch:
