@@ -62,6 +62,7 @@ from .core.plan import CostModel, ReadOptions, ReadPlan, plan
 from .core.scan import scan, scan_file
 from .core.serialize import serialize, write
 from .core.sort import sort
+from .core.verify import VerifyReport, verify
 from .jupyter import progress as _bars  # light: tqdm is imported when a bar is made
 
 _register_planner(plan)  # VDataset.plan works without an import of core.plan in core.model (no cycle)

@@ -124,6 +124,13 @@ def build_parser(prog: str = "vz") -> Parser:
     add_append_args(p)
     _add_allow(p)
 
+    p = sub.add_parser("verify", help="are the sources of references unchanged since the scan?",
+                       description="Compare the size, modification time and ETag of every source recorded in "
+                       "TARGET (kerchunk JSON, a parquet folder or an Icechunk repository) with the sources now. "
+                       "Exit 1 when any changed, grew, is missing or cannot be asked.")
+    p.add_argument("target", help="the references: .json, .parquet folder or .icechunk repository")
+    p.add_argument("--branch", default="main", help="Icechunk branch (default main)")
+
     p = sub.add_parser("plan", help="show what reading a selection will fetch")
     p.add_argument("target", help="reference file/folder or data file")
     p.add_argument("selection", help='e.g. "air[0:10, 5:20, 3]"')
@@ -304,7 +311,15 @@ def _show_warnings(caught, err) -> None:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-COMMANDS = {"scan": cmd_scan, "info": cmd_info, "check": cmd_check, "combine": cmd_combine, "append": cmd_append,
+def cmd_verify(args, out) -> int:
+    from .core.verify import verify
+
+    report = verify(args.target, branch=args.branch)
+    out.write(repr(report) + "\n")
+    return 0 if report.ok else 1
+
+
+COMMANDS = {"verify": cmd_verify, "scan": cmd_scan, "info": cmd_info, "check": cmd_check, "combine": cmd_combine, "append": cmd_append,
             "plan": cmd_plan}
 
 

@@ -50,6 +50,7 @@ from .model import MISSING, Source, VDataset
 from .scan import scan
 from .serialize.outputs import SourceGuard
 from .sort import sort as sort_datasets
+from .sources import source_records
 from .values import CoordinateReader
 
 
@@ -341,14 +342,15 @@ def append(target: str | os.PathLike, files, dim: str, *, errors: str | None = N
 def _write(arc: Archive, changes: list[VarChange], sources: list[Source], report: AppendReport, message) -> None:
     paths = [s.path for s in sources]
     guard = SourceGuard(paths)
+    records = source_records(sources)  # for vz.verify
     if arc.format == "kerchunk-json":
         from .serialize.kerchunk_json_append import write_json_append  # heavy: zarr, loaded for a write only
 
-        write_json_append(arc, changes, paths, sources=guard)
+        write_json_append(arc, changes, paths, sources=guard, records=records)
     elif arc.format == "kerchunk-parquet":
         from .serialize.kerchunk_parquet_append import write_parquet_append  # heavy: pyarrow, zarr
 
-        write_parquet_append(arc, changes, paths, sources=guard)
+        write_parquet_append(arc, changes, paths, sources=guard, records=records)
     else:
         from .serialize.icechunk_append import write_icechunk_append  # heavy: zarr; optional: icechunk
 

@@ -67,7 +67,10 @@ def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike],
             try:
                 if is_url(p):
                     proto = p.split("://", 1)[0]
-                    found = remote_fs(p, storage_options).glob(p)
+                    rfs = remote_fs(p, storage_options)
+                    if hasattr(rfs, "invalidate_cache"):
+                        rfs.invalidate_cache()  # list what is there now, not what an earlier glob saw
+                    found = rfs.glob(p)
                     matches = sorted(f"{proto}://{m}" if "://" not in m else m for m in found)
                 else:
                     matches = sorted(_glob.glob(os.path.expanduser(p)))

@@ -25,7 +25,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from typing import Any, Callable, Sequence
 
-from ..errors import ScanError
+from ..errors import ScanError, VZError
 from ..urls import is_url, protocol
 from . import _scan_file, parse_image, remote_fs
 from .remote_batch import DEFAULT_JOBS, scan_urls
@@ -66,8 +66,13 @@ def process_pool(jobs: int) -> Executor:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        # the server imports the scanners once; the workers forked from it start ready
+        # (no effect when this process's fork server is already running)
+        ctx.set_forkserver_preload(["vz_jupyter.core.scan.parallel"])
+    else:
+        ctx = mp.get_context("spawn")
     return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
 
 
@@ -132,9 +137,15 @@ def run_local(items: Sequence[tuple[int, str]], kwargs: dict, jobs: int | None, 
     """Local files: serially, or in ``jobs`` worker processes."""
     if jobs is None or jobs <= 1 or len(items) <= 1:
         return run_here(items, kwargs, None, on_result)
+    from concurrent.futures.process import BrokenProcessPool
+
     pool = process_pool(min(jobs, len(items)))
     try:
         run_executor(pool, items, kwargs, None, on_result)
+    except BrokenProcessPool:
+        raise VZError(f"the {jobs} worker processes of the scan stopped before finishing; a script that scans "
+                      f"with jobs > 1 must run it under `if __name__ == \"__main__\":` (its workers import it), "
+                      f"and cannot be read from standard input; or scan with jobs=1") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -47,6 +47,7 @@ from .. import codecs as _vz_codecs  # noqa: F401  (registers vz codecs with num
 from ..access import for_writing
 from ..errors import FillValueWarning, VZError, WriteError
 from ..model import MAX_PATH_ID, Manifest, VArray, VDataset
+from ..sources import SOURCES_KEY, source_records
 from ..urls import has_scheme, is_url, strip_file_scheme
 from .atomic import os_error_text
 from .zarr_meta import declared_fill, json_value, zattrs
@@ -350,7 +351,8 @@ def _write_repo(
         for name, var in vds.variables.items():
             arr = _create_array(root, name, var, attrs[name])
             set_chunks(ic, store, name, arr, var.manifest, sums, refused=refused)
-    return session.commit(message or f"vz_jupyter: {len(vds.variables)} variables over {len(all_paths)} files")
+    return session.commit(message or f"vz_jupyter: {len(vds.variables)} variables over {len(all_paths)} files",
+                          metadata={SOURCES_KEY: source_records(vds.sources)})
 
 
 def _create_repo(ic, repo_dir: str, prefixes: list[str]):

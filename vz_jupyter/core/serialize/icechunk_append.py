@@ -37,6 +37,7 @@ from ..archive_view import Archive, grid_of, norm_path, not_archive, view_of
 from ..errors import VZError, WriteError
 from ..model import INLINE, MISSING, Manifest, VArray
 from ..scan.refs import decode_fill_attr
+from ..sources import SOURCES_KEY, source_records
 from ..urls import has_scheme, strip_file_scheme
 from .atomic import os_error_text
 from .icechunk import (
@@ -259,7 +260,7 @@ def write_icechunk_append(arc, changes, sources, files: Sequence[str], message: 
                     fill_value=v.fill_value, dimension_names=list(v.dims) if v.dims else None,
                     attributes=_attrs(v), overwrite=True, **v3_codecs(v))
                 set_chunks(ic, store, c.name, arr, v.manifest, sums, refused=_outside)
-        meta = {"vz_append": {"dim": arc.dim, "files": [str(f) for f in files]}}
+        meta = {"vz_append": {"dim": arc.dim, "files": [str(f) for f in files]}, SOURCES_KEY: source_records(sources)}
         try:
             sid = session.commit(message or commit_message(files, arc.dim), metadata=meta)
         except ic.ConflictError:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..access import RECORD_KEY, for_writing, source_roots
+from ..sources import SOURCES_KEY, source_records
 from ..model import MAX_PATH_ID, MISSING, VDataset
 from .zarr_meta import data_url, fill_plans, metadata
 
@@ -119,7 +120,9 @@ def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
     With ``templates`` the source paths are written once in ``templates`` and
     referenced as ``{{uN}}``, which keeps files of many chunks small. Paths are
     written without credentials, and the folders they live in are recorded
-    under ``"vz_source_roots"`` (see :mod:`vz_jupyter.core.access`).
+    under ``"vz_source_roots"`` (see :mod:`vz_jupyter.core.access`), the
+    sources' size, mtime and ETag under ``"vz_sources"`` (see
+    :mod:`vz_jupyter.core.sources`).
     """
     ds = for_writing(ds)
     refs: dict[str, Any] = {}
@@ -135,6 +138,7 @@ def to_kerchunk_json(ds: VDataset, *, templates: bool = True) -> dict[str, Any]:
         out["templates"] = tmpl.entries
     out["refs"] = refs
     out[RECORD_KEY] = source_roots(p for v in ds.variables.values() for p in v.manifest.paths)
+    out[SOURCES_KEY] = source_records(ds.sources)  # for vz.verify: size, mtime, ETag at scan time
     return out
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from ..access import MAX_RECORDED_ROOTS, RECORD_KEY, source_roots
 from ..model import INLINE, MAX_PATH_ID, MISSING, VArray
 from ..scan.refs import _parse_doc
+from ..sources import SOURCES_KEY, merged_records
 from ..urls import has_scheme
 from .atomic import write_file, write_output
 from .kerchunk_json import dumps, encode_inline
@@ -107,8 +108,9 @@ def _old_keys(refs: dict, name: str) -> list[str]:
     return [k for k in keys if k in refs]
 
 
-def appended_refs(obj: dict, changes, new_paths: Sequence[str]) -> dict:
-    """The references ``obj`` grown by ``changes`` (see the module doc)."""
+def appended_refs(obj: dict, changes, new_paths: Sequence[str], records: Sequence[dict] = ()) -> dict:
+    """The references ``obj`` grown by ``changes`` (see the module doc);
+    ``records``: the new sources' records for ``vz_sources`` (:mod:`..sources`)."""
     v1 = "version" in obj
     refs = dict(obj["refs"] if v1 else obj)
     out = dict(obj) if v1 else refs
@@ -149,6 +151,8 @@ def appended_refs(obj: dict, changes, new_paths: Sequence[str]) -> dict:
     if use_templates:
         out["templates"] = templates
     out[RECORD_KEY] = merged_roots(obj.get(RECORD_KEY), new_paths)
+    if records or SOURCES_KEY in obj:
+        out[SOURCES_KEY] = merged_records(obj.get(SOURCES_KEY), records)
     return out
 
 
@@ -167,9 +171,9 @@ def _dumps(refs: dict) -> bytes:
     return dumps(refs)
 
 
-def write_json_append(arc, changes, new_paths: Sequence[str], sources=None) -> None:
+def write_json_append(arc, changes, new_paths: Sequence[str], sources=None, records: Sequence[dict] = ()) -> None:
     """Serialize the grown references and put them in place of ``arc``."""
-    data = _dumps(appended_refs(arc.payload["refs"], changes, new_paths))
+    data = _dumps(appended_refs(arc.payload["refs"], changes, new_paths, records))
     write_output(arc.target, "kerchunk-json", lambda out: write_file(out, data), kind="file", overwrite=True,
                  sources=sources, precheck=False, expect=arc.fingerprint)
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..access import RECORD_KEY, for_writing, source_roots
 from ..model import MAX_PATH_ID, MISSING, Manifest, VDataset
+from ..sources import SOURCES_KEY, source_records
 from .zarr_meta import MAX_PARQUET_FILL_BYTES, fill_plans, metadata
 
 DEFAULT_RECORD_SIZE = 100_000
@@ -47,11 +48,14 @@ class ParquetRefs:
     tables: Mapping[str, tuple] = field(default_factory=dict)
     #: the source folders, recorded in .zmetadata (see vz_jupyter.core.access)
     source_roots: tuple = ()
+    #: the sources' size, mtime and ETag, recorded in .zmetadata (see vz_jupyter.core.sources)
+    sources: tuple = ()
 
     def zmetadata(self) -> bytes:
         """The ``.zmetadata`` file content."""
         return json.dumps(
-            {"metadata": dict(self.metadata), "record_size": self.record_size, RECORD_KEY: list(self.source_roots)},
+            {"metadata": dict(self.metadata), "record_size": self.record_size, RECORD_KEY: list(self.source_roots),
+             SOURCES_KEY: list(self.sources)},
             allow_nan=True,  # NaN attributes stay numbers (Python's JSON reads the literal)
             separators=(",", ":"),
         ).encode("utf-8")
@@ -254,7 +258,7 @@ def to_parquet_tables(vds: VDataset, record_size: int = DEFAULT_RECORD_SIZE) -> 
     plans = fill_plans(vds, max_fill_bytes=MAX_PARQUET_FILL_BYTES)
     tables = {name: manifest_tables(var.manifest, record_size, plans[name].blob) for name, var in vds.variables.items()}
     roots = source_roots(p for v in vds.variables.values() for p in v.manifest.paths)
-    return ParquetRefs(metadata(vds, plans), record_size, tables, tuple(roots))
+    return ParquetRefs(metadata(vds, plans), record_size, tables, tuple(roots), tuple(source_records(vds.sources)))
 
 
 def write_parquet_dir(refs: ParquetRefs, dirpath: str | os.PathLike) -> None:

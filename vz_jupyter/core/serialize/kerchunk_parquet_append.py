@@ -335,7 +335,7 @@ def _doc_like(old, new: dict):
     return new
 
 
-def updated_zmetadata(zmeta: dict, changes, new_paths: Sequence[str]) -> bytes:
+def updated_zmetadata(zmeta: dict, changes, new_paths: Sequence[str], records: Sequence[dict] = ()) -> bytes:
     """The new ``.zmetadata``: the changed variables' documents replaced (a
     grown variable only has its shape changed), the new files' folders added
     to the recorded roots; everything else as it was."""
@@ -353,14 +353,18 @@ def updated_zmetadata(zmeta: dict, changes, new_paths: Sequence[str]) -> bytes:
     out = dict(zmeta)
     out["metadata"] = meta
     out[RECORD_KEY] = merged_roots(zmeta.get(RECORD_KEY), new_paths)
+    from ..sources import SOURCES_KEY, merged_records
+
+    if records or SOURCES_KEY in zmeta:
+        out[SOURCES_KEY] = merged_records(zmeta.get(SOURCES_KEY), records)
     return json.dumps(out, separators=(",", ":")).encode("utf-8")
 
 
-def write_parquet_append(arc, changes, new_paths: Sequence[str], sources=None) -> None:
+def write_parquet_append(arc, changes, new_paths: Sequence[str], sources=None, records: Sequence[dict] = ()) -> None:
     """Put the grown parquet folder in place of ``arc`` (see the module doc)."""
     root = arc.path
     record_size = arc.payload["record_size"]
-    zmeta_bytes = updated_zmetadata(arc.payload["zmetadata"], changes, new_paths)
+    zmeta_bytes = updated_zmetadata(arc.payload["zmetadata"], changes, new_paths, records)
 
     def fill(out: str) -> None:
         touched = {c.name for c in changes}

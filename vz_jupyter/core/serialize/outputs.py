@@ -5,7 +5,7 @@ the *same* format, and never a source of the dataset being written:
 
 * kerchunk JSON: a regular file that parses as kerchunk references (version 1
   ``{"version": 1, "refs": {...}}``, with ``templates``, ``gen`` and our
-  ``vz_source_roots`` allowed beside them, or version 0, a flat mapping of
+  ``vz_source_roots`` and ``vz_sources`` allowed beside them, or version 0, a flat mapping of
   zarr keys); files over :data:`JSON_PARSE_LIMIT` are recognised by their
   head and tail;
 * kerchunk parquet: a folder holding ``.zmetadata`` (``metadata`` +
@@ -38,6 +38,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from ..access import RECORD_KEY
+from ..sources import SOURCES_KEY
 from ..errors import TargetExists, WriteError
 from ..urls import FILE_PREFIX, has_scheme, strip_file_scheme
 
@@ -87,7 +88,9 @@ def kerchunk_refs_ok(obj) -> bool:
     if not isinstance(obj, dict):
         return False
     if "version" in obj:
-        if obj.get("version") != 1 or not set(obj) <= {"version", "refs", "templates", "gen", RECORD_KEY}:
+        if obj.get("version") != 1 or not set(obj) <= {"version", "refs", "templates", "gen", RECORD_KEY, SOURCES_KEY}:
+            return False
+        if not isinstance(obj.get(SOURCES_KEY, []), list):
             return False
         roots = obj.get(RECORD_KEY, [])
         if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
