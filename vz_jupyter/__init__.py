@@ -18,8 +18,10 @@ __all__ = [
     "serialize", "write", "open",
     # plan reads
     "plan", "ReadPlan", "ReadOptions", "CostModel",
+    # staleness
+    "verify", "VerifyReport",
     # the data model and the reports
-    "VDataset", "VDatasetList", "VArray", "Manifest", "Source", "Report", "Finding", "AppendReport",
+    "VDataset", "VDatasetList", "VArray", "Manifest", "Source", "Report", "Finding", "AppendReport", "FileFailure",
     # errors
     "VZError", "ScanError", "WriteError", "CheckFailed", "TargetExists",
     # the notebook side
@@ -56,7 +58,7 @@ from .core.append import AppendReport, append, check
 from .core.check import Finding, Report
 from .core.concat import combine, combine_nested, concat, merge, stack
 from .core.errors import CheckFailed, ScanError, TargetExists, VZError, WriteError
-from .core.model import Manifest, Source, VArray, VDataset, VDatasetList, register_planner as _register_planner
+from .core.model import FileFailure, Manifest, Source, VArray, VDataset, VDatasetList, register_planner as _register_planner
 from .core.opening import open
 from .core.plan import CostModel, ReadOptions, ReadPlan, plan
 from .core.scan import scan, scan_file
