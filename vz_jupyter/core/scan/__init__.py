@@ -171,9 +171,27 @@ def scan_file(
     :mod:`vz_jupyter.core.access`): the paths they name must lie under their own
     folder, their recorded roots or ``allowed_roots``."""
     _check_errors(errors)
-    ds = _scan_file(path, group=group, inline_threshold=inline_threshold, storage_options=storage_options,
-                    allowed_roots=allowed_roots)
+    kwargs = dict(group=group, inline_threshold=inline_threshold, storage_options=storage_options,
+                  allowed_roots=allowed_roots)
+    path = normalize_path(path)
+    ds = _scan_url(path, kwargs) if fetchable(path) else _scan_file(path, **kwargs)
     return apply_errors(ds, errors)
+
+
+def fetchable(path: str) -> bool:
+    """A URL scanned by fetching it (a parquet reference folder is not one file)."""
+    return is_url(path) and not path.rstrip("/").endswith((".parquet", ".parq"))
+
+
+def _scan_url(url: str, kwargs: dict) -> VDataset:
+    """One URL through the remote engine (fetched first, parsed from memory)."""
+    from .parallel import run_remote  # load order: it imports this package's scanners
+
+    got: dict = {}
+    run_remote([(0, url)], kwargs, 1, lambda i, ds, err: got.update(ds=ds, err=err))
+    if got["err"] is not None:
+        raise got["err"]
+    return got["ds"]
 
 
 def _scan_file(path, *, group, inline_threshold, storage_options, allowed_roots=None) -> VDataset:
@@ -323,10 +341,10 @@ def scan(
         if executor is not None:
             run_executor(executor, items, kwargs, jobs, col.put)
         else:
-            remote = [it for it in items if is_url(it[1])]
+            remote = [it for it in items if fetchable(it[1])]
             if remote:
                 run_remote(remote, kwargs, jobs, col.put)
-            run_local([it for it in items if not is_url(it[1])], kwargs, jobs, col.put)
+            run_local([it for it in items if not fetchable(it[1])], kwargs, jobs, col.put)
         ok = True
     finally:
         _progress.close(bar, ok)

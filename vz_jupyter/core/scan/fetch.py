@@ -42,9 +42,12 @@ from ..urls import redact
 FIRST_READ = 1 << 20
 #: a missed read is fetched with this many bytes after it (metadata clusters)
 READ_AHEAD = 256 << 10
-#: ranges closer than this are fetched in one request: at object-store latency
-#: (~30 ms) and bandwidth (~100 MB/s) a request costs about as much as 2 MiB
-MERGE_GAP = 2 << 20
+#: ranges closer than this are fetched in one request. Requests in flight
+#: together cost one round trip, so an extra request costs little time while
+#: the bytes of a gap cost bandwidth shared by all files in flight (32 files
+#: x 2 MiB of gap saturate a 1 Gbit/s link for half a second): merge only
+#: small gaps
+MERGE_GAP = 256 << 10
 #: fetched ranges are aligned to this
 ALIGN = 1 << 16
 

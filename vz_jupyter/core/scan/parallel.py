@@ -26,8 +26,8 @@ from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from typing import Any, Callable, Sequence
 
 from ..errors import ScanError, VZError
-from ..urls import is_url, protocol
-from . import _scan_file, parse_image, remote_fs
+from ..urls import protocol
+from . import _scan_file, fetchable, parse_image, remote_fs
 from .remote_batch import DEFAULT_JOBS, scan_urls
 
 OnResult = Callable[[int, Any, "BaseException | None"], None]
@@ -90,8 +90,8 @@ def run_executor(executor, items: Sequence[tuple[int, str]], kwargs: dict, jobs:
     """Scan ``items`` (``(index, path)``) on ``executor`` in batches."""
     ex = as_executor(executor)
     workers = workers_of(executor)
-    local = [it for it in items if not is_url(it[1])]
-    remote = [it for it in items if is_url(it[1])]
+    local = [it for it in items if not fetchable(it[1])]
+    remote = [it for it in items if fetchable(it[1])]
     todo = batches(local, workers) + batches(remote, workers, most=remote_batch)
     futures = {ex.submit(scan_batch, b, kwargs, jobs): b for b in todo}
     try:
@@ -119,9 +119,9 @@ def scan_batch(items: Sequence[tuple[int, str]], kwargs: dict, jobs: int | None 
 
 
 def run_here(items: Sequence[tuple[int, str]], kwargs: dict, jobs: int | None, on_result: OnResult) -> None:
-    """Remote files concurrently, then local files one by one, in this process."""
-    remote = [it for it in items if is_url(it[1])]
-    local = [it for it in items if not is_url(it[1])]
+    """Remote files concurrently, then the others one by one, in this process."""
+    remote = [it for it in items if fetchable(it[1])]
+    local = [it for it in items if not fetchable(it[1])]
     if remote:
         run_remote(remote, kwargs, jobs, on_result)
     for i, path in local:

@@ -50,7 +50,8 @@ class Layout:
 
     def learn(self, image: Image, asked: list[tuple[int, int]]) -> None:
         """Remember the regions ``image``'s parse asked for beyond the first read."""
-        wins = [(max(s - LAYOUT_SLACK, 0), e + LAYOUT_SLACK) for s, e in asked if e > self.first]
+        a = fetch.ALIGN
+        wins = [((max(s - LAYOUT_SLACK, 0)) // a * a, -(-(e + LAYOUT_SLACK) // a) * a) for s, e in asked if e > self.first]
         merged = merge_windows(self.windows + wins)
         self.windows = merged if len(merged) <= MAX_LAYOUT_WINDOWS else self.windows
 
@@ -235,7 +236,7 @@ class _Batch:
         if im.misses and im.fetch_now is None:
             f.rounds += 1
             wins = im.windows_for(im.misses)
-            f.asked.extend(wins)
+            f.asked.extend(im.misses)  # what the parse read: the layout learns these, not the read-ahead
             if not wins:  # the misses are past the end of the file: the parse's error stands
                 return self._finish(f, result, error if not isinstance(error, ImageMiss) else
                                     ScanError(f.url, "the file ends before its metadata does (truncated file?)"))
