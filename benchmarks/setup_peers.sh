@@ -30,6 +30,7 @@ reqs=(
   "xarray>=2025.6"
   "fsspec>=2024.6"
   "ujson"
+  "aiohttp"          # fsspec's HTTP filesystem (kerchunk over http:// in bench_remote.py)
   "numpy>=2.1"
   "icechunk>=1.1,<2"
   "fastparquet"
