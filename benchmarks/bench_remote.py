@@ -63,11 +63,11 @@ def worker_vz(urls, jobs=None):
     import vz_jupyter as vz
     from vz_jupyter.core.scan import remote_batch
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ds = vz.scan(urls, jobs=jobs, progress=False)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     st = remote_batch.last_stats
-    return {"seconds": dt, "files": len(ds), "chunks": sum(d.n_chunks for d in ds),
+    return {"seconds": dt, "cpu": cpu, "files": len(ds), "chunks": sum(d.n_chunks for d in ds),
             "own_count": {"requests": st.requests, "bytes": st.bytes}}
 
 
@@ -93,11 +93,11 @@ def worker_kerchunk(urls, threads=0):
         finally:
             h.input_file.close()
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = _pool_map(one, urls, threads)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     chunks = sum(sum(1 for k, v in r["refs"].items() if not k.split("/")[-1].startswith(".")) for r in out)
-    return {"seconds": dt, "files": len(out), "chunks": chunks}
+    return {"seconds": dt, "cpu": cpu, "files": len(out), "chunks": chunks}
 
 
 def worker_virtualizarr(urls, base, threads=0):
@@ -116,15 +116,31 @@ def worker_virtualizarr(urls, base, threads=0):
     def one(u):
         return open_virtual_dataset(u, registry=registry, parser=parser, loadable_variables=[])
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = _pool_map(one, urls, threads)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     chunks = 0
     for ds in out:
         for v in ds.variables.values():
             if isinstance(v.data, ManifestArray):
                 chunks += int((v.data.manifest._paths != "").sum())
-    return {"seconds": dt, "files": len(out), "chunks": chunks}
+    return {"seconds": dt, "cpu": cpu, "files": len(out), "chunks": chunks}
+
+
+def _cpu_with_workers() -> float:
+    """CPU seconds of this process (all threads) plus the worker processes of
+    its pools: they are children of the fork server, which reaps them, so their
+    time is in the server's cumulative children's time (Linux /proc)."""
+    from multiprocessing import forkserver
+
+    cpu = time.process_time()
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)
+    if pid:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # after ")": state is field 3; utime, stime, cutime, cstime are fields 14-17
+        cpu += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return cpu
 
 
 def worker_local(files, repeat=3):
@@ -136,16 +152,19 @@ def worker_local(files, repeat=3):
     t0 = time.perf_counter()
     vz.scan(files, jobs=2, progress=False)  # the first parallel call: starts the fork server
     first = time.perf_counter() - t0
-    serial, par = [], []
+    serial, par, serial_cpu, par_cpu = [], [], [], []
     for _ in range(repeat):  # alternate, so load from elsewhere falls on both alike
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_with_workers()
         a = vz.scan(files, progress=False)
         serial.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+        serial_cpu.append(_cpu_with_workers() - c0)
+        t0, c0 = time.perf_counter(), _cpu_with_workers()
         b = vz.scan(files, jobs=2, progress=False)
         par.append(time.perf_counter() - t0)
+        par_cpu.append(_cpu_with_workers() - c0)
         assert len(a) == len(b) == len(files)
-    return {"serial": serial, "jobs2": par, "jobs2_first_call": first, "files": len(files),
+    return {"serial": serial, "jobs2": par, "serial_cpu": serial_cpu, "jobs2_cpu": par_cpu,
+            "jobs2_first_call": first, "files": len(files),
             "serial_median": statistics.median(serial), "jobs2_median": statistics.median(par)}
 
 
@@ -182,6 +201,7 @@ def run_tool(server: Server, python: str, func: str, kwargs: dict) -> dict:
     st = server.stats()
     r["requests"], r["heads"], r["bytes_sent"] = st["requests"], st["heads"], st["bytes"]
     r["files_per_s"] = r["files"] / r["seconds"]
+    r["cpu_ms_per_file"] = 1000 * r["cpu"] / r["files"]
     r["req_per_file"] = st["requests"] / r["files"]
     r["mb_per_file"] = st["bytes"] / r["files"] / 1e6
     return r
@@ -223,14 +243,33 @@ def remote_table(results: dict) -> str:
         best_same = max(same) if same else None
         for name, r in res.items():
             if "error" in r:
-                rows.append([f"{ms} ms", name, "failed", "", "", "", "", ""])
+                rows.append([f"{ms} ms", name, "failed", "", "", "", "", "", ""])
                 continue
             rate = r["files_per_s"]
-            rows.append([f"{ms} ms", name, C.fmt_rate(rate), f"{r['req_per_file']:.2f}", f"{r['heads'] / r['files']:.2f}",
+            rows.append([f"{ms} ms", name, C.fmt_rate(rate), f"{r['cpu_ms_per_file']:.0f}", f"{r['req_per_file']:.2f}",
+                         f"{r['heads'] / r['files']:.2f}",
                          f"{r['mb_per_file']:.1f}", C.fmt_ratio(rate / kerchunk) if kerchunk else "—",
                          C.fmt_ratio(rate / best_same) if best_same and name == "vz_jupyter" else ""])
-    return C.format_table(rows, ["latency", "tool", "files/s", "req/file", "HEAD/file", "MB/file", "vs kerchunk",
+    return C.format_table(rows, ["latency", "tool", "files/s", "CPU ms/file", "req/file", "HEAD/file", "MB/file", "vs kerchunk",
                                  "vs faster peer ×32"])
+
+
+def local_table(r: dict) -> str:
+    """Serial vs 2 worker processes: best pass and median, wall and CPU time."""
+    import statistics
+
+    n = r["files"]
+    s, p = min(r["serial"]), min(r["jobs2"])
+    sm, pm = statistics.median(r["serial"]), statistics.median(r["jobs2"])
+    rows = []
+    for name, best, med, cpu in (("serial", s, sm, r["serial_cpu"]), ("jobs=2 (2 processes)", p, pm, r["jobs2_cpu"])):
+        rows.append([name, f"{best:.2f} s", C.fmt_rate(n / best), C.fmt_ratio(s / best), C.fmt_ratio(sm / med),
+                     f"{1000 * statistics.median(cpu) / n:.1f}"])
+    f = r["jobs2_first_call"]
+    rows.append(["jobs=2, first call (starts the fork server)", f"{f:.2f} s", C.fmt_rate(n / f), C.fmt_ratio(s / f),
+                 "", ""])
+    return C.format_table(rows, ["run", "best", "files/s", "speed-up (best)", "speed-up (median)",
+                                 "CPU ms/file (all processes)"])
 
 
 def main(argv=None) -> int:
@@ -260,14 +299,8 @@ def main(argv=None) -> int:
     if not a.no_local:
         r = C.run_worker(C.project_python(), __file__, "worker_local", {"files": files, "repeat": 2 if a.quick else 3})
         data["local"] = r
-        s, p = min(r["serial"]), min(r["jobs2"])
-        n = r["files"]
-        print("\nLocal scan, page cache warm (best of passes)")
-        print(C.format_table([["serial", f"{s:.2f} s", C.fmt_rate(n / s), "1.0×"],
-                              ["jobs=2 (2 processes)", f"{p:.2f} s", C.fmt_rate(n / p), C.fmt_ratio(s / p)],
-                              ["jobs=2, first call (starts the fork server)", f"{r['jobs2_first_call']:.2f} s",
-                               C.fmt_rate(n / r["jobs2_first_call"]), C.fmt_ratio(s / r["jobs2_first_call"])]],
-                             ["run", "seconds", "files/s", "speed-up"]))
+        print("\nLocal scan, page cache warm")
+        print(local_table(r))
     info["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload after: {info['loadavg_after']}; written {C.write_results('remote', data)}")
     return 0
