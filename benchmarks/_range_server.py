@@ -1,7 +1,9 @@
 """A loopback HTTP server that answers like an object store, for the remote benchmarks.
 
-Serves one folder on 127.0.0.1 with byte ranges (206 + ``Content-Range``,
-multi-range not supported, as S3), HEAD, ``ETag`` and ``Last-Modified``, and
+Serves one folder on 127.0.0.1 from memory (read when the server starts, so
+the first tool timed does not pay for it), with byte ranges (206 +
+``Content-Range``, multi-range not supported, as S3), HEAD, ``ETag`` and
+``Last-Modified``, and
 waits ``latency`` seconds before answering every request (an object store's
 round trip; the wait does not block other requests). Counts requests and
 bytes sent; ``GET /_stats`` returns them as JSON, ``POST /_reset`` zeroes them,
@@ -90,6 +92,7 @@ def make_app(root: str, latency: float = 0.0) -> web.Application:
         return web.json_response({"latency": state["latency"]})
 
     app = web.Application()
+    app["data_of"] = data_of
     app.router.add_get("/_stats", stats)
     app.router.add_post("/_reset", reset)
     app.router.add_post("/_latency", set_latency)
@@ -99,7 +102,10 @@ def make_app(root: str, latency: float = 0.0) -> web.Application:
 
 
 async def _main(root: str) -> None:
-    runner = web.AppRunner(make_app(root), access_log=None)
+    app = make_app(root)
+    for name in sorted(os.listdir(root)):  # into memory before the first tool is timed
+        app["data_of"](name)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
     await site.start()
