@@ -222,13 +222,14 @@ def remote_rows(server, files, latencies, peers_py, quick: bool, rounds: int = 2
     out = {}
     for ms in latencies:
         server.post(f"_latency?s={ms / 1000}")
-        cap = (lambda d: max(4, d[ms] // (3 if quick else 1)))
+        div = 3 if quick else 1
+        n_serial, n_threaded = max(4, SERIAL_FILES[ms] // div), max(4, THREADED_FILES[ms] // div)
         runs = {"vz_jupyter": (C.project_python(), "worker_vz", {"urls": urls[: len(urls) // (2 if quick else 1)]})}
         if peers_py:
             for tool, func, extra in (("kerchunk", "worker_kerchunk", {}),
                                       ("virtualizarr", "worker_virtualizarr", {"base": server.base + "/"})):
-                runs[tool] = (peers_py, func, dict(extra, urls=urls[:cap(SERIAL_FILES)]))
-                runs[f"{tool} ×{JOBS} threads"] = (peers_py, func, dict(extra, urls=urls[:cap(THREADED_FILES)],
+                runs[tool] = (peers_py, func, dict(extra, urls=urls[:n_serial]))
+                runs[f"{tool} ×{JOBS} threads"] = (peers_py, func, dict(extra, urls=urls[:n_threaded],
                                                                           threads=JOBS))
         res: dict = {}
         for _ in range(rounds):

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _latency_server import latency_server
 
 import vz_jupyter as vz
-from _latency_server import latency_server
 from vz_jupyter.core.errors import ScanError, SkippedFileWarning
 from vz_jupyter.core.model import FileFailure, VDatasetList
 from vz_jupyter.sample_data import make_daily_netcdf4
+
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import vz_jupyter as vz
 from _latency_server import latency_server
 from _scale_fixtures import make_bucket
+
+import vz_jupyter as vz
 from vz_jupyter.core.errors import ScanError, SkippedFileWarning
 from vz_jupyter.core.scan import fetch, remote_batch
 

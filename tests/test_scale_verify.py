@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 import pytest
-
-import vz_jupyter as vz
 from _latency_server import latency_server
 from _scale_fixtures import make_bucket
+
+import vz_jupyter as vz
 from vz_jupyter.core.serialize.outputs import output_format
 from vz_jupyter.core.sources import SOURCES_KEY
 from vz_jupyter.sample_data import make_daily_netcdf4

@@ -58,7 +58,15 @@ from .core.append import AppendReport, append, check
 from .core.check import Finding, Report
 from .core.concat import combine, combine_nested, concat, merge, stack
 from .core.errors import CheckFailed, ScanError, TargetExists, VZError, WriteError
-from .core.model import FileFailure, Manifest, Source, VArray, VDataset, VDatasetList, register_planner as _register_planner
+from .core.model import (
+    FileFailure,
+    Manifest,
+    Source,
+    VArray,
+    VDataset,
+    VDatasetList,
+    register_planner as _register_planner,
+)
 from .core.opening import open
 from .core.plan import CostModel, ReadOptions, ReadPlan, plan
 from .core.scan import scan, scan_file

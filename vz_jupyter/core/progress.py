@@ -13,7 +13,7 @@ operation ends, ``ok`` False when it ended in an error.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 Callback = Callable[[int, int, str], None]
 #: ``factory(total, unit, force) -> callback or None``

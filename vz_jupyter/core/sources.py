@@ -19,7 +19,8 @@ trusted.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .model import Source
 from .urls import strip_credentials

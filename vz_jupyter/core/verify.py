@@ -26,8 +26,8 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from . import formatting
 from .errors import VZError
@@ -112,7 +112,7 @@ def compare(recorded: Source | None, now: Source | None, path: str) -> SourceChe
 def _when(t: float) -> str:
     import datetime as _dt
 
-    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _local_now(path: str) -> Source | None:
@@ -132,7 +132,7 @@ def _remote_now(paths: Sequence[str], storage_options: dict | None) -> dict[str,
     by_proto: dict[str, list[str]] = {}
     for p in paths:
         by_proto.setdefault(protocol(p), []).append(p)
-    for proto, urls in by_proto.items():
+    for urls in by_proto.values():
         try:
             fs = remote_fs(urls[0], storage_options)
         except (VZError, ValueError, ImportError) as e:

@@ -11,7 +11,7 @@ import os
 import sys
 import types
 import warnings
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import fsspec
 

@@ -33,7 +33,8 @@ import asyncio
 import bisect
 import io
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import ScanError, VZError
 from ..urls import redact

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import ScanError, VZError
 from ..urls import protocol

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import queue
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..errors import ScanError, VZError
 from . import fetch

@@ -38,8 +38,8 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from ..access import RECORD_KEY
-from ..sources import SOURCES_KEY
 from ..errors import TargetExists, WriteError
+from ..sources import SOURCES_KEY
 from ..urls import FILE_PREFIX, has_scheme, strip_file_scheme
 
 #: what each format's earlier output is called in messages
