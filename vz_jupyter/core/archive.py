@@ -52,6 +52,7 @@ from .errors import WriteError
 from .model import INLINE, MAX_PATH_ID, MISSING  # noqa: F401  (re-exported, as before)
 from .scan.refs import _from_refs_dict, _loads
 from .serialize.outputs import describe, fingerprint, resolve_target
+from .sources import SOURCES_KEY
 from .urls import has_scheme
 
 try:
@@ -257,7 +258,8 @@ def _looks_like_refs(obj) -> bool:
     if not isinstance(obj, dict):
         return False
     if "version" in obj:
-        if obj.get("version") != 1 or not set(obj) <= {"version", "refs", "templates", "gen", RECORD_KEY}:
+        if obj.get("version") != 1 or not set(obj) <= {"version", "refs", "templates", "gen", RECORD_KEY,
+                                                             SOURCES_KEY}:
             return False
         if not isinstance(obj.get("refs"), dict) or not isinstance(obj.get("templates", {}), dict):
             return False
