@@ -86,16 +86,6 @@ def test_remote_scan_equals_local_with_one_or_two_requests_per_file(archive):
         assert per_file[0] <= 2 + remote_batch.MAX_ROUNDS
 
 
-def test_scan_file_of_a_url_goes_through_the_remote_engine(archive):
-    from vz_jupyter.core.scan import scan_file
-
-    with latency_server(archive[0].parent) as srv:
-        got = scan_file(f"{srv.url}/{archive[0].name}")
-        assert srv.count(archive[0].name) <= 2 + remote_batch.MAX_ROUNDS  # not one request per block
-        assert srv.count(method="HEAD") == 0
-    same(vz.scan(str(archive[0]))[0], got)
-
-
 def test_scattered_metadata_is_learnt_from_the_first_file(archive, monkeypatch):
     # a first read far smaller than the files: their chunk indexes lie beyond it
     monkeypatch.setattr(fetch, "FIRST_READ", 16 << 10)

@@ -171,27 +171,14 @@ def scan_file(
     :mod:`vz_jupyter.core.access`): the paths they name must lie under their own
     folder, their recorded roots or ``allowed_roots``."""
     _check_errors(errors)
-    kwargs = dict(group=group, inline_threshold=inline_threshold, storage_options=storage_options,
-                  allowed_roots=allowed_roots)
-    path = normalize_path(path)
-    ds = _scan_url(path, kwargs) if fetchable(path) else _scan_file(path, **kwargs)
+    ds = _scan_file(path, group=group, inline_threshold=inline_threshold, storage_options=storage_options,
+                    allowed_roots=allowed_roots)
     return apply_errors(ds, errors)
 
 
 def fetchable(path: str) -> bool:
     """A URL scanned by fetching it (a parquet reference folder is not one file)."""
     return is_url(path) and not path.rstrip("/").endswith((".parquet", ".parq"))
-
-
-def _scan_url(url: str, kwargs: dict) -> VDataset:
-    """One URL through the remote engine (fetched first, parsed from memory)."""
-    from .parallel import run_remote  # load order: it imports this package's scanners
-
-    got: dict = {}
-    run_remote([(0, url)], kwargs, 1, lambda i, ds, err: got.update(ds=ds, err=err))
-    if got["err"] is not None:
-        raise got["err"]
-    return got["ds"]
 
 
 def _scan_file(path, *, group, inline_threshold, storage_options, allowed_roots=None) -> VDataset:
