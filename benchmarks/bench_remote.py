@@ -34,7 +34,9 @@ the count). Targets: vz_jupyter's defaults ≥ 5× kerchunk's (serial) files/s a
 30 ms, and ≥ 3× the faster peer given the same concurrency.
 
 Local: ``vz.scan(files)`` serial vs ``vz.scan(files, jobs=2)`` (two worker
-processes from a fork server), best of passes, page cache warm; the first
+processes from a fork server), on the scan corpus (100 files) and the combine
+corpus (1,000 small files, the same layout: more work per call for the pool's
+start to weigh on), passes alternating, page cache warm; the first
 parallel call in a process also starts the fork server (reported apart). CPU
 time there counts the worker processes too (the fork server's reaped children).
 Results: ``benchmarks/results/remote-<stamp>.json`` and ``remote-latest.json``.
@@ -315,10 +317,15 @@ def main(argv=None) -> int:
         print("\nRemote scan (loopback object store; one run, same files)")
         print(remote_table(data["remote"]))
     if not a.no_local:
-        r = C.run_worker(C.project_python(), __file__, "worker_local", {"files": files, "repeat": 2 if a.quick else 3})
-        data["local"] = r
-        print("\nLocal scan, page cache warm")
-        print(local_table(r))
+        sets = [("scan", files)]
+        if not a.corpus and not a.quick:
+            sets.append(("combine", C.ensure_corpus("combine")))  # 1,000 small files: more work per call
+        data["local"] = {}
+        for name, fs in sets:
+            r = C.run_worker(C.project_python(), __file__, "worker_local", {"files": fs, "repeat": 2 if a.quick else 3})
+            data["local"][name] = r
+            print(f"\nLocal scan of the {name} corpus ({len(fs):,} files), page cache warm")
+            print(local_table(r))
     info["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload after: {info['loadavg_after']}; written {C.write_results('remote', data)}")
     return 0
