@@ -30,7 +30,9 @@ and the signal is delivered again (so the process ends, or raises
 KeyboardInterrupt, as it would have). SIGKILL cannot be caught: the next write
 into the same folder sweeps staging folders that are provably ours and stale
 (name, owner.json, same host and user, writer's lock free, its pid gone or
-reused) -- and nothing else. A folder is listed again when it changed since
+reused; or, killed before
+owner.json was written, holding only an empty owner file and an empty ``out``) --
+and nothing else. A folder is listed again when it changed since
 our last write there, still held a staging folder then, or a minute has passed.
 """
 from __future__ import annotations
@@ -316,11 +318,16 @@ def _sweep_one(path: str, pid: int, token: str) -> bool:
     if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
         return False
     owner = os.path.join(path, OWNER)
-    fd = os.open(owner, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fd = os.open(owner, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return _sweep_unborn(path, pid, None)
     try:
         fst = os.fstat(fd)
         if not stat.S_ISREG(fst.st_mode) or fst.st_size > 65536:
             return False
+        if fst.st_size == 0:
+            return _sweep_unborn(path, pid, fd)
         try:
             info = json.loads(os.read(fd, 65536))
         except ValueError:
@@ -366,6 +373,38 @@ def _sweep_one(path: str, pid: int, token: str) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def _sweep_unborn(path: str, pid: int, fd: int | None) -> bool:
+    """A staging folder whose writer was killed while creating it (between the
+    ``mkdir`` and writing ``owner.json``): removed only when its pid is gone,
+    its lock (if the owner file exists) is free and it holds nothing but an
+    empty owner file and an empty ``out`` -- nothing of anyone's is in it.
+    Everything is removed without recursion, so anything that appears
+    meanwhile keeps the folder."""
+    if _alive(pid, None):
+        return False
+    if fd is not None and fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+    names = set(os.listdir(path))
+    if not names <= {OWNER, "out"}:
+        return False
+    out = os.path.join(path, "out")
+    if "out" in names:
+        st = os.lstat(out)
+        if stat.S_ISDIR(st.st_mode):
+            os.rmdir(out)  # fails unless empty
+        elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            os.unlink(out)
+        else:
+            return False
+    if OWNER in names:
+        os.unlink(os.path.join(path, OWNER))
+    os.rmdir(path)
+    return True
 
 
 # -- the whole write -----------------------------------------------------------------
