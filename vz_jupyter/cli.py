@@ -20,7 +20,9 @@ from .core.scan import scan
 from .core.serialize import SourceGuard, check_target, infer_format, write
 from .core.sort import sort
 from .core.urls import redact
+from .core.verify import verify
 from .display.common import printable
+from .display.text import failed_text
 
 
 class UsageError(Exception):
@@ -182,8 +184,6 @@ def _scan_kwargs(args) -> dict:
 
 def _write_failed(dsets, out) -> None:
     """The files a scan left out (``--errors warn|skip``), one line each."""
-    from .display.text import failed_text
-
     lines = failed_text(getattr(dsets, "failed", ()))
     if lines:
         out.write("\n".join(line[2:] for line in lines) + "\n")
@@ -312,8 +312,6 @@ def _show_warnings(caught, err) -> None:
 
 
 def cmd_verify(args, out) -> int:
-    from .core.verify import verify
-
     report = verify(args.target, branch=args.branch)
     out.write(repr(report) + "\n")
     return 0 if report.ok else 1

@@ -23,15 +23,21 @@ CLI exits 1 when anything is not ``ok``.
 """
 from __future__ import annotations
 
+import asyncio
+import datetime as _dt
 import json
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fsspec.asyn import sync
+
 from . import formatting
 from .errors import VZError
 from .model import Source
+from .scan import file_source, remote_fs
+from .serialize.outputs import output_format
 from .sources import SOURCES_KEY, read_records
 from .urls import is_url, protocol, redact
 
@@ -110,8 +116,6 @@ def compare(recorded: Source | None, now: Source | None, path: str) -> SourceChe
 
 
 def _when(t: float) -> str:
-    import datetime as _dt
-
     return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -126,8 +130,6 @@ def _local_now(path: str) -> Source | None:
 
 def _remote_now(paths: Sequence[str], storage_options: dict | None) -> dict[str, Source | None | BaseException]:
     """``info`` of every URL, many at once (asynchronous filesystems) or one by one."""
-    from .scan import file_source, remote_fs
-
     out: dict[str, Source | None | BaseException] = {}
     by_proto: dict[str, list[str]] = {}
     for p in paths:
@@ -154,12 +156,6 @@ def _remote_now(paths: Sequence[str], storage_options: dict | None) -> dict[str,
 
 
 def _infos_async(fs, urls: list[str]) -> dict[str, Source | None | BaseException]:
-    import asyncio
-
-    from fsspec.asyn import sync
-
-    from .scan import file_source
-
     class _Info:  # file_source reads ``info`` through this
         def __init__(self, info):
             self._info = info
@@ -190,8 +186,6 @@ def _infos_async(fs, urls: list[str]) -> dict[str, Source | None | BaseException
 def recorded_sources(target: str | os.PathLike, branch: str = "main") -> tuple[str, list[Source], bool]:
     """``(format, sources, recorded)`` of a reference output; ``recorded`` is
     False when the output names its sources without recording their state."""
-    from .serialize.outputs import output_format
-
     path = os.fspath(target)
     if not os.path.exists(path):
         raise VZError(f"{path}: no such file or folder")
@@ -233,7 +227,7 @@ def _json_paths(obj) -> list[str]:
 
 
 def _parquet_paths(folder: str, zmeta) -> list[str]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # optional: pyarrow, only for parquet outputs
 
     seen: dict[str, None] = {}
     for root, _dirs, files in os.walk(folder):
@@ -247,7 +241,7 @@ def _parquet_paths(folder: str, zmeta) -> list[str]:
 
 
 def _icechunk_sources(path: str, branch: str) -> tuple[list[Source], bool]:
-    from .serialize.icechunk import _import_icechunk
+    from .serialize.icechunk import _import_icechunk  # optional: icechunk, only for Icechunk outputs
 
     ic = _import_icechunk()
     try:
@@ -285,7 +279,7 @@ def verify(target: str | os.PathLike, *, storage_options: dict | None = None, br
         if is_url(s.path):
             now = now_remote.get(s.path)
             if isinstance(now, BaseException):
-                from .remote import describe
+                from .remote import describe  # optional: aiohttp (fsspec's http), only for remote sources
 
                 why = describe(now, s.path).problem if not isinstance(now, VZError) else str(now)
                 checks.append(SourceCheck(s.path, "error", why.split(": ", 1)[-1] if ": " in why else why, rec))

@@ -45,9 +45,9 @@ class Bar:
     def __init__(self, total: int, unit: str = "files", place: str | None = "terminal", desc: str = "scanning",
                  file=None):
         if place == "notebook":
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # heavy: tqdm.auto loads ipywidgets' notebook bar; only when a bar is shown
         else:
-            from tqdm import tqdm
+            from tqdm import tqdm  # only when a bar is shown (kept beside its notebook twin above)
         kw = {} if place == "notebook" else {"file": file or sys.stderr, "dynamic_ncols": True}
         self.tqdm = tqdm(total=total, unit=unit.rstrip("s") or unit, desc=desc, delay=DELAY, mininterval=EVERY,
                          leave=True, **kw)

@@ -288,7 +288,7 @@ class _Empty(Exception):
 
 
 async def _block(fs, url: str, start: int, end: int) -> tuple[bytes, dict]:
-    from ..remote import CheckedHTTPFileSystem, RangeMismatch
+    from ..remote import CheckedHTTPFileSystem, RangeMismatch  # optional: aiohttp (fsspec's http), for URLs only
 
     if isinstance(fs, CheckedHTTPFileSystem):
         try:
@@ -307,9 +307,9 @@ async def _block(fs, url: str, start: int, end: int) -> tuple[bytes, dict]:
 async def _s3_block(fs, url: str, start: int, end: int) -> tuple[bytes, dict]:
     """One ranged ``get_object`` through s3fs (its credentials and retries),
     the answer checked like an HTTP one."""
-    from s3fs.core import _error_wrapper, version_id_kw
+    from s3fs.core import _error_wrapper, version_id_kw  # optional: s3fs (the s3 extra)
 
-    from ..remote import RangeMismatch, _parse_content_range, describe
+    from ..remote import RangeMismatch, _parse_content_range, describe  # optional: aiohttp (fsspec's http)
 
     bucket, key, vers = fs.split_path(url)
 

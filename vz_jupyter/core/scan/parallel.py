@@ -21,14 +21,17 @@ error)`` in the calling thread; the caller keeps input order.
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from ..errors import ScanError, VZError
 from ..urls import protocol
-from . import _scan_file, fetchable, parse_image, remote_fs
+from .dispatch import _scan_file, fetchable, parse_image
+from .files import remote_fs
 from .remote_batch import DEFAULT_JOBS, scan_urls
 
 OnResult = Callable[[int, Any, "BaseException | None"], None]
@@ -64,9 +67,6 @@ def workers_of(executor) -> int:
 
 def process_pool(jobs: int) -> Executor:
     """A pool of ``jobs`` worker processes for local files (see the module doc)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         # the server imports the scanners once; the workers forked from it start ready
@@ -138,8 +138,6 @@ def run_local(items: Sequence[tuple[int, str]], kwargs: dict, jobs: int | None, 
     """Local files: serially, or in ``jobs`` worker processes."""
     if jobs is None or jobs <= 1 or len(items) <= 1:
         return run_here(items, kwargs, None, on_result)
-    from concurrent.futures.process import BrokenProcessPool
-
     pool = process_pool(min(jobs, len(items)))
     try:
         run_executor(pool, items, kwargs, None, on_result)

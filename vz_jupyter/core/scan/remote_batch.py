@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fsspec.asyn import sync
+
 from ..errors import ScanError, VZError
 from . import fetch
 from .fetch import Image, ImageMiss, fetch_first, fetch_windows, merge_windows
@@ -214,7 +216,7 @@ class _Batch:
         except FileNotFoundError:
             return self._finish(f, None, ScanError(f.url, "no such file"))
         except Exception as e:  # noqa: BLE001  (a fetch error not worded yet)
-            from ..remote import describe
+            from ..remote import describe  # optional: aiohttp (fsspec's http), only once URLs are read
 
             return self._finish(f, None, describe(e, f.url))
         self._parse(f)
@@ -230,7 +232,7 @@ class _Batch:
         except ScanError as e:
             result, error = None, e
         if im.error is not None:  # a blocking fetch failed: that is the file's error
-            from ..remote import describe
+            from ..remote import describe  # optional: aiohttp (fsspec's http), only once URLs are read
 
             err = im.error
             return self._finish(f, None, err if isinstance(err, ScanError) else describe(err, f.url))
@@ -250,8 +252,6 @@ class _Batch:
     def _fetch_now(self, f: _File, start: int, end: int) -> None:
         """Fetch around ``start..end`` and wait (the last resort of a file whose
         parse kept missing bytes)."""
-        from fsspec.asyn import sync
-
         try:
             sync(f.fs.loop, fetch_windows, f.fs, f.image, f.image.windows_for([(start, end)]))
         except Exception as e:  # noqa: BLE001  (h5py would word it as its own read error)

@@ -44,6 +44,7 @@ from ..archive_view import (
 from ..errors import ScanError, WriteError
 from ..model import INLINE, MAX_PATH_ID, MISSING, Manifest, VArray
 from ..scan.refs import _build, _inline_bytes, _normalize_paths, _one_line, _parquet_manifest, _parse_doc
+from ..sources import SOURCES_KEY, merged_records
 from .atomic import write_output
 from .kerchunk_json_append import merged_roots
 from .kerchunk_parquet import manifest_tables
@@ -353,8 +354,6 @@ def updated_zmetadata(zmeta: dict, changes, new_paths: Sequence[str], records: S
     out = dict(zmeta)
     out["metadata"] = meta
     out[RECORD_KEY] = merged_roots(zmeta.get(RECORD_KEY), new_paths)
-    from ..sources import SOURCES_KEY, merged_records
-
     if records or SOURCES_KEY in zmeta:
         out[SOURCES_KEY] = merged_records(zmeta.get(SOURCES_KEY), records)
     return json.dumps(out, separators=(",", ":")).encode("utf-8")

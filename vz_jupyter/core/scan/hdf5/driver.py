@@ -26,7 +26,7 @@ def _open_remote(fs, path: str):
         return fs.open(path, "rb")
 
 
-def _open_local(path: str) -> "h5py.File":
+def _open_local(path: str) -> h5py.File:
     """Open read-only without file locking (read-only shares need that); when the
     same process already holds the file open with another locking setting, HDF5
     insists on the same setting, so try the others."""
@@ -43,18 +43,9 @@ def _open_local(path: str) -> "h5py.File":
     raise err  # type: ignore[misc]
 
 
-def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 500, fs=None, fobj=None,
-              _guard: bool = True) -> VDataset:
-    """Scan one HDF5 / NetCDF4 file (local path, or URL with an fsspec ``fs``;
-    ``fobj``: a file object to read the URL's bytes through instead, such as a
-    fetched :class:`~vz_jupyter.core.scan.fetch.ImageFile`).
-
-    Local files whose scan reads variable-length data are scanned in a forked
-    child process with a watchdog (see :mod:`.watchdog`); remote files
-    and platforms without ``fork`` read it directly, unguarded."""
-    path = str(path)
-    if fs is None and fobj is None:
-        check_regular_file(path)  # HDF5 would block forever opening a FIFO
+def _open(path: str, fs, fobj):
+    """``(h5py.File, the file object it reads through or None)``; a file that
+    cannot be opened is a one-line ScanError."""
     try:
         if fobj is not None:
             f = h5py.File(fobj, "r")
@@ -79,6 +70,22 @@ def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 50
         if fs is None and not os.path.exists(path):
             raise ScanError(path, "no such file") from None
         raise ScanError(path, f"cannot open as HDF5: {condense_h5_error(e)}") from None
+    return f, fobj
+
+
+def scan_hdf5(path: str, *, group: str | None = None, inline_threshold: int = 500, fs=None, fobj=None,
+              _guard: bool = True) -> VDataset:
+    """Scan one HDF5 / NetCDF4 file (local path, or URL with an fsspec ``fs``;
+    ``fobj``: a file object to read the URL's bytes through instead, such as a
+    fetched :class:`~vz_jupyter.core.scan.fetch.ImageFile`).
+
+    Local files whose scan reads variable-length data are scanned in a forked
+    child process with a watchdog (see :mod:`.watchdog`); remote files
+    and platforms without ``fork`` read it directly, unguarded."""
+    path = str(path)
+    if fs is None and fobj is None:
+        check_regular_file(path)  # HDF5 would block forever opening a FIFO
+    f, fobj = _open(path, fs, fobj)
     sc = Scanner(path, f, fs, inline_threshold, fobj=fobj)
     guard = None
     if _guard and fs is None and fobj is None and hasattr(os, "fork") and watchdog.VLEN_TIMEOUT > 0:

@@ -28,7 +28,7 @@ class Scanner:
     """The scan of one open file: where its bytes are read from, its manifests'
     budget, and the variables skipped with their reasons."""
 
-    def __init__(self, path: str, f: "h5py.File", fs, inline_threshold: int, fobj=None):
+    def __init__(self, path: str, f: h5py.File, fs, inline_threshold: int, fobj=None):
         self.path = path
         self.fid = f.id
         self.fs = fs

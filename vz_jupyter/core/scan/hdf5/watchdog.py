@@ -14,7 +14,8 @@ import os
 import pickle
 import select
 import signal
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import h5py
 
