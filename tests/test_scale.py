@@ -248,3 +248,23 @@ def test_chunk_map_budget_keeps_small_maps_unchanged():
     svg = chunk_map_svg(var)
     assert same_ids(svg) == same_ids(chunk_map_svg(var, max_bytes=10**9))
     assert "shown as" not in svg
+
+
+def test_manifest_counts_are_blockwise_and_exact():
+    """Counts and sums over more than one block (1 Mi chunks) of contiguous,
+    broadcast and partly broadcast columns equal numpy's over the whole grid."""
+    from vz_jupyter.core import model
+
+    grid = (3, 1_000_003)
+    empty = Manifest.empty(grid)
+    assert (empty.n_missing, empty.n_referenced, empty.referenced_bytes) == (3_000_009, 0, 0)
+    rng = np.random.default_rng(3)
+    pid = rng.choice(np.array([0, 1, MISSING, INLINE], dtype=np.uint32), size=grid)
+    ln = np.broadcast_to(rng.integers(1, 1000, size=(1, grid[1])).astype(np.uint64), grid)  # strides (0, 8)
+    inline = {int(k): b"x" for k in np.flatnonzero(pid.ravel() == INLINE)}
+    m = Manifest(("/a.nc", "/b.nc"), pid, np.zeros(grid, np.uint64), ln, inline)
+    assert m.n_chunks > 2 * model._BLOCK
+    ref = pid <= 0xFFFFFFFD
+    assert m.n_missing == int((pid == MISSING).sum())
+    assert m.n_referenced == int(ref.sum())
+    assert m.referenced_bytes == int(np.asarray(ln)[ref].sum())
