@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from ..access import RECORD_KEY, for_writing, source_roots
-from ..sources import SOURCES_KEY, source_records
 from ..model import MAX_PATH_ID, MISSING, VDataset
+from ..sources import SOURCES_KEY, source_records
 from .zarr_meta import data_url, fill_plans, metadata
 
 #: an inlined chunk repeated this often (and at least this long) is written once,
