@@ -11,7 +11,7 @@ ROOTFLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
 # the venv's commands (vz, jupyter) first on the PATH of everything started here, kernels included
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test setup browser binder-env clean
+.PHONY: demo test setup browser binder-env lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,14 @@ demo: setup
 	@echo "Starting JupyterLab on the tutorials (open the URL printed below; Ctrl-C stops it)."
 	$(VENV)/bin/jupyter lab notebooks/ --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOTFLAG) --ServerApp.root_dir=$(CURDIR)
 
-test: setup browser binder-env
+# the house rules (issue 9): ruff's lint rules, the floors contract (import-linter) and the
+# house report (module and function sizes, function-local imports, import cycles)
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) tools/house_report.py --check > /dev/null
+
+test: setup lint browser binder-env
 	VZ_REQUIRE_BROWSER=1 $(PY) -m pytest -q -p no:cacheprovider --nbmake tests/ notebooks/
 
 clean:

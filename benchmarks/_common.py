@@ -39,7 +39,8 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
@@ -88,7 +89,7 @@ def peers_python(setup: bool = True) -> str:
     if setup:
         r = subprocess.run(["bash", SETUP_PEERS], capture_output=True, text=True)
         if r.returncode != 0:
-            tail = "\n".join(l for l in r.stderr.splitlines() if "is ignored: it is neither" not in l)
+            tail = "\n".join(ln for ln in r.stderr.splitlines() if "is ignored: it is neither" not in ln)
             raise WorkerError(f"setup_peers.sh failed (exit {r.returncode}):\n{tail[-3000:]}")
     if not os.path.exists(py):
         raise WorkerError(f"no peers venv at {PEERS_VENV}; run bash benchmarks/setup_peers.sh")
@@ -255,7 +256,7 @@ def format_table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:
 
 def machine_info() -> dict:
     info = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
@@ -291,7 +292,7 @@ def write_results(name: str, data: dict) -> str:
     """Write ``data`` to ``benchmarks/results/NAME-<UTC stamp>.json`` and
     ``NAME-latest.json``; returns the stamped path."""
     os.makedirs(RESULTS_DIR, exist_ok=True)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = os.path.join(RESULTS_DIR, f"{name}-{stamp}.json")
     text = json.dumps(data, indent=1, sort_keys=False, default=str)
     for p in (path, os.path.join(RESULTS_DIR, f"{name}-latest.json")):

@@ -182,7 +182,7 @@ def worker_vz(archives, new_files, sizes, scratch, repeat=3, warmup=1):
         for fmt, src in archives[n].items():
             os.makedirs(scratch, exist_ok=True)
 
-            def run(target, new=new):
+            def run(target, new=new, corpus_dir=corpus_dir):
                 watch["roots"], watch["new"] = (corpus_dir,), new
                 try:
                     return vz.append(target, new, dim="time")

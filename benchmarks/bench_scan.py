@@ -278,8 +278,8 @@ def worker_h5py_floor(files, repeat=3, warmup=1, memory=True):
 
     def manifest_bytes(result):
         seen: set = set()
-        return sum(C.deep_sizeof(o, seen) + C.deep_sizeof(l, seen)
-                   for dsets, _ in result for o, l, _a in dsets.values())
+        return sum(C.deep_sizeof(o, seen) + C.deep_sizeof(lst, seen)
+                   for dsets, _ in result for o, lst, _a in dsets.values())
 
     out = _measure(one_pass, summarize, manifest_bytes, repeat, warmup, memory)
     out["versions"] = _versions("h5py", "numpy")

@@ -198,7 +198,7 @@ def make_corpus(preset: str = "scan", out: str | None = None, *, force: bool = F
             print(f"  corpus {preset}: {i + 1}/{p['files']} files", file=sys.stderr, flush=True)
     manifest = {
         "params": p,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - t0, 1),
         "files": {os.path.basename(f): os.path.getsize(f) for f in files},
     }

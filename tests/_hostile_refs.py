@@ -14,8 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -269,7 +269,7 @@ def _mutations(data: str) -> dict[str, Callable[[dict], None]]:
         "url-null": {"url": None}, "long-text": {"url": "x" * 100000},
     }.items():
         g = {kk: vv for kk, vv in {**gen_base, **changes}.items() if vv is not _DROP}
-        m[f"gen-{k}"] = (lambda g: (lambda r: (r["refs"].pop("a/0"), r["refs"].pop("a/1"), r.update({"gen": [g]}))))(g)
+        m[f"gen-{k}"] = (lambda g: (lambda r: (r["refs"].pop("a/0"), r["refs"].pop("a/1"), r.update({"gen": [g]}))))(g)  # noqa: B023  (bound by the call)
     m["gen-clash-refs"] = _gen(gen_base)
     m["gen-not-list"] = _top("gen", "x")
     m["gen-item-int"] = _top("gen", [5])
@@ -302,7 +302,7 @@ def json_cases() -> list[tuple[str, Callable[[Path], str]]]:
     out = []
     probe = "/DATA"
     for name in list(_mutations(probe)) + list(_raw_cases(probe)):
-        out.append((name, (lambda name: lambda folder: build_json(folder, name))(name)))
+        out.append((name, (lambda name: lambda folder: build_json(folder, name))(name)))  # noqa: B023  (bound by the call)
     return out
 
 
@@ -438,7 +438,7 @@ def _parquet_mutations(data: str) -> dict[str, Callable[[Path], None]]:
 
 
 def parquet_cases() -> list[tuple[str, Callable[[Path], str]]]:
-    return [(name, (lambda name: lambda folder: build_parquet(folder, name))(name)) for name in _parquet_mutations("/DATA")]
+    return [(name, (lambda name: lambda folder: build_parquet(folder, name))(name)) for name in _parquet_mutations("/DATA")]  # noqa: B023  (bound by the call)
 
 
 def build_parquet(folder: Path, name: str) -> str:

@@ -7,13 +7,11 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
+from test_check import LAT, LON, archive, make_nc
 
 import vz_jupyter as vz
 from vz_jupyter.core.model import INLINE, MISSING, Manifest, VArray, VDataset, concat_manifests
-
-from test_check import LAT, LON, archive, make_nc
 
 xr = pytest.importorskip("xarray")
 pytest.importorskip("dask")
@@ -223,7 +221,7 @@ def manifests(draw):
     other = [draw(st.integers(1, 3)) for _ in range(ndim)]
     n = draw(st.integers(1, 5))
     ms = []
-    for f in range(n):
+    for _f in range(n):
         grid = list(other)
         grid[axis] = draw(st.integers(1, 4))
         size = int(np.prod(grid))
@@ -284,7 +282,7 @@ def test_join_manifests_vectorised_equals_model_concat(n, other, rnd):
     from vz_jupyter.core.concat import join_manifests
 
     ms = []
-    for f in range(n):
+    for _f in range(n):
         grid = (rnd.randint(1, 4), other)
         paths = tuple(rnd.sample([f"/d/f{k}.nc" for k in range(20)], rnd.randint(1, 3)))
         size = grid[0] * grid[1]

@@ -15,11 +15,19 @@ import re
 import numpy as np
 import pytest
 
-from vz_jupyter.core.model import INLINE, MISSING, Manifest, Source, VArray, VDataset, VDatasetList
+from vz_jupyter.core.model import MISSING, Manifest, Source, VArray, VDataset, VDatasetList
 from vz_jupyter.display import common
 from vz_jupyter.display.chunkmap import PALETTE, chunk_map_data, chunk_map_svg, source_colour
 from vz_jupyter.display.common import (
-    Safe, attrs_html, collapsible, escape, format_bytes, more_text, reset_ids, table, wrap_repr,
+    Safe,
+    attrs_html,
+    collapsible,
+    escape,
+    format_bytes,
+    more_text,
+    reset_ids,
+    table,
+    wrap_repr,
 )
 from vz_jupyter.display.html import Limits, dataset_html, dataset_list_html
 from vz_jupyter.display.text import dataset_list_text, dataset_text

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import resource
 import subprocess
 import sys
 import textwrap
@@ -14,14 +13,13 @@ import warnings
 
 import numpy as np
 import pytest
+from _hostile_refs import EXPECTED, build_json, build_parquet, json_cases, parquet_cases, zlib_bomb
 
 import vz_jupyter as vz
 from vz_jupyter.cli import main as cli_main
 from vz_jupyter.core.errors import VZError
 from vz_jupyter.core.plan import plan
 from vz_jupyter.core.scan.refs import scan_refs
-
-from _hostile_refs import EXPECTED, build_json, build_parquet, json_cases, parquet_cases, zlib_bomb
 
 JSON_CASES = json_cases()
 PARQUET_CASES = parquet_cases()

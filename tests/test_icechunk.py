@@ -16,9 +16,9 @@ from vz_jupyter.core.model import INLINE, MISSING, Manifest, Source, VArray, VDa
 
 ic = pytest.importorskip("icechunk")
 
-from vz_jupyter.core.serialize.icechunk import container_prefixes, open_icechunk_store, v3_codecs, write_icechunk  # noqa: E402
-
 from _writer_data import assert_equals_original, assert_same_dataset, make_nc4  # noqa: E402
+
+from vz_jupyter.core.serialize.icechunk import container_prefixes, open_icechunk_store, v3_codecs, write_icechunk  # noqa: E402
 
 
 def _encoded_dataset(tmp_path, codecs=("shuffle", "zlib"), dtype=">f4", missing=(1,), inline=(2,)):
@@ -308,7 +308,6 @@ def test_hdf5_plugin_filters_through_icechunk(tmp_path):
     generic one: values equal h5py's read."""
     import h5py
     import hdf5plugin
-
     from _writer_data import assert_equals_original
 
     src = tmp_path / "f.h5"
@@ -324,8 +323,12 @@ def test_hdf5_plugin_filters_through_icechunk(tmp_path):
     assert_equals_original(src, vz.open(out, decode=False))
 
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    HealthCheck,
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 
 
 @st.composite

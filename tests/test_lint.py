@@ -1,7 +1,7 @@
 """``ruff check`` with the project's rules (pyproject ``[tool.ruff]``) passes on the whole tree.
 
-Non-strict xfail until the renovation's tree-wide fix (issue 9): files other helpers are
-still restructuring carry findings; the coordinator makes this strict at the end."""
+Strict since the renovation's tree-wide fix (issue 9); ``make lint`` (part of ``make test``)
+runs the same check from the command line."""
 from __future__ import annotations
 
 import os
@@ -20,7 +20,6 @@ def _ruff():
     return exe
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 renovation in progress; the coordinator makes this strict at the end")
 def test_ruff_check_passes_on_the_tree():
     r = subprocess.run([_ruff(), "check", "--output-format", "concise", "."], cwd=ROOT, capture_output=True,
                        text=True, timeout=120)

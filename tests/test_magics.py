@@ -153,7 +153,7 @@ def test_long_scan_shows_progress_then_one_line(ip, tmp_path, monkeypatch):
     from vz_jupyter.jupyter import magics
     from vz_jupyter.sample_data import make_daily_archive
 
-    paths = make_daily_archive(tmp_path, 60)
+    make_daily_archive(tmp_path, 60)
     shown = []
 
     class Handle:

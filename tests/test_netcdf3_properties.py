@@ -13,14 +13,12 @@ import tempfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from _hostile_scan import nc3_bytes
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from vz_jupyter.core.errors import ScanError
 from vz_jupyter.core.scan import scan_file
 from vz_jupyter.core.scan.netcdf3 import NC_TYPES, parse_header
-
-from _hostile_scan import nc3_bytes
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NAME = st.text(st.characters(codec="utf-8", exclude_characters="\x00/"), min_size=1, max_size=8)
@@ -75,7 +73,7 @@ def _layout(version, numrecs, dims, gatts, specs):
     head = len(build([0] * len(specs)))
     begins, pos = [], head
     rec = [i for i, (_, ids, _) in enumerate(specs) if ids and dims[ids[0]][1] == 0]
-    for i, (name, ids, t) in enumerate(specs):
+    for i, (_name, ids, t) in enumerate(specs):
         if i not in rec:
             begins.append(pos)
             pos += vsize(ids, t)
@@ -106,7 +104,7 @@ def test_valid_headers_parse_back(h):
             exp = np.frombuffer(raw, dtype=NC_TYPES[t][1], count=n)
             np.testing.assert_array_equal(np.atleast_1d(got).astype(exp.dtype), exp)
     assert [v.name for v in hdr.variables] == [s[0] for s in specs]
-    for v, (name, ids, t), b in zip(hdr.variables, specs, begins):
+    for v, (_name, ids, t), b in zip(hdr.variables, specs, begins):
         assert v.dimids == tuple(ids) and v.nc_type == t and v.begin == b
 
 

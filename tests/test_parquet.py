@@ -11,14 +11,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import xarray as xr
+from _writer_data import assert_equals_original, assert_same_dataset, make_nc4
 
 import vz_jupyter as vz
 from vz_jupyter.core.model import INLINE, MISSING, Manifest, Source, VArray, VDataset
 from vz_jupyter.core.opening import parquet_store
 from vz_jupyter.core.serialize import serialize
-from vz_jupyter.core.serialize.kerchunk_parquet import ParquetRefs, manifest_tables, to_parquet_tables, write_parquet_dir
-
-from _writer_data import assert_equals_original, assert_same_dataset, make_nc4
+from vz_jupyter.core.serialize.kerchunk_parquet import (
+    ParquetRefs,
+    manifest_tables,
+    to_parquet_tables,
+    write_parquet_dir,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numcodecs
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from vz_jupyter.core.errors import SelectionError, VZError
 from vz_jupyter.core.model import INLINE, MISSING, Manifest, VArray, VDataset

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
-
 from test_plan_core import CODECS, build_var
+
 from vz_jupyter.core.model import VDataset
 from vz_jupyter.core.plan import plan
 from vz_jupyter.display.common import reset_ids

@@ -9,13 +9,12 @@ import shutil
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import vz_jupyter as vz
 from _writer_data import serve_folder
 from conftest import REAL_FILES
+from hypothesis import HealthCheck, given, settings, strategies as st
 from test_plan_core import dim_key
+
+import vz_jupyter as vz
 from vz_jupyter.core.plan import plan
 
 netCDF4 = pytest.importorskip("netCDF4")
@@ -174,7 +173,7 @@ def http_root(tmp_path):
 def _rebase(ds, old_dir, base):
     """Point every manifest at URLs under ``base`` instead of local paths."""
     out = ds
-    for name, v in ds.variables.items():
+    for _name, v in ds.variables.items():
         m = v.manifest
         paths = tuple(base + "/" + os.path.relpath(p, old_dir) for p in m.paths)
         m2 = type(m)(paths, m.path_id, m.offset, m.length, m.inline)

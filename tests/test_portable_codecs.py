@@ -5,7 +5,6 @@ distribution declares."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +14,9 @@ import hdf5plugin
 import numcodecs
 import numpy as np
 import pytest
+from _plain import read_plain
 
 import vz_jupyter as vz
-from _plain import read_plain
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"

@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 import pytest
+from _hostile_http import hostile_server
 
 import vz_jupyter as vz
-from _hostile_http import hostile_server
 from vz_jupyter.core.access import AccessRefused, Confinement, source_roots
 from vz_jupyter.core.errors import ScanError, VZError
 from vz_jupyter.core.opening import reference_mapper

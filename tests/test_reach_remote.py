@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 import xarray as xr
-
-import vz_jupyter as vz
 from _hostile_http import hostile_server
 from _writer_data import make_nc4, rebase
+
+import vz_jupyter as vz
 from vz_jupyter.core import remote
 from vz_jupyter.core.errors import VZError
 from vz_jupyter.core.remote import RangeMismatch, RemoteTimeout
@@ -223,16 +223,16 @@ def test_cli_on_a_stalled_server_says_timed_out(tmp_path):
 def test_redirects_are_checked_against_the_allowed_roots(served_nc):
     """A granted server that redirects elsewhere cannot take the reader there."""
     folder, src = served_nc
-    with hostile_server(folder, "ok") as (elsewhere, other):
-        with hostile_server(folder, "redirect", redirect_to=elsewhere) as (base, h):
-            refs = vz.write(rebase(vz.scan(src)[0], folder, base), folder / "r.json")
-            with pytest.raises(Exception) as e:
-                vz.open(refs, decode=False, allowed_roots=[base], remote_options=FAST)["air"].values
-            assert other.log == []  # the redirect target was never contacted
-            text = repr(e.value) + repr(e.value.__cause__) + repr(e.value.__cause__.__cause__ if e.value.__cause__ else "")
-            assert "outside the roots" in text, text
-            # granted explicitly, the redirect is followed and the values are right
-            ds = vz.open(refs, decode=False, allowed_roots=[base, elsewhere], remote_options=FAST)
-            with xr.open_dataset(src, decode_cf=False) as orig:
-                np.testing.assert_array_equal(ds["air"].values, orig["air"].values)
-            assert other.log
+    with hostile_server(folder, "ok") as (elsewhere, other), \
+            hostile_server(folder, "redirect", redirect_to=elsewhere) as (base, h):
+        refs = vz.write(rebase(vz.scan(src)[0], folder, base), folder / "r.json")
+        with pytest.raises(Exception) as e:
+            vz.open(refs, decode=False, allowed_roots=[base], remote_options=FAST)["air"].values
+        assert other.log == []  # the redirect target was never contacted
+        text = repr(e.value) + repr(e.value.__cause__) + repr(e.value.__cause__.__cause__ if e.value.__cause__ else "")
+        assert "outside the roots" in text, text
+        # granted explicitly, the redirect is followed and the values are right
+        ds = vz.open(refs, decode=False, allowed_roots=[base, elsewhere], remote_options=FAST)
+        with xr.open_dataset(src, decode_cf=False) as orig:
+            np.testing.assert_array_equal(ds["air"].values, orig["air"].values)
+        assert other.log

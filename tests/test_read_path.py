@@ -9,13 +9,12 @@ import zlib
 
 import numpy as np
 import pytest
+from test_check import archive, findings, names, only
 
 import vz_jupyter as vz
 from vz_jupyter.core import execute as execute_mod
 from vz_jupyter.core.model import Manifest, Source, VArray, VDataset
 from vz_jupyter.core.values import CoordinateReader, read_values
-
-from test_check import archive, findings, names, only
 
 HOURS = "hours since 2000-01-01 00:00:00"
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
+from hypothesis import HealthCheck, given, settings, strategies as st
 from test_plan_core import CODECS, build_var, dim_key, np_orthogonal
+
 from vz_jupyter.core.errors import SelectionError
 from vz_jupyter.core.model import VDataset
 from vz_jupyter.core.plan import plan

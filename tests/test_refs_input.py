@@ -8,14 +8,13 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
+from _writer_data import assert_same_dataset, make_nc4
 
 import vz_jupyter as vz
 from vz_jupyter.core.errors import ScanError, UnsupportedFeature
 from vz_jupyter.core.model import INLINE, MISSING
 from vz_jupyter.core.scan.refs import scan_refs
 from vz_jupyter.core.serialize.kerchunk_json import to_kerchunk_json
-
-from _writer_data import assert_same_dataset, make_nc4
 
 
 def _same_reads(va, vb):
@@ -253,8 +252,12 @@ def test_malformed_parquet(tmp_path, nc4):
 
 
 # -- property: write then scan_refs is the identity on manifests ------------------------
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    HealthCheck,
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 
 from vz_jupyter.core.model import Manifest, VArray, VDataset  # noqa: E402
 

@@ -10,16 +10,14 @@ import zlib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from _hostile_refs import base_refs
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from vz_jupyter.core.errors import ScanError, SelectionError, VZError
 from vz_jupyter.core.execute import oindex
 from vz_jupyter.core.plan import plan
 from vz_jupyter.core.scan.refs import chunk_numbers, scan_refs
 from vz_jupyter.core.selection import normalize_selection, parse_selection
-
-from _hostile_refs import base_refs
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -261,7 +259,6 @@ arrow_values = st.sampled_from(["int64", "float64", "string", "binary", "null", 
 def test_parquet_loader_column_mutations_give_values_or_one_line(tmp_path_factory, data):
     import pyarrow as pa
     import pyarrow.parquet as pq
-
     from _hostile_refs import _write_parquet, write_data
 
     folder = tmp_path_factory.mktemp("pq")

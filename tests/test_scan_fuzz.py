@@ -26,7 +26,6 @@ MAGIC = b"\x89HDF\r\n\x1a\n"
 
 sys.path.insert(0, str(FUZZ))
 import fuzz_netcdf3  # noqa: E402
-
 from _hostile_scan import make_h5_seeds, make_nc3_seeds, run_one  # noqa: E402
 
 

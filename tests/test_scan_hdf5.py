@@ -12,6 +12,22 @@ import numcodecs
 import numpy as np
 import pytest
 import xarray as xr
+from _h5files import (
+    CASES,
+    PLUGIN_FILTERS,
+    make_h5_dimscales,
+    make_h5_dtypes,
+    make_h5_filter_mask,
+    make_h5_groups_links,
+    make_h5_layouts,
+    make_h5_phony,
+    make_h5_refs,
+    make_nc_dtypes,
+    make_nc_groups,
+    make_nc_layouts,
+    make_nc_unlimited_ragged,
+)
+from conftest import REAL_FILES
 
 import vz_jupyter as vz
 from vz_jupyter.core import codecs as vzc
@@ -19,11 +35,6 @@ from vz_jupyter.core.errors import ScanError, UnsupportedFeature
 from vz_jupyter.core.model import INLINE
 from vz_jupyter.core.scan import scan_file
 from vz_jupyter.core.scan.hdf5 import condense_h5_error, scan_hdf5
-
-from _h5files import CASES, PLUGIN_FILTERS, make_h5_dimscales, make_h5_dtypes, make_h5_filter_mask
-from _h5files import make_h5_groups_links, make_h5_layouts, make_h5_phony, make_h5_refs, make_nc_dtypes
-from _h5files import make_nc_groups, make_nc_layouts, make_nc_unlimited_ragged
-from conftest import REAL_FILES
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 

@@ -18,8 +18,6 @@ from vz_jupyter.core.errors import ScanError
 from vz_jupyter.core.model import INLINE
 from vz_jupyter.core.scan.netcdf3 import DEFAULT_FILL, NC_TYPES, parse_header, scan_netcdf3
 
-from conftest import REAL_DATA
-
 FORMATS = ["NETCDF3_CLASSIC", "NETCDF3_64BIT_OFFSET", "NETCDF3_64BIT_DATA"]
 FORMAT_NAMES = {
     "NETCDF3_CLASSIC": "NetCDF3 classic",
@@ -862,8 +860,12 @@ def test_relative_paths_become_absolute(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------
 # property: random layouts, every referenced byte range holds the variable's values
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    HealthCheck,
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 
 _var_strategy = st.tuples(
     st.sampled_from(CDF5_TYPES),

@@ -20,13 +20,12 @@ import h5py
 import hdf5plugin
 import numpy as np
 import pytest
+from _plain_xarray import plain_xarray
 
 import vz_jupyter as vz
 from vz_jupyter.cli import main as cli_main
 from vz_jupyter.core.errors import ScanError, SkippedFileWarning, SkippedVariableWarning, UnsupportedFeature
 from vz_jupyter.core.scan import scan_file
-
-from _plain_xarray import plain_xarray
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,13 +6,12 @@ import os
 
 import numpy as np
 import pytest
+from test_check import archive
 
 import vz_jupyter as vz
 from vz_jupyter.core.cf import convert_time, decode_to_seconds, inline_values_var
 from vz_jupyter.core.model import Manifest, Source, VArray, VDataset
 from vz_jupyter.core.values import read_values
-
-from test_check import archive, make_nc
 
 
 def base(dsets):

@@ -6,12 +6,11 @@ import re
 import warnings
 
 import pytest
+from test_sort import time_ds
 
 import vz_jupyter as vz
 from vz_jupyter.core.errors import TiedSortKeysWarning
 from vz_jupyter.core.sort import name_number_pattern
-
-from test_sort import time_ds
 
 
 def base(dsets):

@@ -27,7 +27,6 @@ import numpy as np
 import pytest
 
 import vz_jupyter as vz
-from vz_jupyter.core.errors import WriteError
 from vz_jupyter.core.serialize import atomic
 from vz_jupyter.core.serialize.outputs import LABELS
 

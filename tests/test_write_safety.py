@@ -24,7 +24,7 @@ import pytest
 import vz_jupyter as vz
 from vz_jupyter.core.errors import TargetExists, WriteError
 from vz_jupyter.core.serialize import outputs
-from vz_jupyter.core.serialize.outputs import SourceGuard, check_target, describe, is_output, output_format
+from vz_jupyter.core.serialize.outputs import SourceGuard, describe, is_output, output_format
 from vz_jupyter.sample_data import make_daily_netcdf4
 
 EXT = {"kerchunk-json": ".json", "kerchunk-parquet": ".parquet", "icechunk": ".icechunk"}

@@ -10,7 +10,7 @@ escaped, in a ``<pre>``.
 from __future__ import annotations
 
 import html
-from typing import Callable
+from collections.abc import Callable
 
 _TEXT: dict[type, Callable[[object], str]] = {}
 _HTML: dict[type, Callable[[object], str]] = {}

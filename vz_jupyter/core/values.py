@@ -21,7 +21,8 @@ run on datasets built in Python, without any file::
 from __future__ import annotations
 
 import weakref
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

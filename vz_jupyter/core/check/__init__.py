@@ -34,7 +34,13 @@ from .context import is_coord
 from .driver import check
 from .encoding import CF_ENCODING_ATTRS
 from .layout import decode_equal_codecs
-from .limits import COORD_INLINE_MAX_BYTES, DEFAULT_COMPARE_BYTES, TIME_FIX_MAX_BYTES, concat_inline_reason, fully_inline
+from .limits import (
+           COORD_INLINE_MAX_BYTES,
+           DEFAULT_COMPARE_BYTES,
+           TIME_FIX_MAX_BYTES,
+           concat_inline_reason,
+           fully_inline,
+)
 from .report import SEVERITIES, Finding, Report
 
 __all__ = ["check", "Finding", "Report", "SEVERITIES", "CF_ENCODING_ATTRS", "COORD_INLINE_MAX_BYTES",

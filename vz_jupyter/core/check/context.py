@@ -7,8 +7,8 @@ through ``cx.reader`` (the read-plan executor, see
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -4,8 +4,8 @@ neither overlapping nor leaving gaps. Values are CF-decoded to seconds (time
 units may differ per file) and read only when cheap (``Context.values_of``)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

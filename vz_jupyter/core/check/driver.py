@@ -1,7 +1,7 @@
 """The check: which rules run, in which order, for each kind of combine."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..cf import inherited_time_encoding, time_encoding
 from ..errors import VZError

@@ -4,7 +4,7 @@ cannot hold a partial chunk before the last file)."""
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

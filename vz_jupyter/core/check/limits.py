@@ -4,7 +4,7 @@ combine dimension concat decodes and writes as one inlined chunk)."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..cf import time_encoding
 from ..model import VArray

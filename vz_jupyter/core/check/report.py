@@ -4,8 +4,8 @@ displays and append read them; their fields and wording are the API."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from .. import formatting
 

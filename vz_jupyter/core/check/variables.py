@@ -4,7 +4,8 @@ once from the first file (``lat``, ``lon``, static fields), compared between
 files when they can be had cheaply."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

@@ -42,7 +42,7 @@ class SignalGuard:
         self._raised = False
         self._prev: dict = {}
 
-    def __enter__(self) -> "SignalGuard":
+    def __enter__(self) -> SignalGuard:
         if threading.current_thread() is not threading.main_thread():
             return self
         for name in self.NAMES:
