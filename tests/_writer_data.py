@@ -101,6 +101,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -154,10 +155,21 @@ class RangeHandler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_folder(folder, port: int = 0):
-    """Serve ``folder`` on 127.0.0.1; yields (base_url, handler class)."""
-    handler = type("H", (RangeHandler,), {"root": str(folder), "requests": []})
-    srv = ThreadingHTTPServer(("127.0.0.1", port), handler)
+def serve_folder(folder, port: int = 0, delay: float = 0.0):
+    """Serve ``folder`` on 127.0.0.1; yields (base_url, handler class).
+    ``delay``: every GET answered after that many seconds, as an object store
+    answers (the server then accepts many connections at once)."""
+    attrs = {"root": str(folder), "requests": []}
+    if delay:
+        def do_GET(self):
+            time.sleep(delay)
+            RangeHandler.do_GET(self)
+
+        attrs["do_GET"] = do_GET
+    handler = type("H", (RangeHandler,), attrs)
+    server = type("S", (ThreadingHTTPServer,), {"request_queue_size": 256, "daemon_threads": True}) if delay \
+        else ThreadingHTTPServer
+    srv = server(("127.0.0.1", port), handler)
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
     try:

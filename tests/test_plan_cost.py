@@ -7,15 +7,11 @@ delays every answer like an object store; values equal numpy either way.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
-import time
-from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
-from _writer_data import RangeHandler
+from _writer_data import serve_folder
 from test_plan_core import CODECS, build_var
 
 import vz_jupyter as vz
@@ -28,24 +24,9 @@ DATA = np.arange(60 * 20 * 30, dtype="<f4").reshape(60, 20, 30)
 SELECTIONS = ["x[:, 4, 5]", "x[::3, 2:9, 7]", "x[10:50, :, ::4]", "x[7, 3, 2]", "x[[3, 40, 12], 5, 5:9]"]
 
 
-@contextlib.contextmanager
 def slow_server(folder, delay: float = 0.02):
     """``folder`` over HTTP on 127.0.0.1, every GET answered after ``delay`` s."""
-
-    def do_GET(self):
-        time.sleep(delay)
-        RangeHandler.do_GET(self)
-
-    handler = type("H", (RangeHandler,), {"root": str(folder), "requests": [], "do_GET": do_GET})
-    srv = type("S", (ThreadingHTTPServer,), {"request_queue_size": 256, "daemon_threads": True})(
-        ("127.0.0.1", 0), handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}", handler
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    return serve_folder(folder, delay=delay)
 
 
 def _at(var, url):
