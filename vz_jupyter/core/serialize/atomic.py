@@ -339,6 +339,17 @@ def _changed(shown: str, kept: str | None = None) -> WriteError:
     return WriteError(f"{shown}: changed by someone else while writing; not replaced")
 
 
+def _put_back(st: Staging, shown: str) -> None:
+    """The output moved aside is not the one we may replace: put it back and
+    refuse; if something took its place meanwhile, keep it aside and say where."""
+    try:
+        place_new(st.old, st.target, is_dir=True)
+    except OSError:
+        st.keep = True
+        raise _changed(shown, st.old) from None
+    raise _changed(shown)
+
+
 def _place_expected(st: Staging, shown: str, expect) -> None:
     """Replace the target only if it is still the object fingerprinted as
     ``expect`` (the version an append read): a compare-and-swap."""
@@ -371,12 +382,7 @@ def _place_expected(st: Staging, shown: str, expect) -> None:
     except OSError:  # pragma: no cover
         displaced = None
     if displaced != expect:
-        try:
-            place_new(st.old, st.target, is_dir=True)
-        except OSError:
-            st.keep = True
-            raise _changed(shown, st.old) from None
-        raise _changed(shown)
+        _put_back(st, shown)
     try:
         place_new(st.out, st.target, is_dir=True)
     except OSError:  # something appeared there meanwhile: keep what was ours aside, say where
@@ -422,12 +428,7 @@ def _place(st: Staging, shown: str, overwrite: bool, sources: SourceGuard | None
         except FileNotFoundError:
             continue
         if not _still_replaceable(st.old, fp, st.fmt, sources):
-            try:
-                place_new(st.old, st.target, is_dir=True)
-            except OSError:
-                st.keep = True
-                raise _changed(shown, st.old) from None
-            raise _changed(shown)
+            _put_back(st, shown)
         try:
             place_new(st.out, st.target, is_dir=True)
         except FileExistsError:
